@@ -1,0 +1,187 @@
+"""The member's durable key-value backend: one LMDB environment with etcd's named buckets.
+
+LMDB is the B+tree design bbolt derives from: one writer, many readers that never block it.
+Writes are grouped: `batch()` opens one write transaction that every write inside it joins
+(nested batches join the outermost), committed once at the end, so an apply batch of
+thousands of changes costs one commit. Reads outside a batch use their own read transaction
+and see only committed data.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import struct
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import lmdb
+
+BUCKETS = (b"key", b"meta", b"lease", b"members", b"cluster", b"alarm")
+
+CONSISTENT_INDEX_KEY = b"consistent_index"
+SCHEDULED_COMPACT_KEY = b"scheduledCompactRev"
+FINISHED_COMPACT_KEY = b"finishedCompactRev"
+
+DEFAULT_MAP_SIZE = 64 << 30
+_U64 = struct.Struct(">Q")
+_U64_PAIR = struct.Struct(">QQ")
+
+
+def encode_u64(value: int) -> bytes:
+    return _U64.pack(value)
+
+
+def decode_u64(raw: bytes) -> int:
+    return _U64.unpack(raw)[0]
+
+
+class Backend:
+    """An LMDB environment under `path` (a directory) holding the buckets in BUCKETS."""
+
+    def __init__(self, path: str | os.PathLike, *, map_size: int = DEFAULT_MAP_SIZE) -> None:
+        self.path = Path(path)
+        self._map_size = map_size
+        self._txn: lmdb.Transaction | None = None
+        self._depth = 0
+        self._open()
+
+    def _open(self) -> None:
+        self.path.mkdir(parents=True, exist_ok=True)
+        # metasync=False: a machine crash may lose the last commits but never corrupts the
+        # tree; the WAL replays anything above the consistent index on restart.
+        self._env = lmdb.open(
+            str(self.path),
+            map_size=self._map_size,
+            max_dbs=len(BUCKETS) + 2,
+            metasync=False,
+            readahead=False,
+        )
+        self._dbs = {name: self._env.open_db(name) for name in BUCKETS}
+
+    def close(self) -> None:
+        if self._txn is not None:
+            self._txn.abort()
+            self._txn, self._depth = None, 0
+        self._env.close()
+
+    # -- transactions ---------------------------------------------------------------------
+
+    @contextmanager
+    def batch(self) -> Iterator[None]:
+        """Group every write inside into one LMDB write transaction, committed on exit."""
+        if self._txn is None:
+            self._txn = self._env.begin(write=True)
+        self._depth += 1
+        try:
+            yield
+        except BaseException:
+            self._depth -= 1
+            if self._depth == 0:
+                self._txn.abort()
+                self._txn = None
+            raise
+        self._depth -= 1
+        if self._depth == 0:
+            txn, self._txn = self._txn, None
+            txn.commit()
+
+    @property
+    def in_batch(self) -> bool:
+        return self._txn is not None
+
+    @contextmanager
+    def read(self) -> Iterator[ReadView]:
+        """A consistent view for several reads: the open batch's, else a fresh read txn."""
+        if self._txn is not None:
+            yield ReadView(self._txn, self._dbs)
+            return
+        with self._env.begin() as txn:
+            yield ReadView(txn, self._dbs)
+
+    # -- single operations (join the open batch, or run in their own transaction) ---------
+
+    def put(self, bucket: bytes, key: bytes, value: bytes) -> None:
+        with self.batch():
+            self._txn.put(key, value, db=self._dbs[bucket])
+
+    def delete(self, bucket: bytes, key: bytes) -> bool:
+        with self.batch():
+            return self._txn.delete(key, db=self._dbs[bucket])
+
+    def get(self, bucket: bytes, key: bytes) -> bytes | None:
+        with self.read() as view:
+            return view.get(bucket, key)
+
+    def items(
+        self, bucket: bytes, start: bytes = b"", end: bytes | None = None, limit: int = 0
+    ) -> list[tuple[bytes, bytes]]:
+        """The (key, value) pairs of `bucket` in [start, end) in key order, at most `limit`."""
+        with self.read() as view:
+            return list(view.items(bucket, start, end, limit))
+
+    # -- meta -----------------------------------------------------------------------------
+
+    def consistent_index(self) -> tuple[int, int]:
+        """(raft index, term) of the last entry whose effects this backend holds."""
+        raw = self.get(b"meta", CONSISTENT_INDEX_KEY)
+        return _U64_PAIR.unpack(raw) if raw else (0, 0)
+
+    def set_consistent_index(self, index: int, term: int) -> None:
+        self.put(b"meta", CONSISTENT_INDEX_KEY, _U64_PAIR.pack(index, term))
+
+    # -- size, copies, defragmentation ----------------------------------------------------
+
+    def size(self) -> int:
+        """Bytes the database file takes on disk (etcd's dbSize)."""
+        return os.stat(self.path / "data.mdb").st_size
+
+    def size_in_use(self) -> int:
+        """Bytes of pages actually in use (etcd's dbSizeInUse)."""
+        info = self._env.info()
+        return (info["last_pgno"] + 1) * self._env.stat()["psize"]
+
+    def copy_to(self, dest: str | os.PathLike) -> None:
+        """Write a consistent, compacted copy of the committed data into the directory `dest`."""
+        Path(dest).mkdir(parents=True, exist_ok=True)
+        self._env.copy(str(dest), compact=True)
+
+    def defragment(self) -> None:
+        """Rewrite the file without free pages so its size shrinks to what is in use."""
+        if self._txn is not None:
+            raise RuntimeError("cannot defragment inside a write batch")
+        tmp = self.path.with_name(self.path.name + ".defrag")
+        shutil.rmtree(tmp, ignore_errors=True)
+        self.copy_to(tmp)
+        self._env.close()
+        os.replace(tmp / "data.mdb", self.path / "data.mdb")
+        shutil.rmtree(tmp, ignore_errors=True)
+        self._open()
+
+
+class ReadView:
+    """Reads through one LMDB transaction, so they all see the same committed state."""
+
+    __slots__ = ("_dbs", "_txn")
+
+    def __init__(self, txn: lmdb.Transaction, dbs: dict[bytes, lmdb._Database]) -> None:
+        self._txn = txn
+        self._dbs = dbs
+
+    def get(self, bucket: bytes, key: bytes) -> bytes | None:
+        return self._txn.get(key, db=self._dbs[bucket])
+
+    def items(
+        self, bucket: bytes, start: bytes = b"", end: bytes | None = None, limit: int = 0
+    ) -> Iterator[tuple[bytes, bytes]]:
+        """(key, value) pairs in [start, end) in key order; at most `limit` when limit > 0."""
+        with self._txn.cursor(db=self._dbs[bucket]) as cursor:
+            if not cursor.set_range(start):
+                return
+            for count, (key, value) in enumerate(cursor, 1):
+                if end is not None and key >= end:
+                    return
+                yield key, value
+                if count == limit:
+                    return
