@@ -87,6 +87,13 @@ class Backend:
             txn, self._txn = self._txn, None
             txn.commit()
 
+    @contextmanager
+    def write(self) -> Iterator[WriteView]:
+        """A batch (joining the open one, if any) with a view that reads and writes through
+        it directly, for callers making many changes."""
+        with self.batch():
+            yield WriteView(self._txn, self._dbs)
+
     @property
     def in_batch(self) -> bool:
         return self._txn is not None
@@ -185,3 +192,29 @@ class ReadView:
                 yield key, value
                 if count == limit:
                     return
+
+    def keys(
+        self, bucket: bytes, start: bytes = b"", end: bytes | None = None, limit: int = 0
+    ) -> Iterator[bytes]:
+        """Keys in [start, end) in key order, without reading values; at most `limit`."""
+        with self._txn.cursor(db=self._dbs[bucket]) as cursor:
+            if not cursor.set_range(start):
+                return
+            for count, key in enumerate(cursor.iternext(keys=True, values=False), 1):
+                if end is not None and key >= end:
+                    return
+                yield key
+                if count == limit:
+                    return
+
+
+class WriteView(ReadView):
+    """Reads and writes through the open batch's write transaction."""
+
+    __slots__ = ()
+
+    def put(self, bucket: bytes, key: bytes, value: bytes) -> None:
+        self._txn.put(key, value, db=self._dbs[bucket])
+
+    def delete(self, bucket: bytes, key: bytes) -> bool:
+        return self._txn.delete(key, db=self._dbs[bucket])
