@@ -9,10 +9,10 @@ drives. Every watcher is in exactly one of three places:
 - unsynced: it still owes changes from the past (a start revision behind the current one);
   `sync_watchers()`, called by the owner (etcd: every 100 ms), reads them from the backend
   through `kv.events_between` in windows of at most `batch_revisions` revisions and moves it
-  to synced once caught up. A watcher whose next revision is at or below the compaction
-  revision gets one response with compact_revision set and ends. (etcd 3.4 still serves one
-  whose next revision equals the compaction revision, but compaction has removed that
-  revision's deletions, so such a watcher could miss them; here it ends instead.)
+  to synced once caught up. A watcher whose next revision is below the compaction revision
+  gets one response with compact_revision set and ends. As in etcd 3.4, one whose next
+  revision equals the compaction revision is served what compaction kept at it (its
+  deletions at exactly that revision are gone).
 - victim: its stream's queue was full, so it holds the one response it could not deliver and
   takes no new changes; `sync_victims()` (the owner calls it while victims remain; etcd:
   every 10 ms) delivers that response once there is room, and the watcher goes back to
@@ -132,7 +132,7 @@ class WatchableStore:
         compacted = self.kv.compact_revision
         behind: list[Watcher] = []
         for watcher in list(itertools.islice(self._unsynced, self._watchers_per_sync)):
-            if watcher.min_rev <= compacted:
+            if watcher.min_rev < compacted:
                 self._end_compacted(watcher, compacted, current)
             else:
                 behind.append(watcher)

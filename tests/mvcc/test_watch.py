@@ -237,12 +237,21 @@ def test_compacted_start_revision_gets_one_compacted_response_and_ends(kv, store
     assert stream.watchers == []
 
 
-def test_a_watch_from_the_compaction_revision_itself_is_compacted(kv, store):
+def test_a_watch_from_the_compaction_revision_itself_gets_what_compaction_kept(kv, store):
+    put(kv, b"k", b"old")
+    kept = put(kv, b"k", b"kept")
+    kv.compact(kept)
+    stream = store.new_stream()
+    wid = stream.watch(b"k", start_revision=kept)
+    assert [rev for *_, rev in changes(settle(store, stream), wid)] == [kept]
+
+
+def test_a_watch_from_before_the_compaction_revision_is_compacted(kv, store):
     put(kv, b"k")
     deleted = delete(kv, b"k")
     kv.compact(deleted)
     stream = store.new_stream()
-    wid = stream.watch(b"k", start_revision=deleted)
+    wid = stream.watch(b"k", start_revision=deleted - 1)
     store.sync_watchers()
     ended = stream.poll()[-1]
     assert (ended.watch_id, ended.compact_revision) == (wid, deleted)

@@ -9,7 +9,8 @@ victims and windowed catch-up happen often. Every response is checked as it is p
   for it up to R (so nothing is skipped, duplicated, reordered or split across responses);
 - a progress response with revision R means that holds for its watcher (or, stream-wide,
   for all the stream's watchers);
-- a compacted response comes only for a watcher whose next revision was compacted;
+- a compacted response comes only for a watcher whose next revision was compacted
+  (below the compaction revision, as etcd: one starting at it gets what compaction kept);
 - prev_kv is the model's value before the change (absent only when compacted away).
 
 And whenever the owner's loops have run dry, each live watcher has all its changes.
@@ -98,6 +99,7 @@ class WatchModel(RuleBasedStateMachine):
         self.streams = [self.store.new_stream() for _ in range(STREAMS)]
         self.revision = self.kv.current_revision
         self.compacted = 0
+        self.compactions: set[int] = set()
         self.live: dict[bytes, KeyValue] = {}
         self.history: list[Change] = []
         self.values_at: dict[bytes, list[tuple[int, KeyValue | None]]] = {}
@@ -205,6 +207,7 @@ class WatchModel(RuleBasedStateMachine):
         revision = data.draw(st.integers(self.compacted + 1, self.revision), label="compact at")
         self.kv.compact(revision)
         self.compacted = revision
+        self.compactions.add(revision)
 
     # -- watches ------------------------------------------------------------------------
 
@@ -291,13 +294,32 @@ class WatchModel(RuleBasedStateMachine):
             raise AssertionError("the watch loops never went idle")
         for watch in self.watches.values():
             if watch.live:
-                assert watch.received == self._expected(watch, self.revision)
+                assert self._holds(watch, self.revision)
         assert self.store.stats().unsynced == self.store.stats().victims == 0
 
     # -- checks ---------------------------------------------------------------------------
 
     def _expected(self, watch: Watch, through: int) -> list[Change]:
         return [c for c in self.history if c.mod_revision <= through and watch.wants(c)]
+
+    def _holds(self, watch: Watch, through: int) -> bool:
+        """The watcher holds exactly its changes up to `through`.
+
+        As in etcd, a watcher may catch up from the compaction revision itself and is then
+        served what compaction kept there: deletions at exactly a compaction revision may be
+        gone, so they are left out of the comparison (and only they).
+        """
+        expected = self._expected(watch, through)
+        if watch.received == expected:
+            return True
+
+        def kept(changes: list[Change]) -> list[Change]:
+            return [
+                c for c in changes
+                if not (c.type == EventType.DELETE and c.mod_revision in self.compactions)
+            ]
+
+        return kept(watch.received) == kept(expected)
 
     def _check(self, stream: int, response: WatchResponse) -> None:
         if response.watch_id == PROGRESS_WATCH_ID:
@@ -306,7 +328,7 @@ class WatchModel(RuleBasedStateMachine):
             assert response.revision <= self.revision
             for watch in self.watches.values():
                 if watch.stream == stream and watch.live and watch.announced:
-                    assert watch.received == self._expected(watch, response.revision)
+                    assert self._holds(watch, response.revision)
             return
         watch = self.watches[(stream, response.watch_id)]
         if response.created:
@@ -316,14 +338,14 @@ class WatchModel(RuleBasedStateMachine):
         if response.compact_revision:
             assert response.canceled and watch.live
             assert watch.seen_through < response.compact_revision <= self.compacted
-            assert watch.received == self._expected(watch, watch.seen_through)
+            assert self._holds(watch, watch.seen_through)
             watch.live = False
             return
         if response.canceled:
             assert not watch.live
             return
         if not response.events:
-            assert watch.received == self._expected(watch, response.revision)
+            assert self._holds(watch, response.revision)
             return
         assert response.revision > watch.seen_through
         for event in response.events:
@@ -341,7 +363,7 @@ class WatchModel(RuleBasedStateMachine):
             else:
                 assert event.prev_kv is None
         watch.seen_through = response.revision
-        assert watch.received == self._expected(watch, response.revision)
+        assert self._holds(watch, response.revision)
 
     def _check_prev_kv(self, change: Change, prev_kv: KeyValue | None) -> None:
         before = self._value_before(change.key, change.mod_revision)
