@@ -632,7 +632,12 @@ def test_member_and_cluster_ids_equal_a_real_etcds_for_the_same_flags() -> None:
     assert isinstance(members, dict)
     etcd_ids = {member["name"]: member["ID"] for member in members["members"]}
 
-    ours = [load(*member_flags) for member_flags in flags.values()]
+    # The native port is ours alone (not an etcd flag): name one, since the default (client
+    # port + 10000) does not exist for the high ports the OS may have picked.
+    ours = [
+        load(*member_flags, "--listen-native-urls=http://127.0.0.1:0")
+        for member_flags in flags.values()
+    ]
 
     assert {name: ours[0].member_id(name) for name in ours[0].initial_cluster} == etcd_ids
     assert ours[0].local_member_id == status["header"]["member_id"]
@@ -691,7 +696,7 @@ def test_a_member_with_data_is_not_held_to_its_initial_cluster_flags(
 ) -> None:
     data_dir = tmp_path / "x.etcd"
     (data_dir / "member").mkdir(parents=True)
-    monkeypatch.setitem(sys.modules, "node.server.member", None)
+    monkeypatch.setitem(sys.modules, "node.api.process", None)
 
     argv = ["--name", "x", f"--data-dir={data_dir}", "--initial-cluster", "y=http://localhost:2380"]
 
@@ -702,7 +707,7 @@ def test_a_member_with_data_is_not_held_to_its_initial_cluster_flags(
 def test_without_the_member_process_the_command_says_so(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    monkeypatch.setitem(sys.modules, "node.server.member", None)
+    monkeypatch.setitem(sys.modules, "node.api.process", None)
 
     assert main(["--name", "n1"]) == 1
 
@@ -713,9 +718,9 @@ def test_a_valid_command_line_runs_the_member_with_its_config(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     started: list[ServerConfig] = []
-    member = types.ModuleType("node.server.member")
-    member.run_member = lambda config: started.append(config) or 7  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "node.server.member", member)
+    member = types.ModuleType("node.api.process")
+    member.run_process = lambda config: started.append(config) or 7  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "node.api.process", member)
 
     assert main(["--name", "n1", "--enable-fault-injection"]) == 7
 
