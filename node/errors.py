@@ -96,3 +96,13 @@ NotSupportedForLearner = _error(
 BadLeaderTransferee = _error(
     "BadLeaderTransferee", "FAILED_PRECONDITION", "etcdserver: bad leader transferee"
 )
+TimeoutLeaderTransfer = _error(
+    "TimeoutLeaderTransfer",
+    "UNAVAILABLE",
+    "etcdserver: request timed out, leader transfer took too long",
+)
+FaultInjectionDisabled = _error(
+    "FaultInjectionDisabled",
+    "FAILED_PRECONDITION",
+    "etcdserver: fault injection is disabled (start the member with --enable-fault-injection)",
+)

@@ -1,0 +1,135 @@
+"""How a member starts: new cluster, joining an existing one, restart, or restore from a
+snapshot file (etcd's NewServer start-up paths)."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from node.mvcc.backend import Backend
+from node.server.cluster import MEMBERS, member_from_wire
+from node.server.config import ServerConfig
+from node.server.maintenance import extract_snapshot_database
+from node.server.member_storage import (
+    BootstrapError,
+    DataPaths,
+    MemberStorage,
+    create_member_storage,
+    has_wal,
+    open_backend,
+    open_member_storage,
+)
+from node.server.messages import Member
+from node.server.peer_api import PeerUnavailable, call_peer, peer_api_address
+
+logger = logging.getLogger(__name__)
+
+FETCH_TIMEOUT = 2.0
+
+
+@dataclass(slots=True)
+class Bootstrapped:
+    """A started member's storage and backend."""
+
+    storage: MemberStorage
+    backend: Backend
+
+
+def initial_members(config: ServerConfig) -> dict[int, Member]:
+    """The members --initial-cluster describes, with etcd's derived ids."""
+    return {
+        config.member_id(name): Member(config.member_id(name), name, sorted(urls))
+        for name, urls in config.initial_cluster.items()
+    }
+
+
+def new_member_id(peer_urls: list[str], token: str, now: float | None = None) -> int:
+    """etcd's NewMember id for MemberAdd: sha1 of the sorted peer URLs, the cluster token and
+    the time in seconds, first 8 bytes."""
+    stamp = str(int(time.time() if now is None else now))
+    seed = "".join(sorted(peer_urls)) + token + stamp
+    return int.from_bytes(hashlib.sha1(seed.encode()).digest()[:8], "big")
+
+
+async def bootstrap(config: ServerConfig, paths: DataPaths, segment_size: int) -> Bootstrapped:
+    """Open or create the member's WAL, snapshots and backend as its data dir and flags say."""
+    if has_wal(paths):
+        if config.restore_from is not None:
+            raise BootstrapError(
+                f"--restore-from needs a fresh data dir, but {paths.wal} already holds a WAL"
+            )
+        storage = open_member_storage(paths, segment_size)
+        try:
+            backend = open_backend(paths, storage.snapshot)
+        except BaseException:
+            storage.close()
+            raise
+        if not _has_members(backend):
+            storage.seeds = initial_members(config)
+        return Bootstrapped(storage, backend)
+    if config.is_new_cluster:
+        if config.restore_from is not None:
+            restore_backend(Path(config.restore_from), paths)
+        seeds = initial_members(config)
+        storage = create_member_storage(
+            paths, config.local_member_id, config.cluster_id, sorted(seeds), seeds, segment_size
+        )
+        return Bootstrapped(storage, open_backend(paths, None))
+    cluster_id, remote = await fetch_cluster(config)
+    mine = set(config.initial_advertise_peer_urls)
+    local = next((m for m in remote if mine & set(m.peer_urls)), None)
+    if local is None:
+        raise BootstrapError(
+            f"member {config.name} has peer URLs {sorted(mine)} that no member of the existing "
+            "cluster has: add it with MemberAdd first"
+        )
+    local.name = config.name
+    seeds = {member.id: member for member in remote}
+    storage = create_member_storage(paths, local.id, cluster_id, [], seeds, segment_size)
+    return Bootstrapped(storage, open_backend(paths, None))
+
+
+def _has_members(backend: Backend) -> bool:
+    return bool(backend.items(MEMBERS, limit=1))
+
+
+async def fetch_cluster(config: ServerConfig) -> tuple[int, list[Member]]:
+    """etcd's GetClusterFromRemotePeers: ask the other members named in --initial-cluster."""
+    mine = set(config.initial_advertise_peer_urls)
+    failures = []
+    for name, urls in config.initial_cluster.items():
+        if name == config.name:
+            continue
+        for url in urls:
+            if url in mine:
+                continue
+            try:
+                answer = await call_peer(peer_api_address(url), "members", {}, FETCH_TIMEOUT)
+            except PeerUnavailable as exc:
+                failures.append(str(exc))
+                continue
+            members = [member_from_wire(m) for m in answer["members"]]
+            return answer["cluster_id"], members
+    raise BootstrapError(
+        "cannot fetch cluster info from peer urls: " + ("; ".join(failures) or "none given")
+    )
+
+
+def restore_backend(snapshot_file: Path, paths: DataPaths) -> None:
+    """etcdctl snapshot restore: the file's keys, revisions and leases become this member's
+    backend; its old membership, alarms and raft position are dropped (the new cluster's
+    membership is bootstrapped as for any new member)."""
+    extract_snapshot_database(snapshot_file, paths.backend / "data.mdb")
+    backend = Backend(paths.backend)
+    try:
+        with backend.batch():
+            for bucket in (MEMBERS, b"alarm"):
+                for key, _ in backend.items(bucket):
+                    backend.delete(bucket, key)
+            backend.set_consistent_index(0, 0)
+    finally:
+        backend.close()
+    logger.info("restored the backend from snapshot file %s", snapshot_file)

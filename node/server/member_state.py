@@ -1,0 +1,73 @@
+"""The member's replicated state machine: backend, key space, lessor, membership and alarms,
+opened together and swapped together when a backend arrives with a raft snapshot."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from node.lease import Lessor
+from node.mvcc.backend import Backend
+from node.mvcc.kvstore import KVStore
+from node.mvcc.watchable_store import WatchableStore
+from node.server.alarms import AlarmStore
+from node.server.cluster import RaftCluster
+from node.server.member_storage import DataPaths, install_backend_file
+
+
+class MemberState:
+    """Everything the apply task changes; `watchable` survives a swap (its streams stay)."""
+
+    def __init__(
+        self,
+        backend: Backend,
+        *,
+        min_lease_ttl: int,
+        checkpoint_enabled: bool,
+        max_request_bytes: int,
+        max_txn_ops: int,
+    ) -> None:
+        self._min_lease_ttl = min_lease_ttl
+        self._checkpoint_enabled = checkpoint_enabled
+        self._max_request_bytes = max_request_bytes
+        self._max_txn_ops = max_txn_ops
+        self.backend = backend
+        self.lessor, self.kv = self._open_stores(backend)
+        self.watchable = WatchableStore(self.kv)
+        self.cluster = RaftCluster(backend)
+        self.alarms = AlarmStore(backend)
+
+    def _open_stores(self, backend: Backend) -> tuple[Lessor, KVStore]:
+        lessor = Lessor(
+            backend, min_ttl=self._min_lease_ttl, checkpoint_enabled=self._checkpoint_enabled
+        )
+        kv = KVStore(
+            backend,
+            lessor,
+            max_request_bytes=self._max_request_bytes,
+            max_txn_ops=self._max_txn_ops,
+        )
+        lessor.set_range_deleter(kv.write)
+        return lessor, kv
+
+    @property
+    def consistent_index(self) -> int:
+        """The raft index of the last entry the backend reflects."""
+        return self.backend.consistent_index()[0]
+
+    def install_backend(self, paths: DataPaths, db_file: Path) -> None:
+        """Replace the whole state with the backend in `db_file` (etcd's applySnapshot):
+        close, move into place, reopen key space, lessor, membership and alarms; watchers
+        move over to the new key space and catch up from it."""
+        self.backend.close()
+        install_backend_file(paths, db_file)
+        backend = Backend(paths.backend)
+        self.backend = backend
+        self.lessor, self.kv = self._open_stores(backend)
+        self.watchable.restore(self.kv)
+        self.cluster.reload(backend)
+        self.alarms.reload(backend)
+
+    def close(self) -> None:
+        """Stop watching the key space and close the backend."""
+        self.watchable.close()
+        self.backend.close()

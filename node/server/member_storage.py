@@ -1,0 +1,192 @@
+"""A member's durable state at start-up: bootstrap a new member, or rebuild a restarting one.
+
+As etcd's server.go start-up paths plus storage.go: a new member creates its WAL (metadata:
+member id and cluster id) and hands raft its initial membership; a restarting member loads
+the newest snapshot that has a WAL marker, replays the WAL from that marker into a fresh
+MemoryStorage, and swaps in the backend received with that snapshot if the backend it has
+is older (a crash between receiving and installing it).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cbor2
+
+from node.mvcc.backend import Backend
+from node.raft import ConfState, MemoryStorage, Snapshot
+from node.server.messages import Member
+from node.wal import SEGMENT_SIZE, WAL, Snapshotter, WalSnapshot, valid_snapshot_markers
+
+logger = logging.getLogger(__name__)
+
+
+class BootstrapError(Exception):
+    """The data directory cannot start a member (etcd's fatal start-up errors)."""
+
+
+@dataclass(slots=True, frozen=True)
+class DataPaths:
+    """Where a member keeps its WAL, snapshots and backend under its data directory."""
+
+    data_dir: Path
+
+    @property
+    def member(self) -> Path:
+        """`<data-dir>/member`."""
+        return self.data_dir / "member"
+
+    @property
+    def wal(self) -> Path:
+        """The WAL directory."""
+        return self.member / "wal"
+
+    @property
+    def snap(self) -> Path:
+        """The snapshot directory."""
+        return self.member / "snap"
+
+    @property
+    def backend(self) -> Path:
+        """The LMDB environment's directory."""
+        return self.member / "backend"
+
+    @property
+    def log_file(self) -> Path:
+        """The member's JSON-lines log."""
+        return self.data_dir / "node.log"
+
+    def snapshot_db(self, index: int) -> Path:
+        """A backend received with the raft snapshot at `index` (etcd's <index>.snap.db)."""
+        return self.snap / f"{index:016x}.snap.db"
+
+
+def encode_wal_metadata(member_id: int, cluster_id: int) -> bytes:
+    """The WAL's metadata record: member id and cluster id."""
+    return cbor2.dumps([member_id, cluster_id])
+
+
+def decode_wal_metadata(metadata: bytes) -> tuple[int, int]:
+    """(member id, cluster id) from the WAL's metadata."""
+    member_id, cluster_id = cbor2.loads(metadata)
+    return member_id, cluster_id
+
+
+@dataclass(slots=True)
+class MemberStorage:
+    """What the raft node starts from."""
+
+    paths: DataPaths
+    wal: WAL
+    snapshotter: Snapshotter
+    raft_storage: MemoryStorage
+    member_id: int
+    cluster_id: int
+    snapshot: Snapshot | None = None
+    """The snapshot a restart began from (None for a new member or one never snapshotted)."""
+    seeds: dict[int, Member] = field(default_factory=dict)
+    """Members known before any is applied (initial cluster, or fetched when joining): the
+    attributes for raft's bootstrap CONF_CHANGE entries, which carry no context."""
+
+    def close(self) -> None:
+        """Close the WAL (releasing its lock)."""
+        self.wal.close()
+
+
+def has_wal(paths: DataPaths) -> bool:
+    """Whether the data dir already holds a WAL (a restart)."""
+    return WAL.exists(paths.wal)
+
+
+def create_member_storage(
+    paths: DataPaths,
+    member_id: int,
+    cluster_id: int,
+    voters: list[int],
+    seeds: dict[int, Member],
+    segment_size: int = SEGMENT_SIZE,
+) -> MemberStorage:
+    """A brand-new member: an empty WAL and raft's initial membership (`voters`, empty when
+    joining an existing cluster)."""
+    paths.member.mkdir(parents=True, exist_ok=True)
+    paths.snap.mkdir(parents=True, exist_ok=True)
+    wal = WAL.create(paths.wal, encode_wal_metadata(member_id, cluster_id), segment_size)
+    storage = MemoryStorage(conf_state=ConfState(voters=sorted(voters)))
+    return MemberStorage(
+        paths, wal, Snapshotter(paths.snap), storage, member_id, cluster_id, seeds=seeds
+    )
+
+
+def open_member_storage(paths: DataPaths, segment_size: int = SEGMENT_SIZE) -> MemberStorage:
+    """A restarting member: snapshot + WAL replay into a MemoryStorage."""
+    snapshotter = Snapshotter(paths.snap)
+    snapshot = snapshotter.load_newest_available(valid_snapshot_markers(paths.wal))
+    marker = WalSnapshot()
+    if snapshot is not None:
+        marker = WalSnapshot(snapshot.metadata.index, snapshot.metadata.term)
+    wal = WAL.open(paths.wal, marker, segment_size)
+    try:
+        metadata, hard_state, entries = wal.read_all()
+        member_id, cluster_id = decode_wal_metadata(metadata)
+        storage = MemoryStorage()
+        if snapshot is not None:
+            storage.apply_snapshot(snapshot)
+        storage.set_hard_state(hard_state)
+        storage.append(entries)
+    except BaseException:
+        wal.close()
+        raise
+    logger.info(
+        "member %x: restarting from %s, WAL holds entries up to %d (commit %d)",
+        member_id,
+        f"snapshot at index {snapshot.metadata.index}" if snapshot else "the start of the log",
+        storage.last_index(),
+        hard_state.commit,
+    )
+    return MemberStorage(paths, wal, snapshotter, storage, member_id, cluster_id, snapshot)
+
+
+def open_backend(paths: DataPaths, snapshot: Snapshot | None) -> Backend:
+    """The member's backend; a newer one received with `snapshot` is moved into place first
+    (etcd's recoverSnapshotBackend)."""
+    backend = Backend(paths.backend)
+    if snapshot is None or snapshot.metadata.index <= backend.consistent_index()[0]:
+        return backend
+    received = paths.snapshot_db(snapshot.metadata.index)
+    if not received.exists():
+        backend.close()
+        raise BootstrapError(
+            f"failed to find database snapshot file ({received}): the backend is at index "
+            f"{backend.consistent_index()[0]}, older than the snapshot at "
+            f"{snapshot.metadata.index}"
+        )
+    backend.close()
+    install_backend_file(paths, received)
+    return Backend(paths.backend)
+
+
+def install_backend_file(paths: DataPaths, db_file: Path) -> None:
+    """Replace the backend's database with `db_file` (the backend must be closed)."""
+    paths.backend.mkdir(parents=True, exist_ok=True)
+    for stale in ("lock.mdb",):
+        (paths.backend / stale).unlink(missing_ok=True)
+    os.replace(db_file, paths.backend / "data.mdb")
+    fd = os.open(paths.backend, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def remove_received_backends(paths: DataPaths, keep_index: int) -> None:
+    """Drop received backend files older than the snapshot at `keep_index`."""
+    for path in paths.snap.glob("*.snap.db"):
+        try:
+            index = int(path.name.split(".")[0], 16)
+        except ValueError:
+            continue
+        if index < keep_index:
+            path.unlink(missing_ok=True)

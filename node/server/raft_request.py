@@ -1,0 +1,157 @@
+"""What travels in a NORMAL raft entry: etcd's InternalRaftRequest, as cbor2 [id, kind, body].
+
+The id is unique per member (etcd's idutil.Generator: member id prefix, millisecond clock,
+counter) so the member that proposed an entry can wake the request waiting for it; the body
+is the request's wire form. Decoding raises MalformedRecord for anything not understood.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from enum import IntEnum
+from typing import Any
+
+import cbor2
+
+from node.mvcc.requests import DeleteRangeRequest, PutRequest, TxnRequest
+from node.raft import MalformedRecord
+from node.server.messages import (
+    AlarmAction,
+    AlarmRequest,
+    AlarmType,
+    CompactionRequest,
+    LeaseCheckpoint,
+    LeaseCheckpointRequest,
+    LeaseGrantRequest,
+    LeaseRevokeRequest,
+)
+
+
+class RequestKind(IntEnum):
+    """What an entry's body is, numbered for the wire."""
+
+    PUT = 0
+    DELETE_RANGE = 1
+    TXN = 2
+    COMPACTION = 3
+    LEASE_GRANT = 4
+    LEASE_REVOKE = 5
+    LEASE_CHECKPOINT = 6
+    ALARM = 7
+    MEMBER_ATTR_SET = 8
+
+
+@dataclass(slots=True)
+class MemberAttrSetRequest:
+    """A member publishes its name and client URLs once it runs (etcd's publish)."""
+
+    member_id: int = 0
+    name: str = ""
+    client_urls: list[str] = field(default_factory=list)
+
+
+RaftBody = (
+    PutRequest
+    | DeleteRangeRequest
+    | TxnRequest
+    | CompactionRequest
+    | LeaseGrantRequest
+    | LeaseRevokeRequest
+    | LeaseCheckpointRequest
+    | AlarmRequest
+    | MemberAttrSetRequest
+)
+
+_KIND_OF: dict[type, RequestKind] = {
+    PutRequest: RequestKind.PUT,
+    DeleteRangeRequest: RequestKind.DELETE_RANGE,
+    TxnRequest: RequestKind.TXN,
+    CompactionRequest: RequestKind.COMPACTION,
+    LeaseGrantRequest: RequestKind.LEASE_GRANT,
+    LeaseRevokeRequest: RequestKind.LEASE_REVOKE,
+    LeaseCheckpointRequest: RequestKind.LEASE_CHECKPOINT,
+    AlarmRequest: RequestKind.ALARM,
+    MemberAttrSetRequest: RequestKind.MEMBER_ATTR_SET,
+}
+
+
+def _body_to_wire(body: RaftBody) -> Any:
+    if isinstance(body, PutRequest | DeleteRangeRequest | TxnRequest):
+        return body.to_wire()
+    if isinstance(body, CompactionRequest):
+        return [body.revision, body.physical]
+    if isinstance(body, LeaseGrantRequest):
+        return [body.ttl, body.id]
+    if isinstance(body, LeaseRevokeRequest):
+        return [body.id]
+    if isinstance(body, LeaseCheckpointRequest):
+        return [[c.id, c.remaining_ttl] for c in body.checkpoints]
+    if isinstance(body, AlarmRequest):
+        return [int(body.action), body.member_id, int(body.alarm)]
+    return [body.member_id, body.name, list(body.client_urls)]
+
+
+def _body_from_wire(kind: RequestKind, obj: Any) -> RaftBody:
+    if kind is RequestKind.PUT:
+        return PutRequest.from_wire(obj)
+    if kind is RequestKind.DELETE_RANGE:
+        return DeleteRangeRequest.from_wire(obj)
+    if kind is RequestKind.TXN:
+        return TxnRequest.from_wire(obj)
+    if kind is RequestKind.COMPACTION:
+        return CompactionRequest(*obj)
+    if kind is RequestKind.LEASE_GRANT:
+        return LeaseGrantRequest(*obj)
+    if kind is RequestKind.LEASE_REVOKE:
+        return LeaseRevokeRequest(*obj)
+    if kind is RequestKind.LEASE_CHECKPOINT:
+        return LeaseCheckpointRequest([LeaseCheckpoint(i, ttl) for i, ttl in obj])
+    if kind is RequestKind.ALARM:
+        action, member_id, alarm = obj
+        return AlarmRequest(AlarmAction(action), member_id, AlarmType(alarm))
+    member_id, name, client_urls = obj
+    return MemberAttrSetRequest(member_id, name, list(client_urls))
+
+
+@dataclass(slots=True)
+class RaftRequest:
+    """One proposal: who waits for it (id) and what to apply (body)."""
+
+    id: int
+    body: RaftBody
+
+    def encode(self) -> bytes:
+        """The entry data: cbor2 [id, kind, body]."""
+        return cbor2.dumps([self.id, int(_KIND_OF[type(self.body)]), _body_to_wire(self.body)])
+
+    @classmethod
+    def decode(cls, data: bytes) -> RaftRequest:
+        """The request in an entry's data; MalformedRecord otherwise."""
+        try:
+            request_id, kind, body = cbor2.loads(data)
+            return cls(request_id, _body_from_wire(RequestKind(kind), body))
+        except Exception as exc:
+            raise MalformedRecord(f"undecodable raft request: {exc}") from exc
+
+
+class RequestIdGenerator:
+    """etcd's idutil.Generator: | member id low 16 bits | ms clock 40 bits | counter 8 bits |.
+
+    The counter may carry into the clock part, as etcd's does; ids stay unique across
+    restarts more than a millisecond apart.
+    """
+
+    __slots__ = ("_prefix", "_suffix")
+
+    _SUFFIX_BITS = 48
+
+    def __init__(self, member_id: int, *, wall_clock: Callable[[], float] = time.time) -> None:
+        self._prefix = (member_id & 0xFFFF) << self._SUFFIX_BITS
+        self._suffix = (int(wall_clock() * 1000) & ((1 << 40) - 1)) << 8
+
+    def next(self) -> int:
+        """The next id."""
+        self._suffix += 1
+        return self._prefix | (self._suffix & ((1 << self._SUFFIX_BITS) - 1))
