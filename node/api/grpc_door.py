@@ -1,0 +1,647 @@
+"""The gRPC front door: etcd's v3 API (KV, Watch, Lease, Cluster, Maintenance, Auth, Lock,
+Election) served by grpcio beside the trio member, so real etcd clients work unchanged.
+
+grpcio's asyncio server runs in a thread of its own with its own event loop; the trio loop
+never waits on it. Each call crosses over: the gRPC handler asks trio (through the trio
+token) to start a task in a nursery the door owns, and awaits an asyncio future that task
+settles thread-safely when the service layer answers. Crossings are batched per wake-up of
+the receiving loop. A stream has two bounded queues, one
+each way, so neither side can outrun the other by more than a window of messages. When a
+client cancels, its trio task is cancelled; when the door stops, streams end and calls in
+flight get a grace period before gRPC cancels them. Method meanings live in the service layer
+(node/api/service.py), shared with the native door; this module only carries bodies across.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import errno
+import logging
+import os
+import socket
+import threading
+from collections import deque
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, NoReturn
+
+import grpc
+import grpc.aio
+import trio
+from google.protobuf import message_factory
+from google.protobuf.descriptor import MethodDescriptor, ServiceDescriptor
+
+from node import errors
+from node.api.gen.etcdserverpb import rpc_pb2
+from node.api.gen.v3electionpb import v3election_pb2
+from node.api.gen.v3lockpb import v3lock_pb2
+from node.api.grpc_convert import Body, body_to_message, message_to_body
+from node.api.service import Service
+from node.server.config import DEFAULT_MAX_REQUEST_BYTES
+
+if TYPE_CHECKING:
+    from node.server.config import ServerConfig
+    from node.server.etcdserver import EtcdServer
+
+log = logging.getLogger(__name__)
+
+GRPC_OVERHEAD_BYTES = 512 * 1024
+"""Room etcd allows above --max-request-bytes for gRPC's own framing."""
+MAX_SEND_BYTES = 2**31 - 1
+"""etcd sends messages of any size (math.MaxInt32)."""
+STREAM_WINDOW = 64
+"""Messages that may wait in each direction of one stream before its sender waits."""
+DEFAULT_GRACE_S = 5.0
+"""How long calls in flight may take to be answered once the door stops."""
+
+_SERVED_SERVICES: tuple[ServiceDescriptor, ...] = (
+    *(rpc_pb2.DESCRIPTOR.services_by_name[name] for name in
+      ("KV", "Watch", "Lease", "Cluster", "Maintenance")),
+    v3lock_pb2.DESCRIPTOR.services_by_name["Lock"],
+    v3election_pb2.DESCRIPTOR.services_by_name["Election"],
+)  # fmt: skip
+"""Services whose every method the service layer answers, as `Service.Method`."""
+_AUTH_SERVICE: ServiceDescriptor = rpc_pb2.DESCRIPTOR.services_by_name["Auth"]
+
+
+# -- etcd's Auth service, as a member with authentication disabled and no users answers it ----
+
+
+class AuthNotEnabled(errors.EtcdError):
+    """Authenticate on a member whose authentication is off."""
+
+    code = "FAILED_PRECONDITION"
+    message = "etcdserver: authentication is not enabled"
+
+
+class RootUserNotExist(errors.EtcdError):
+    """AuthEnable without a root user (we never have one)."""
+
+    code = "FAILED_PRECONDITION"
+    message = "etcdserver: root user does not exist"
+
+
+class UserNotFound(errors.EtcdError):
+    """A user method naming a user: there are none."""
+
+    code = "FAILED_PRECONDITION"
+    message = "etcdserver: user name not found"
+
+
+class RoleNotFound(errors.EtcdError):
+    """A role method naming a role: there are none."""
+
+    code = "FAILED_PRECONDITION"
+    message = "etcdserver: role name not found"
+
+
+class AuthNotSupported(errors.EtcdError):
+    """Adding users or roles: ours keeps authentication off (etcd would store them)."""
+
+    code = "UNIMPLEMENTED"
+    message = "etcdserver: etcd-node does not support users and roles (authentication is off)"
+
+
+_AUTH_FAILURES: dict[str, type[errors.EtcdError]] = {
+    "Authenticate": AuthNotEnabled,
+    "AuthEnable": RootUserNotExist,
+    "UserAdd": AuthNotSupported,
+    "RoleAdd": AuthNotSupported,
+    **dict.fromkeys(
+        ("UserGet", "UserDelete", "UserChangePassword", "UserGrantRole", "UserRevokeRole"),
+        UserNotFound,
+    ),
+    **dict.fromkeys(
+        ("RoleGet", "RoleDelete", "RoleGrantPermission", "RoleRevokePermission"), RoleNotFound
+    ),
+}
+"""What etcd answers with auth disabled and no users or roles; the rest succeed empty."""
+
+
+class BindError(Exception):
+    """A client address the door cannot listen on; the text is as etcd's (Go's net) error."""
+
+
+async def _answer_auth(service: Service, method: str, body: Body) -> Body:
+    """etcd's Auth method `method` on a member without authentication: AuthDisable,
+    UserList and RoleList succeed with nothing to show, Authenticate says auth is off."""
+    failure = _AUTH_FAILURES.get(method)
+    if failure is not None:
+        raise failure()
+    return service.reply_to_wire(None)
+
+
+# -- crossing between the gRPC thread and trio ------------------------------------------------
+
+
+class _Mailbox:
+    """Callbacks to run on another thread's event loop, in the order posted and in batches:
+    one wake-up of that loop runs every callback posted since the last one, so a busy door
+    pays one cross-thread wake-up for many calls instead of one each."""
+
+    def __init__(self, wake: Callable[[Callable[[], None]], object], closed: type[Exception]):
+        self._wake = wake
+        self._closed = closed
+        self._posted: deque[tuple[Callable[..., Any], tuple[Any, ...]]] = deque()
+        self._woken = False
+
+    def post(self, callback: Callable[..., Any], *args: Any) -> None:
+        """Run callback(*args) soon on the other loop; dropped if that loop has ended."""
+        self._posted.append((callback, args))
+        if not self._woken:
+            self._woken = True
+            with contextlib.suppress(self._closed):
+                self._wake(self._deliver)
+
+    def _deliver(self) -> None:
+        # Cleared before draining: a post racing with this drain wakes the loop again.
+        self._woken = False
+        posted = self._posted
+        while posted:
+            callback, args = posted.popleft()
+            try:
+                callback(*args)
+            except Exception:
+                # Raising here would end the receiving loop (for trio, the whole member).
+                log.exception("gRPC door: callback %r failed", callback)
+
+
+@dataclass(slots=True)
+class _Ended:
+    """The last item of a stream's outbox: the stream is over, with this error or none."""
+
+    error: errors.EtcdError | None
+
+
+@dataclass(slots=True)
+class _StreamPipe:
+    """One stream's queues: inbox (gRPC -> trio) and outbox (trio -> gRPC), each bounded by
+    credits the receiving side hands back as it takes messages."""
+
+    scope: trio.CancelScope = field(default_factory=trio.CancelScope)
+    inbox_in: trio.MemorySendChannel[Body] = field(init=False)
+    inbox_out: trio.MemoryReceiveChannel[Body] = field(init=False)
+    inbox_credit: asyncio.Semaphore = field(
+        default_factory=lambda: asyncio.Semaphore(STREAM_WINDOW)
+    )
+    outbox: asyncio.Queue[Body | _Ended] = field(default_factory=asyncio.Queue)
+    outbox_credit: trio.Semaphore = field(default_factory=lambda: trio.Semaphore(STREAM_WINDOW))
+
+    def __post_init__(self) -> None:
+        self.inbox_in, self.inbox_out = trio.open_memory_channel[Body](STREAM_WINDOW)
+
+
+class _Inbox:
+    """The trio side of a stream's inbox: an async iterator of the client's messages that
+    hands a credit back to the gRPC side for every message taken."""
+
+    def __init__(self, pipe: _StreamPipe, to_grpc: _Mailbox) -> None:
+        self._pipe = pipe
+        self._to_grpc = to_grpc
+
+    def __aiter__(self) -> _Inbox:
+        return self
+
+    async def __anext__(self) -> Body:
+        try:
+            body = await self._pipe.inbox_out.receive()
+        except (trio.EndOfChannel, trio.ClosedResourceError):
+            raise StopAsyncIteration from None
+        self._to_grpc.post(self._pipe.inbox_credit.release)
+        return body
+
+
+def _settle(future: asyncio.Future[Body], reply: Body | None, error: BaseException | None) -> None:
+    if future.done():
+        return
+    if error is not None:
+        future.set_exception(error)
+    else:
+        future.set_result(reply)
+
+
+def _as_etcd_error(exc: Exception, what: str) -> errors.EtcdError:
+    """An unexpected failure as the client sees it (etcd's gRPC layer says Unknown)."""
+    log.exception("gRPC %s failed", what)
+    return errors.EtcdError(f"etcdserver: {exc}")
+
+
+class _TrioBridge:
+    """Runs the service's coroutines as tasks of the door's trio nursery on behalf of the gRPC
+    thread. `call` and `stream` run on the gRPC thread; methods named `_in_trio_*` on trio."""
+
+    def __init__(self, token: trio.lowlevel.TrioToken, nursery: trio.Nursery) -> None:
+        self.token = token
+        self.to_trio = _Mailbox(token.run_sync_soon, trio.RunFinishedError)
+        self.to_grpc: _Mailbox | None = None
+        self._nursery = nursery
+        self._streams: set[trio.CancelScope] = set()
+        self._ending = False
+
+    def attach(self, loop: asyncio.AbstractEventLoop) -> None:
+        """(gRPC thread) The asyncio loop the gRPC server runs on."""
+        self.to_grpc = _Mailbox(loop.call_soon_threadsafe, RuntimeError)
+
+    # -- unary ----------------------------------------------------------------------------
+
+    async def call(self, run: Callable[..., Awaitable[Body]], *args: Any) -> Body:
+        """`await run(*args)` on trio; raises its EtcdError. Cancelling this cancels that."""
+        future: asyncio.Future[Body] = asyncio.get_running_loop().create_future()
+        scope = trio.CancelScope()
+        self.to_trio.post(self._nursery.start_soon, self._in_trio_call, future, scope, run, args)
+        try:
+            return await future
+        except asyncio.CancelledError:
+            self.to_trio.post(scope.cancel)
+            raise
+
+    async def _in_trio_call(
+        self,
+        future: asyncio.Future[Body],
+        scope: trio.CancelScope,
+        run: Callable[..., Awaitable[Body]],
+        args: tuple[Any, ...],
+    ) -> None:
+        assert self.to_grpc is not None
+        reply: Body | None = None
+        error: BaseException | None = errors.Stopped()
+        try:
+            with scope:
+                try:
+                    reply, error = await run(*args), None
+                except errors.EtcdError as exc:
+                    error = exc
+                except Exception as exc:
+                    error = _as_etcd_error(exc, getattr(run, "__name__", "call"))
+        finally:
+            self.to_grpc.post(_settle, future, reply, error)
+
+    # -- streams --------------------------------------------------------------------------
+
+    async def stream(
+        self,
+        service: Service,
+        method: str,
+        first: Body | None,
+        inbound: AsyncIterator[Body] | None,
+        context: grpc.aio.ServicerContext,
+    ) -> None:
+        """Run the stream `method`: with `first` for a server stream, or fed from `inbound`
+        (its first message opens the stream); writes the replies to `context`."""
+        pipe = _StreamPipe()
+        self.to_trio.post(
+            self._in_trio_open_stream, service, method, first, inbound is not None, pipe
+        )
+        reader = None
+        if inbound is not None:
+            reader = asyncio.ensure_future(self._read_inbound(inbound, pipe))
+        try:
+            while True:
+                item = await pipe.outbox.get()
+                if isinstance(item, _Ended):
+                    if item.error is not None:
+                        await _abort(context, item.error)
+                    return
+                await context.write(item)
+                self.to_trio.post(pipe.outbox_credit.release)
+        finally:
+            self.to_trio.post(pipe.scope.cancel)
+            if reader is not None:
+                reader.cancel()
+
+    async def _read_inbound(self, inbound: AsyncIterator[Body], pipe: _StreamPipe) -> None:
+        with contextlib.suppress(grpc.aio.AioRpcError, asyncio.InvalidStateError):
+            async for body in inbound:
+                await pipe.inbox_credit.acquire()
+                self.to_trio.post(_deliver, pipe.inbox_in, body)
+        self.to_trio.post(pipe.inbox_in.close)
+
+    def _in_trio_open_stream(
+        self,
+        service: Service,
+        method: str,
+        first: Body | None,
+        bidirectional: bool,
+        pipe: _StreamPipe,
+    ) -> None:
+        if self._ending:
+            pipe.scope.cancel()
+        self._streams.add(pipe.scope)
+        self._nursery.start_soon(self._in_trio_stream, service, method, first, bidirectional, pipe)
+
+    async def _in_trio_stream(
+        self,
+        service: Service,
+        method: str,
+        first: Body | None,
+        bidirectional: bool,
+        pipe: _StreamPipe,
+    ) -> None:
+        to_grpc = self.to_grpc
+        assert to_grpc is not None
+
+        async def send(body: Body) -> None:
+            await pipe.outbox_credit.acquire()
+            to_grpc.post(pipe.outbox.put_nowait, body)
+
+        ended = _Ended(errors.Stopped())
+        try:
+            with pipe.scope:
+                inbound = _Inbox(pipe, to_grpc) if bidirectional else None
+                try:
+                    if inbound is not None:
+                        first = await anext(inbound, None)
+                    if first is not None:
+                        await service.stream(method, first, inbound, send)
+                    ended = _Ended(None)
+                except errors.EtcdError as exc:
+                    ended = _Ended(exc)
+                except Exception as exc:
+                    ended = _Ended(_as_etcd_error(exc, method))
+        finally:
+            self._streams.discard(pipe.scope)
+            pipe.inbox_out.close()
+            to_grpc.post(pipe.outbox.put_nowait, ended)
+
+    @property
+    def tasks(self) -> int:
+        """(trio) Calls and streams whose trio task is running."""
+        return len(self._nursery.child_tasks)
+
+    def end_streams(self) -> None:
+        """(trio) End every open stream with `etcdserver: server stopped`, and any opened later."""
+        self._ending = True
+        for scope in self._streams:
+            scope.cancel()
+
+
+def _deliver(inbox: trio.MemorySendChannel[Body], body: Body) -> None:
+    with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError):
+        inbox.send_nowait(body)
+
+
+async def _abort(context: grpc.aio.ServicerContext, error: errors.EtcdError) -> NoReturn:
+    """End the call with the error's status code and etcd's text (context.abort raises)."""
+    code = getattr(grpc.StatusCode, error.code, grpc.StatusCode.UNKNOWN)
+    await context.abort(code, error.message)
+
+
+# -- method handlers --------------------------------------------------------------------------
+
+
+def _codec(method: MethodDescriptor) -> dict[str, Callable[[Any], Any]]:
+    """grpcio (de)serializers that turn request bytes into bodies and reply bodies into bytes."""
+    request_class = message_factory.GetMessageClass(method.input_type)
+    reply_class = message_factory.GetMessageClass(method.output_type)
+    return {
+        "request_deserializer": lambda data: message_to_body(request_class.FromString(data)),
+        "response_serializer": lambda body: body_to_message(reply_class, body).SerializeToString(),
+    }
+
+
+class _Handlers:
+    """grpcio method handlers for every served method, each crossing to trio via the bridge."""
+
+    def __init__(self, service: Service, bridge: _TrioBridge) -> None:
+        self._service = service
+        self._bridge = bridge
+
+    def generic_handlers(self) -> list[grpc.GenericRpcHandler]:
+        handlers = [self._service_handler(s, self._served) for s in _SERVED_SERVICES]
+        handlers.append(self._service_handler(_AUTH_SERVICE, self._auth))
+        return handlers
+
+    def _service_handler(
+        self,
+        service: ServiceDescriptor,
+        unary: Callable[[str], Callable[..., Awaitable[Body]]],
+    ) -> grpc.GenericRpcHandler:
+        methods = {}
+        for method in service.methods:
+            name = f"{service.name}.{method.name}"
+            codec = _codec(method)
+            if method.client_streaming:
+                methods[method.name] = grpc.stream_stream_rpc_method_handler(
+                    self._bidirectional(name), **codec
+                )
+            elif method.server_streaming:
+                methods[method.name] = grpc.unary_stream_rpc_method_handler(
+                    self._server_stream(name), **codec
+                )
+            else:
+                methods[method.name] = grpc.unary_unary_rpc_method_handler(unary(name), **codec)
+        return grpc.method_handlers_generic_handler(service.full_name, methods)
+
+    def _served(self, name: str) -> Callable[..., Awaitable[Body]]:
+        async def handle(body: Body, context: grpc.aio.ServicerContext) -> Body:
+            try:
+                return await self._bridge.call(self._service.call, name, body)
+            except errors.EtcdError as exc:
+                await _abort(context, exc)
+
+        return handle
+
+    def _auth(self, name: str) -> Callable[..., Awaitable[Body]]:
+        method = name.rpartition(".")[2]
+
+        async def handle(body: Body, context: grpc.aio.ServicerContext) -> Body:
+            try:
+                return await self._bridge.call(_answer_auth, self._service, method, body)
+            except errors.EtcdError as exc:
+                await _abort(context, exc)
+
+        return handle
+
+    def _server_stream(self, name: str) -> Callable[..., Awaitable[None]]:
+        async def handle(body: Body, context: grpc.aio.ServicerContext) -> None:
+            await self._bridge.stream(self._service, name, body, None, context)
+
+        return handle
+
+    def _bidirectional(self, name: str) -> Callable[..., Awaitable[None]]:
+        async def handle(requests: AsyncIterator[Body], context: grpc.aio.ServicerContext) -> None:
+            await self._bridge.stream(self._service, name, None, requests, context)
+
+        return handle
+
+
+# -- the door ---------------------------------------------------------------------------------
+
+
+def _grpc_address(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def check_bindable(host: str, port: int) -> None:
+    """Raise BindError (with Go's text, as etcd prints it) unless host:port can be bound now.
+
+    grpcio's own bind failure says neither where nor why, so the door probes first.
+    """
+    if port == 0:
+        return
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except OSError as exc:
+        raise BindError(f"listen tcp {_grpc_address(host, port)}: {exc}") from None
+    for family, kind, proto, _, address in infos:
+        with socket.socket(family, kind, proto) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                probe.bind(address)
+            except OSError as exc:
+                reason = os.strerror(exc.errno or errno.EINVAL).lower()
+                raise BindError(f"listen tcp {_grpc_address(host, port)}: bind: {reason}") from None
+
+
+class GrpcDoor:
+    """Serves etcd's v3 gRPC API for one member: `await nursery.start(door.serve, host_ports)`
+    reports the bound ports; `await door.stop()` (or cancelling serve) shuts it down."""
+
+    def __init__(
+        self,
+        service: Service,
+        *,
+        max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES,
+        grace: float = DEFAULT_GRACE_S,
+    ) -> None:
+        self.service = service
+        self.max_request_bytes = max_request_bytes
+        self.grace = grace
+        self.ports: list[int] = []
+        self._bridge: _TrioBridge | None = None
+        self._thread: threading.Thread | None = None
+        self._ready = trio.Event()
+        self._finished = trio.Event()
+        self._failure: BaseException | None = None
+        self._stop_requested: asyncio.Event | None = None
+        self._stop_grace = 0.0
+
+    def server_options(self) -> list[tuple[str, Any]]:
+        """grpcio options as etcd's server: message sizes, client pings, one owner per port."""
+        return [
+            ("grpc.so_reuseport", 0),
+            ("grpc.max_receive_message_length", self.max_request_bytes + GRPC_OVERHEAD_BYTES),
+            ("grpc.max_send_message_length", MAX_SEND_BYTES),
+            # etcdctl pings every 2 s (--keepalive-time); grpcio would answer GOAWAY.
+            ("grpc.keepalive_permit_without_calls", 1),
+            ("grpc.http2.min_recv_ping_interval_without_data_ms", 1000),
+            ("grpc.http2.max_ping_strikes", 0),
+        ]
+
+    async def serve(
+        self,
+        host_ports: Iterable[tuple[str, int]],
+        *,
+        task_status: trio.TaskStatus[list[int]] = trio.TASK_STATUS_IGNORED,
+    ) -> None:
+        """Listen on every (host, port) (port 0: the OS picks) until stopped or cancelled.
+
+        Raises BindError, before reporting started, when an address cannot be bound.
+        """
+        host_ports = list(host_ports)
+        async with trio.open_nursery() as calls:
+            self._bridge = _TrioBridge(trio.lowlevel.current_trio_token(), calls)
+            self._thread = threading.Thread(
+                target=self._grpc_thread, args=(host_ports,), name="grpc-door", daemon=True
+            )
+            self._thread.start()
+            try:
+                await self._ready.wait()
+                if self._failure is None:
+                    log.info("gRPC client door listening", extra={"ports": self.ports})
+                    task_status.started(self.ports)
+                    await self._finished.wait()
+            finally:
+                with trio.CancelScope(shield=True):
+                    await self._shut_down(0.0)
+                calls.cancel_scope.cancel()
+        if self._failure is not None:
+            raise self._failure
+
+    @property
+    def calls_in_flight(self) -> int:
+        """Calls and streams being served right now (read on the trio thread)."""
+        return self._bridge.tasks if self._bridge is not None else 0
+
+    async def stop(self, grace: float | None = None) -> None:
+        """Stop taking calls; calls in flight have `grace` seconds (default: the door's) to be
+        answered, then are cancelled; open streams end now with `etcdserver: server stopped`."""
+        await self._shut_down(self.grace if grace is None else grace)
+
+    async def _shut_down(self, grace: float) -> None:
+        if self._thread is None:
+            return
+        await self._ready.wait()
+        bridge = self._bridge
+        if bridge is not None:
+            bridge.end_streams()
+            if bridge.to_grpc is not None and self._stop_requested is not None:
+                bridge.to_grpc.post(self._request_stop, grace)
+        await self._finished.wait()
+        await trio.to_thread.run_sync(self._thread.join)
+
+    def _request_stop(self, grace: float) -> None:
+        assert self._stop_requested is not None
+        if not self._stop_requested.is_set():
+            self._stop_grace = grace
+            self._stop_requested.set()
+
+    # -- the gRPC thread ------------------------------------------------------------------
+
+    def _grpc_thread(self, host_ports: list[tuple[str, int]]) -> None:
+        assert self._bridge is not None
+        token = self._bridge.token
+        try:
+            asyncio.run(self._serve_grpc(host_ports))
+        except BaseException as exc:
+            self._failure = self._failure or exc
+            log.exception("gRPC door thread failed")
+        finally:
+            token.run_sync_soon(self._ready.set)
+            token.run_sync_soon(self._finished.set)
+
+    async def _serve_grpc(self, host_ports: list[tuple[str, int]]) -> None:
+        assert self._bridge is not None
+        bridge = self._bridge
+        bridge.attach(asyncio.get_running_loop())
+        self._stop_requested = asyncio.Event()
+        server = grpc.aio.server(options=self.server_options())
+        server.add_generic_rpc_handlers(_Handlers(self.service, bridge).generic_handlers())
+        try:
+            self.ports = [self._bind(server, host, port) for host, port in host_ports]
+        except BindError as exc:
+            self._failure = exc
+            await server.stop(None)
+            return
+        await server.start()
+        bridge.token.run_sync_soon(self._ready.set)
+        await self._stop_requested.wait()
+        await server.stop(self._stop_grace)
+
+    @staticmethod
+    def _bind(server: grpc.aio.Server, host: str, port: int) -> int:
+        check_bindable(host, port)
+        address = _grpc_address(host, port)
+        try:
+            return server.add_insecure_port(address)
+        except RuntimeError:
+            raise BindError(f"listen tcp {address}: bind: address already in use") from None
+
+
+async def serve_grpc(
+    server: EtcdServer,
+    config: ServerConfig,
+    *,
+    task_status: trio.TaskStatus[GrpcDoor] = trio.TASK_STATUS_IGNORED,
+) -> None:
+    """Serve the gRPC door of `server` on every --listen-client-urls address until cancelled;
+    task_status gets the door (its `ports` are the bound ones, `stop()` drains it)."""
+    door = GrpcDoor(
+        Service(server, max_txn_ops=config.max_txn_ops),
+        max_request_bytes=config.max_request_bytes,
+    )
+
+    async with trio.open_nursery() as nursery:
+        await nursery.start(door.serve, config.client_host_ports)
+        task_status.started(door)

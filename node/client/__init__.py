@@ -1,0 +1,77 @@
+"""The Python client of the native protocol (anyio: runs under trio and asyncio).
+
+async with await Client.connect(["127.0.0.1:32379"]) as client:
+    await client.put("greeting", "hello")
+    print((await client.get("greeting")).kvs[0].value)
+"""
+
+from node.client.client import DEFAULT_TIMEOUT, Client, connect_client
+from node.client.concurrency import (
+    Election,
+    ElectionNoLeader,
+    ElectionNotLeader,
+    Locked,
+    Mutex,
+    Session,
+    SessionExpired,
+)
+from node.client.failures import ConnectionLost, NoEndpointAvailable
+from node.client.requests import (
+    AlarmAction,
+    AlarmType,
+    FaultKind,
+    SortOrder,
+    SortTarget,
+    WatchFilter,
+    compare,
+    compare_create_revision,
+    compare_lease,
+    compare_mod_revision,
+    compare_value,
+    compare_version,
+    op_delete,
+    op_get,
+    op_put,
+    op_txn,
+    prefix_end,
+)
+from node.client.response import Response, as_dict
+from node.client.streams import LeaseKeepAlive, ReplyStream, SnapshotStream, Watch
+
+__all__ = [
+    "DEFAULT_TIMEOUT",
+    "AlarmAction",
+    "AlarmType",
+    "Client",
+    "ConnectionLost",
+    "Election",
+    "ElectionNoLeader",
+    "ElectionNotLeader",
+    "FaultKind",
+    "LeaseKeepAlive",
+    "Locked",
+    "Mutex",
+    "NoEndpointAvailable",
+    "ReplyStream",
+    "Response",
+    "Session",
+    "SessionExpired",
+    "SnapshotStream",
+    "SortOrder",
+    "SortTarget",
+    "Watch",
+    "WatchFilter",
+    "as_dict",
+    "compare",
+    "compare_create_revision",
+    "compare_lease",
+    "compare_mod_revision",
+    "compare_value",
+    "compare_version",
+    "connect_client",
+    "op_delete",
+    "op_get",
+    "op_put",
+    "op_txn",
+    "prefix_end",
+]

@@ -1,0 +1,494 @@
+"""The Python client of the native protocol: one method per etcd v3 RPC, over anyio.
+
+It runs under trio and under asyncio. Given several endpoints it keeps one connection in use
+and fails over to the next endpoint when that one breaks. Like clientv3, it retries a call
+that surely never reached a member, and retries calls that are safe to repeat (reads, lease
+and status calls) when they fail with an Unavailable error (no leader, leader changed,
+connection lost); a write that may have been sent is never silently repeated.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterable
+from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING, Any, Self
+
+import anyio
+import anyio.abc
+
+from node import errors
+from node.client.connection import Connection, NotSent, Stream
+from node.client.failures import ConnectionLost, NoEndpointAvailable
+from node.client.requests import (
+    AlarmAction,
+    AlarmType,
+    Bytes,
+    FaultKind,
+    SortOrder,
+    SortTarget,
+    WatchFilter,
+    delete_body,
+    key_range,
+    put_body,
+    range_body,
+    to_bytes,
+    txn_body,
+)
+from node.client.response import Response, as_dict
+from node.client.streams import LeaseKeepAlive, ReplyStream, SnapshotStream, Watch
+
+if TYPE_CHECKING:
+    from types import TracebackType
+
+DEFAULT_TIMEOUT = 5.0
+_FIRST_BACKOFF = 0.025
+_MAX_BACKOFF = 0.5
+_UNAVAILABLE = "UNAVAILABLE"
+
+
+class _Retry:
+    """Backoff between attempts of one call, until its deadline passes."""
+
+    def __init__(self, timeout: float) -> None:
+        self._deadline = anyio.current_time() + timeout
+        self._delay = _FIRST_BACKOFF
+
+    async def wait_or_raise(self, error: Exception) -> None:
+        if anyio.current_time() + self._delay > self._deadline:
+            if isinstance(error, NotSent):
+                raise NoEndpointAvailable() from error
+            raise error
+        await anyio.sleep(self._delay)
+        self._delay = min(self._delay * 2, _MAX_BACKOFF)
+
+
+class Client:
+    """A connection to a cluster through any of its members' native endpoints.
+
+    Use as `async with await Client.connect(["127.0.0.1:32379", ...]) as client:`; `timeout`
+    bounds connecting and how long a call keeps retrying. Replies are `Response`s: the wire
+    body with etcd's field names as attributes (`(await client.get("k")).kvs[0].value`).
+    """
+
+    def __init__(self, endpoints: Iterable[str], *, timeout: float = DEFAULT_TIMEOUT) -> None:
+        self.endpoints = list(endpoints)
+        if not self.endpoints:
+            raise ValueError("at least one endpoint is needed")
+        self.timeout = timeout
+        self._current = 0
+        self._connections: dict[int, Connection] = {}
+        self._connect_lock = anyio.Lock()
+        self._task_group: anyio.abc.TaskGroup | None = None
+        self._closed = False
+
+    @classmethod
+    async def connect(cls, endpoints: Iterable[str], *, timeout: float = DEFAULT_TIMEOUT) -> Client:
+        """A client whose first reachable endpoint answered a TCP connect; enter it to use it."""
+        client = cls(endpoints, timeout=timeout)
+        await client._dial()
+        return client
+
+    async def __aenter__(self) -> Self:
+        self._task_group = anyio.create_task_group()
+        await self._task_group.__aenter__()
+        for connection in self._connections.values():
+            self._task_group.start_soon(connection.run)
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> bool | None:
+        await self.aclose()
+        assert self._task_group is not None
+        self._task_group.cancel_scope.cancel()
+        return await self._task_group.__aexit__(exc_type, exc, traceback)
+
+    async def aclose(self) -> None:
+        """Close every connection; calls still waiting fail with ConnectionLost."""
+        self._closed = True
+        with anyio.CancelScope(shield=True):
+            for connection in self._connections.values():
+                await connection.aclose()
+
+    @property
+    def endpoint(self) -> str:
+        """The endpoint calls go to now."""
+        return self.endpoints[self._current]
+
+    # -- connections and retries ------------------------------------------------------------
+
+    async def _dial(self) -> Connection:
+        """Connect to the current endpoint, or the next ones in turn; NoEndpointAvailable
+        when none accepts."""
+        last_error: Exception | None = None
+        for step in range(len(self.endpoints)):
+            index = (self._current + step) % len(self.endpoints)
+            try:
+                with anyio.fail_after(self.timeout):
+                    connection = await Connection.open(self.endpoints[index])
+            except (OSError, TimeoutError) as exc:
+                last_error = exc
+                continue
+            self._current = index
+            self._connections[index] = connection
+            if self._task_group is not None:
+                self._task_group.start_soon(connection.run)
+            return connection
+        raise NoEndpointAvailable() from last_error
+
+    async def _connection(self) -> Connection:
+        if self._closed:
+            raise RuntimeError("the client is closed")
+        connection = self._connections.get(self._current)
+        if connection is not None and not connection.lost:
+            return connection
+        async with self._connect_lock:
+            connection = self._connections.get(self._current)
+            if connection is not None and not connection.lost:
+                return connection
+            return await self._dial()
+
+    def _move_on_from(self, connection: Connection) -> None:
+        """Send the next calls to another endpoint than `connection`'s."""
+        if self._connections.get(self._current) is connection:
+            self._current = (self._current + 1) % len(self.endpoints)
+
+    async def call(self, method: str, body: dict[str, Any], *, repeatable: bool) -> Response:
+        """Run one unary RPC by its native method name, retrying as clientv3 would."""
+        retry = _Retry(self.timeout)
+        while True:
+            connection: Connection | None = None
+            try:
+                connection = await self._connection()
+                return await connection.call(method, body)
+            except (NotSent, NoEndpointAvailable) as exc:
+                error: Exception = exc
+            except ConnectionLost as exc:
+                assert connection is not None
+                self._move_on_from(connection)
+                if not repeatable:
+                    raise
+                error = exc
+            except errors.EtcdError as exc:
+                if not (repeatable and exc.code == _UNAVAILABLE):
+                    raise
+                error = exc
+                if connection is not None:
+                    self._move_on_from(connection)
+            await retry.wait_or_raise(error)
+
+    async def open_stream(self, method: str, body: dict[str, Any]) -> Stream:
+        """Open a stream by its native method name with its first message."""
+        retry = _Retry(self.timeout)
+        while True:
+            try:
+                connection = await self._connection()
+                return await connection.open_stream(method, body)
+            except (NotSent, NoEndpointAvailable, ConnectionLost) as exc:
+                await retry.wait_or_raise(exc)
+
+    async def open_stream_with_reply(
+        self, method: str, body: dict[str, Any]
+    ) -> tuple[Stream, Response]:
+        """Open a stream that is safe to reopen and wait for its first reply."""
+        retry = _Retry(self.timeout)
+        while True:
+            stream = await self.open_stream(method, body)
+            try:
+                reply = await stream.receive()
+            except ConnectionLost as exc:
+                await retry.wait_or_raise(exc)
+                continue
+            if reply is None:
+                await retry.wait_or_raise(ConnectionLost())
+                continue
+            return stream, reply
+
+    # -- KV ------------------------------------------------------------------------------------
+
+    async def get(
+        self,
+        key: Bytes,
+        range_end: Bytes = b"",
+        *,
+        prefix: bool = False,
+        revision: int = 0,
+        limit: int = 0,
+        serializable: bool = False,
+        keys_only: bool = False,
+        count_only: bool = False,
+        sort_order: SortOrder | int = SortOrder.NONE,
+        sort_target: SortTarget | int = SortTarget.KEY,
+        min_mod_revision: int = 0,
+        max_mod_revision: int = 0,
+        min_create_revision: int = 0,
+        max_create_revision: int = 0,
+    ) -> Response:
+        """KV.Range: the keys in [key, range_end), or every key under `key` with prefix=True."""
+        body = range_body(
+            key,
+            range_end,
+            prefix=prefix,
+            revision=revision,
+            limit=limit,
+            serializable=serializable,
+            keys_only=keys_only,
+            count_only=count_only,
+            sort_order=sort_order,
+            sort_target=sort_target,
+            min_mod_revision=min_mod_revision,
+            max_mod_revision=max_mod_revision,
+            min_create_revision=min_create_revision,
+            max_create_revision=max_create_revision,
+        )
+        return await self.call("KV.Range", body, repeatable=True)
+
+    async def put(
+        self,
+        key: Bytes,
+        value: Bytes,
+        *,
+        lease: int = 0,
+        prev_kv: bool = False,
+        ignore_value: bool = False,
+        ignore_lease: bool = False,
+    ) -> Response:
+        """KV.Put: set key to value, attached to `lease` unless 0."""
+        body = put_body(
+            key,
+            value,
+            lease=lease,
+            prev_kv=prev_kv,
+            ignore_value=ignore_value,
+            ignore_lease=ignore_lease,
+        )
+        return await self.call("KV.Put", body, repeatable=False)
+
+    async def delete(
+        self, key: Bytes, range_end: Bytes = b"", *, prefix: bool = False, prev_kv: bool = False
+    ) -> Response:
+        """KV.DeleteRange: delete the keys in [key, range_end) (or under `key` with prefix)."""
+        body = delete_body(key, range_end, prefix=prefix, prev_kv=prev_kv)
+        return await self.call("KV.DeleteRange", body, repeatable=False)
+
+    async def txn(
+        self,
+        compare: Iterable[dict[str, Any]] = (),
+        success: Iterable[dict[str, Any]] = (),
+        failure: Iterable[dict[str, Any]] = (),
+    ) -> Response:
+        """KV.Txn: if every compare holds run `success`, else `failure` (built with
+        node.client.compare_* and op_*). Retried like a read only when it writes nothing."""
+        body = txn_body(list(compare), list(success), list(failure))
+        return await self.call("KV.Txn", body, repeatable=_reads_only(body))
+
+    async def compact(self, revision: int, *, physical: bool = False) -> Response:
+        """KV.Compact: drop history at or below `revision`."""
+        body = {"revision": revision, "physical": physical}
+        return await self.call("KV.Compact", body, repeatable=True)
+
+    # -- Watch ---------------------------------------------------------------------------------
+
+    def watch(
+        self,
+        key: Bytes,
+        range_end: Bytes = b"",
+        *,
+        prefix: bool = False,
+        start_revision: int = 0,
+        prev_kv: bool = False,
+        progress_notify: bool = False,
+        filters: Iterable[WatchFilter | int] = (),
+        fragment: bool = False,
+    ) -> Watch:
+        """Watch.Watch: `async with client.watch("k") as w: async for resp in w: ...`."""
+        begin, end = key_range(key, range_end, prefix)
+        create = {
+            "key": begin,
+            "range_end": end,
+            "start_revision": start_revision,
+            "progress_notify": progress_notify,
+            "filters": [int(f) for f in filters],
+            "prev_kv": prev_kv,
+            "watch_id": 0,
+            "fragment": fragment,
+        }
+        return Watch(self, create)
+
+    # -- Lease ---------------------------------------------------------------------------------
+
+    async def lease_grant(self, ttl: int, lease_id: int = 0) -> Response:
+        """Lease.LeaseGrant: a lease of `ttl` seconds (its ID chosen by the member if 0)."""
+        return await self.call("Lease.LeaseGrant", {"TTL": ttl, "ID": lease_id}, repeatable=True)
+
+    async def lease_revoke(self, lease_id: int) -> Response:
+        """Lease.LeaseRevoke: end the lease and delete its keys."""
+        return await self.call("Lease.LeaseRevoke", {"ID": lease_id}, repeatable=True)
+
+    async def lease_time_to_live(self, lease_id: int, *, keys: bool = False) -> Response:
+        """Lease.LeaseTimeToLive: remaining TTL (-1 if gone), granted TTL, and keys if asked."""
+        body = {"ID": lease_id, "keys": keys}
+        return await self.call("Lease.LeaseTimeToLive", body, repeatable=True)
+
+    async def lease_leases(self) -> Response:
+        """Lease.LeaseLeases: every lease's ID."""
+        return await self.call("Lease.LeaseLeases", {}, repeatable=True)
+
+    def lease_keep_alive(self, lease_id: int) -> LeaseKeepAlive:
+        """Lease.LeaseKeepAlive in a background task: `async with client.lease_keep_alive(id):`."""
+        return LeaseKeepAlive(self, lease_id)
+
+    async def keep_alive_once(self, lease_id: int) -> Response:
+        """Renew a lease once; LeaseNotFound if it is gone."""
+        stream, reply = await self.open_stream_with_reply("Lease.LeaseKeepAlive", {"ID": lease_id})
+        with anyio.CancelScope(shield=True):
+            await stream.close()
+        if reply.TTL <= 0:
+            raise errors.LeaseNotFound()
+        return reply
+
+    # -- Cluster -------------------------------------------------------------------------------
+
+    async def member_add(self, peer_urls: Iterable[str], *, is_learner: bool = False) -> Response:
+        """Cluster.MemberAdd: a new member (voter, or learner) with these peer URLs."""
+        body = {"peerURLs": list(peer_urls), "isLearner": is_learner}
+        return await self.call("Cluster.MemberAdd", body, repeatable=False)
+
+    async def member_remove(self, member_id: int) -> Response:
+        """Cluster.MemberRemove."""
+        return await self.call("Cluster.MemberRemove", {"ID": member_id}, repeatable=False)
+
+    async def member_update(self, member_id: int, peer_urls: Iterable[str]) -> Response:
+        """Cluster.MemberUpdate: replace a member's peer URLs."""
+        body = {"ID": member_id, "peerURLs": list(peer_urls)}
+        return await self.call("Cluster.MemberUpdate", body, repeatable=False)
+
+    async def member_list(self) -> Response:
+        """Cluster.MemberList."""
+        return await self.call("Cluster.MemberList", {}, repeatable=True)
+
+    async def member_promote(self, member_id: int) -> Response:
+        """Cluster.MemberPromote: make an in-sync learner a voter."""
+        return await self.call("Cluster.MemberPromote", {"ID": member_id}, repeatable=False)
+
+    # -- Maintenance ---------------------------------------------------------------------------
+
+    async def status(self) -> Response:
+        """Maintenance.Status of the member this client is connected to."""
+        return await self.call("Maintenance.Status", {}, repeatable=True)
+
+    async def hash_kv(self, revision: int = 0) -> Response:
+        """Maintenance.HashKV: hash of the key space up to `revision` (0: the current one)."""
+        return await self.call("Maintenance.HashKV", {"revision": revision}, repeatable=True)
+
+    async def alarm(
+        self,
+        action: AlarmAction | int = AlarmAction.GET,
+        *,
+        member_id: int = 0,
+        alarm: AlarmType | int = AlarmType.NONE,
+    ) -> Response:
+        """Maintenance.Alarm: list (GET), raise or disarm alarms."""
+        body = {"action": int(action), "memberID": member_id, "alarm": int(alarm)}
+        return await self.call("Maintenance.Alarm", body, repeatable=True)
+
+    async def defragment(self) -> Response:
+        """Maintenance.Defragment of the member this client is connected to."""
+        return await self.call("Maintenance.Defragment", {}, repeatable=False)
+
+    async def move_leader(self, target_id: int) -> Response:
+        """Maintenance.MoveLeader: hand leadership to `target_id` (ask the leader)."""
+        return await self.call("Maintenance.MoveLeader", {"targetID": target_id}, repeatable=True)
+
+    def snapshot(self) -> SnapshotStream:
+        """Maintenance.Snapshot: `async with client.snapshot() as chunks: async for blob in ...`."""
+        return SnapshotStream(self, "Maintenance.Snapshot", {})
+
+    # -- Lock and Election ---------------------------------------------------------------------
+
+    async def lock(self, name: Bytes, *, lease: int = 0) -> Response:
+        """Lock.Lock: wait until `name` is held under `lease`; the reply's key unlocks it."""
+        body = {"name": to_bytes(name), "lease": lease}
+        return await self.call("Lock.Lock", body, repeatable=False)
+
+    async def unlock(self, key: Bytes) -> Response:
+        """Lock.Unlock: release the lock whose key Lock returned."""
+        return await self.call("Lock.Unlock", {"key": to_bytes(key)}, repeatable=False)
+
+    async def campaign(self, name: Bytes, value: Bytes, *, lease: int) -> Response:
+        """Election.Campaign: wait to become leader of `name`; the reply's leader is the key."""
+        body = {"name": to_bytes(name), "lease": lease, "value": to_bytes(value)}
+        return await self.call("Election.Campaign", body, repeatable=False)
+
+    async def proclaim(self, leader: Response | dict[str, Any], value: Bytes) -> Response:
+        """Election.Proclaim: publish a new value as the leader `leader` (a LeaderKey)."""
+        body = {"leader": _leader_key(leader), "value": to_bytes(value)}
+        return await self.call("Election.Proclaim", body, repeatable=False)
+
+    async def leader(self, name: Bytes) -> Response:
+        """Election.Leader: the current leader's key-value of election `name`."""
+        return await self.call("Election.Leader", {"name": to_bytes(name)}, repeatable=True)
+
+    def observe(self, name: Bytes) -> ReplyStream:
+        """Election.Observe: each new leader value of `name`, as a stream."""
+        return ReplyStream(self, "Election.Observe", {"name": to_bytes(name)})
+
+    async def resign(self, leader: Response | dict[str, Any]) -> Response:
+        """Election.Resign: give up leadership held as `leader` (a LeaderKey)."""
+        body = {"leader": _leader_key(leader)}
+        return await self.call("Election.Resign", body, repeatable=False)
+
+    # -- Admin (ours, for the console) ---------------------------------------------------------
+
+    def events(self) -> ReplyStream:
+        """Admin.Events: the member's event stream (role, term, indexes, peers, log lines)."""
+        return ReplyStream(self, "Admin.Events", {})
+
+    async def fault(
+        self,
+        kind: FaultKind | str,
+        *,
+        peer_ids: Iterable[int] = (),
+        drop_ratio: float = 0.0,
+        delay_ms: int = 0,
+    ) -> Response:
+        """Admin.Fault: inject a fault into this member (refused unless it enables them).
+
+        kind: "isolate" (from peer_ids), "link" (drop_ratio and/or delay_ms on the links to
+        peer_ids), "fsync_delay" (delay_ms), "pause_apply", "resume_apply", "heal" (undo all).
+        """
+        fault = FaultKind[kind.upper()] if isinstance(kind, str) else kind
+        body = {
+            "kind": int(fault),
+            "peer_ids": list(peer_ids),
+            "drop_ratio": float(drop_ratio),
+            "delay_ms": delay_ms,
+        }
+        return await self.call("Admin.Fault", body, repeatable=False)
+
+
+def _leader_key(leader: Response | dict[str, Any]) -> dict[str, Any]:
+    """A LeaderKey body from Campaign's reply field or a plain map."""
+    return as_dict(leader) if isinstance(leader, Response) else dict(leader)
+
+
+def _reads_only(txn: dict[str, Any]) -> bool:
+    for op in (*txn["success"], *txn["failure"]):
+        if "request_put" in op or "request_delete_range" in op:
+            return False
+        nested = op.get("request_txn")
+        if nested is not None and not _reads_only(nested):
+            return False
+    return True
+
+
+@asynccontextmanager
+async def connect_client(
+    endpoints: Iterable[str], *, timeout: float = DEFAULT_TIMEOUT
+) -> AsyncIterator[Client]:
+    """`async with connect_client([...]) as client:` — Client.connect and enter in one step."""
+    async with await Client.connect(endpoints, timeout=timeout) as client:
+        yield client

@@ -1,0 +1,204 @@
+"""One native-protocol connection to one member, on anyio (so under trio or asyncio).
+
+Calls and streams share the connection, multiplexed by id: a reader task routes each reply to
+the call or stream waiting for it. When the connection breaks, every waiter learns whether
+its request may have reached the member (ConnectionLost) or surely did not (NotSent), which
+is what decides whether the client may retry it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+from typing import Any
+
+import anyio
+import anyio.abc
+
+from node.api import native_protocol as protocol
+from node.client.failures import ConnectionLost, error_from
+from node.client.response import Response
+
+STREAM_BUFFER = 4096
+"""Messages a stream holds for a slow reader before the connection waits for it."""
+_RECEIVE_BYTES = 256 * 1024
+
+
+class NotSent(Exception):
+    """The connection was already broken: the request never left, so retrying is safe."""
+
+
+class _Waiter:
+    __slots__ = ("done", "error", "reply")
+
+    def __init__(self) -> None:
+        self.done = anyio.Event()
+        self.reply: Response | None = None
+        self.error: Exception | None = None
+
+
+class Stream:
+    """One open stream on a connection: receive the member's messages, send the client's."""
+
+    def __init__(self, connection: Connection, stream_id: int) -> None:
+        self._connection = connection
+        self.id = stream_id
+        self.inbox, self._receive = anyio.create_memory_object_stream[Response | Exception | None](
+            STREAM_BUFFER
+        )
+
+    async def receive(self) -> Response | None:
+        """The next message; None once the member ended the stream. Raises its error, or
+        ConnectionLost when the connection broke."""
+        try:
+            item = await self._receive.receive()
+        except (anyio.EndOfStream, anyio.ClosedResourceError):
+            raise ConnectionLost() from None
+        if isinstance(item, Exception):
+            raise item
+        return item
+
+    async def send(self, body: dict[str, Any]) -> None:
+        """Send one more stream message to the member."""
+        await self._connection.send_frame(protocol.encode_message(self.id, body))
+
+    async def close(self) -> None:
+        """End the stream (the member cancels it) and forget it; safe to call twice."""
+        if self._connection.forget(self.id) and not self._connection.lost:
+            with contextlib.suppress(NotSent, ConnectionLost):
+                await self._connection.send_frame(protocol.encode_end(self.id))
+        self.inbox.close()
+        self._receive.close()
+
+
+class Connection:
+    """A TCP connection to a member carrying many calls and streams at once."""
+
+    def __init__(self, stream: anyio.abc.ByteStream, endpoint: str) -> None:
+        self.endpoint = endpoint
+        self._stream = stream
+        self._ids = itertools.count(1)
+        self._calls: dict[int, _Waiter] = {}
+        self._streams: dict[int, Stream] = {}
+        self._send_lock = anyio.Lock()
+        self.lost = False
+
+    @classmethod
+    async def open(cls, endpoint: str) -> Connection:
+        """Connect to `host:port` (an http:// prefix is allowed, as in etcd's endpoints)."""
+        host, port = parse_endpoint(endpoint)
+        stream = await anyio.connect_tcp(host, port)
+        return cls(stream, endpoint)
+
+    async def run(self) -> None:
+        """Read replies until the connection ends, then fail whatever still waits."""
+        decoder = protocol.FrameDecoder(protocol.MAX_RECEIVE_BYTES)
+        try:
+            while True:
+                data = await self._stream.receive(_RECEIVE_BYTES)
+                for payload in decoder.feed(data):
+                    if isinstance(payload, protocol.OversizeFrame):
+                        continue
+                    await self._dispatch(protocol.decode_response(payload))
+        except (anyio.EndOfStream, anyio.BrokenResourceError, anyio.ClosedResourceError, OSError):
+            pass
+        except protocol.ProtocolError:
+            pass
+        finally:
+            await self._lose()
+
+    async def _dispatch(self, envelope: protocol.Message | protocol.End | protocol.Failure) -> None:
+        if envelope.id is None:
+            return
+        waiter = self._calls.pop(envelope.id, None)
+        if waiter is not None:
+            if isinstance(envelope, protocol.Message):
+                waiter.reply = Response(envelope.body)
+            elif isinstance(envelope, protocol.Failure):
+                waiter.error = error_from(envelope.code, envelope.message)
+            else:
+                waiter.error = ConnectionLost("member ended a unary call without a reply")
+            waiter.done.set()
+            return
+        stream = self._streams.get(envelope.id)
+        if stream is None:
+            return  # a stream the client has already closed
+        item: Response | Exception | None
+        if isinstance(envelope, protocol.Message):
+            item = Response(envelope.body)
+        elif isinstance(envelope, protocol.Failure):
+            item = error_from(envelope.code, envelope.message)
+        else:
+            item = None
+        if not isinstance(item, Response):
+            del self._streams[envelope.id]
+        try:
+            await stream.inbox.send(item)
+        except (anyio.ClosedResourceError, anyio.BrokenResourceError):
+            self._streams.pop(envelope.id, None)
+
+    async def _lose(self) -> None:
+        self.lost = True
+        for waiter in self._calls.values():
+            waiter.error = ConnectionLost()
+            waiter.done.set()
+        self._calls.clear()
+        streams, self._streams = list(self._streams.values()), {}
+        for stream in streams:
+            stream.inbox.close()  # its reader drains what came, then sees ConnectionLost
+        with anyio.CancelScope(shield=True):
+            await self.aclose()
+
+    async def send_frame(self, data: bytes) -> None:
+        """Write one frame; NotSent if the connection was already broken before it."""
+        if self.lost:
+            raise NotSent(self.endpoint)
+        try:
+            async with self._send_lock:
+                await self._stream.send(data)
+        except (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError) as exc:
+            raise ConnectionLost() from exc
+
+    async def call(self, method: str, body: dict[str, Any]) -> Response:
+        """Run one unary call and return its reply; raises the member's error."""
+        call_id = next(self._ids)
+        waiter = _Waiter()
+        self._calls[call_id] = waiter
+        try:
+            await self.send_frame(protocol.encode_call(call_id, method, body))
+            await waiter.done.wait()
+        finally:
+            self._calls.pop(call_id, None)
+        if waiter.error is not None:
+            raise waiter.error
+        assert waiter.reply is not None
+        return waiter.reply
+
+    async def open_stream(self, method: str, body: dict[str, Any]) -> Stream:
+        """Open a stream with its first message."""
+        stream = Stream(self, next(self._ids))
+        self._streams[stream.id] = stream
+        try:
+            await self.send_frame(protocol.encode_call(stream.id, method, body))
+        except BaseException:
+            self._streams.pop(stream.id, None)
+            raise
+        return stream
+
+    def forget(self, stream_id: int) -> bool:
+        """Stop routing a stream's messages; False if the stream had already ended."""
+        return self._streams.pop(stream_id, None) is not None
+
+    async def aclose(self) -> None:
+        """Close the socket; the reader then fails what still waits."""
+        self.lost = True
+        await self._stream.aclose()
+
+
+def parse_endpoint(endpoint: str) -> tuple[str, int]:
+    """(host, port) of an endpoint written `host:port`, `http://host:port` or `[v6]:port`."""
+    address = endpoint.split("://", 1)[-1].rstrip("/")
+    host, sep, port = address.rpartition(":")
+    if not sep or not port.isdigit():
+        raise ValueError(f'endpoint does not have the form "host:port": {endpoint}')
+    return host.strip("[]") or "127.0.0.1", int(port)

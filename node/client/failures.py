@@ -1,0 +1,45 @@
+"""The errors a client call raises: node.errors classes rebuilt from a reply's code and text.
+
+A member answers a failed call with etcd's gRPC code name and message; the client raises the
+node.errors class with that message (so `except errors.Compacted` works on the client side as
+in the server), or a plain EtcdError carrying the code for a text it does not know.
+"""
+
+from __future__ import annotations
+
+from node import errors
+
+
+class NoEndpointAvailable(errors.EtcdError):
+    """No endpoint accepted a connection: nothing was sent."""
+
+    code = "UNAVAILABLE"
+    message = "there is no connection available"
+
+
+class ConnectionLost(errors.EtcdError):
+    """The connection broke after the request went out: it may or may not have been applied."""
+
+    code = "UNAVAILABLE"
+    message = "transport is closing"
+
+
+def _known_errors() -> dict[str, type[errors.EtcdError]]:
+    known: dict[str, type[errors.EtcdError]] = {}
+    for value in vars(errors).values():
+        if isinstance(value, type) and issubclass(value, errors.EtcdError):
+            known[value.message] = value
+    return known
+
+
+_BY_MESSAGE = _known_errors()
+
+
+def error_from(code: str, message: str) -> errors.EtcdError:
+    """The exception for a member's error reply."""
+    known = _BY_MESSAGE.get(message)
+    if known is not None and known.code == code:
+        return known()
+    error = errors.EtcdError(message)
+    error.code = code
+    return error
