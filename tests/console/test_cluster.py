@@ -1,0 +1,326 @@
+"""The playground supervisor against real etcd-node processes on 127.0.0.1 (OS-picked ports).
+
+Tests that break the cluster own their playground; tests that leave it as they found it share
+one per module. A fixture stops every member process started, whatever happens. Heartbeat
+50 ms and election timeout 500 ms keep elections quick.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+import pytest
+import trio
+
+from console.cli import main
+from console.cluster import MemberStatus, Playground, PlaygroundError
+from node.client import connect_client
+
+FAST = {"heartbeat_interval_ms": 50, "election_timeout_ms": 500}
+WAIT = 20.0
+
+
+@pytest.fixture
+async def playground(tmp_path: Path):
+    playground = Playground(tmp_path / "playground", members=3, **FAST)
+    try:
+        await playground.start()
+        yield playground
+    finally:
+        with trio.CancelScope(shield=True):
+            await playground.stop()
+
+
+@pytest.fixture(scope="module")
+def shared_playground(tmp_path_factory: pytest.TempPathFactory):
+    playground = Playground(tmp_path_factory.mktemp("shared") / "playground", members=3, **FAST)
+    try:
+        trio.run(playground.start)
+        yield playground
+    finally:
+        trio.run(playground.stop)
+
+
+async def statuses_by_name(playground: Playground) -> dict[str, MemberStatus]:
+    return {status.name: status for status in await playground.statuses()}
+
+
+async def wait_for(condition: Callable[[], Awaitable[bool]], timeout: float = WAIT) -> None:
+    with trio.fail_after(timeout):
+        while not await condition():
+            await trio.sleep(0.05)
+
+
+async def follows(playground: Playground, name: str, leader: str) -> bool:
+    statuses = await statuses_by_name(playground)
+    return statuses[name].role == "follower" and statuses[name].leader == statuses[leader].id
+
+
+def process_exists(pid: int) -> bool:
+    return Path(f"/proc/{pid}").exists()
+
+
+async def test_up_starts_members_that_elect_one_leader(shared_playground: Playground):
+    statuses = await shared_playground.statuses()
+
+    assert [status.name for status in statuses] == ["n1", "n2", "n3"]
+    assert all(status.state == "up" for status in statuses)
+    assert sorted(status.role for status in statuses) == ["follower", "follower", "leader"]
+    (leader,) = (status for status in statuses if status.role == "leader")
+    assert all(status.leader == leader.id and status.term == leader.term for status in statuses)
+    assert len({status.id for status in statuses}) == 3
+
+
+async def test_another_process_attaches_through_playground_json(shared_playground: Playground):
+    recorded = json.loads(shared_playground.record_path.read_text())
+    attached = Playground.attach(shared_playground.directory)
+
+    assert recorded["state"] == "running"
+    assert [member["pid"] for member in recorded["members"]] == [
+        shared_playground.member(name).pid for name in ("n1", "n2", "n3")
+    ]
+    assert [status.role for status in await attached.statuses()] == [
+        status.role for status in await shared_playground.statuses()
+    ]
+
+
+async def test_killed_leader_is_replaced_and_rejoins_after_restart(playground: Playground):
+    old_leader = await playground.wait_for_leader()
+    old_pid = playground.member(old_leader).pid
+
+    await playground.kill(old_leader)
+
+    assert playground.state(old_leader) == "down"
+    assert not process_exists(old_pid)
+    new_leader = await playground.wait_for_leader()
+    assert new_leader != old_leader
+    assert (await statuses_by_name(playground))[old_leader].role == ""
+    with pytest.raises(PlaygroundError, match=f"member {old_leader} is not running"):
+        await playground.kill(old_leader)
+
+    await playground.restart(old_leader)
+
+    await wait_for(lambda: follows(playground, old_leader, new_leader))
+
+
+async def test_paused_leader_is_replaced_and_follows_after_resume(playground: Playground):
+    old_leader = await playground.wait_for_leader()
+
+    await playground.pause(old_leader)
+
+    assert playground.state(old_leader) == "paused"
+    new_leader = await playground.wait_for_leader()
+    assert new_leader != old_leader
+
+    await playground.resume(old_leader)
+
+    assert playground.state(old_leader) == "up"
+    await wait_for(lambda: follows(playground, old_leader, new_leader))
+
+
+async def test_partitioned_minority_loses_the_leader_until_healed(playground: Playground):
+    leader = await playground.wait_for_leader()
+    minority = next(name for name in playground.members if name != leader)
+    majority = [playground.member(name) for name in playground.members if name != minority]
+
+    await playground.partition([[minority]])
+
+    async def minority_lost_leader() -> bool:
+        return (await statuses_by_name(playground))[minority].leader == 0
+
+    await wait_for(minority_lost_leader)
+    endpoints = [member.native_endpoint for member in majority]
+    async with connect_client(endpoints) as client:
+        await client.put("written-during-partition", "majority")
+    assert await playground.wait_for_leader() != minority
+
+    await playground.heal()
+
+    async def minority_has_the_write() -> bool:
+        endpoint = [playground.member(minority).native_endpoint]
+        async with connect_client(endpoint) as client:
+            reply = await client.get("written-during-partition", serializable=True)
+        return bool(reply.kvs)
+
+    await wait_for(minority_has_the_write)
+    await wait_for(lambda: follows(playground, minority, leader))
+
+
+async def test_writes_reach_a_slowed_member_and_heal_takes_the_delay_off(
+    shared_playground: Playground,
+):
+    await shared_playground.wait_for_leader()
+
+    await shared_playground.slow("n3", 100)
+
+    assert shared_playground.faults.slow == {"n3": 100}
+    async with connect_client(shared_playground.native_endpoints()) as client:
+        await client.put("through-a-slow-link", "arrives")
+
+    async def n3_has_the_write() -> bool:
+        async with connect_client([shared_playground.member("n3").native_endpoint]) as client:
+            return bool((await client.get("through-a-slow-link", serializable=True)).kvs)
+
+    await wait_for(n3_has_the_write)
+
+    await shared_playground.heal()
+
+    recorded = json.loads(shared_playground.record_path.read_text())
+    assert recorded["faults"] == {"partition": [], "slow": {}}
+
+
+async def test_added_learner_catches_up_and_a_removed_member_stops(playground: Playground):
+    leader = await playground.wait_for_leader()
+
+    learner = await playground.add_node(learner=True)
+
+    async def learner_caught_up() -> bool:
+        statuses = await statuses_by_name(playground)
+        return (
+            statuses[learner].role == "learner"
+            and statuses[learner].applied_index >= statuses[leader].raft_index
+        )
+
+    await wait_for(learner_caught_up)
+    removed = next(name for name in ("n1", "n2", "n3") if name != leader)
+    removed_pid = playground.member(removed).pid
+
+    await playground.remove_node(removed)
+
+    assert removed not in playground.members
+    assert not process_exists(removed_pid)
+    async with connect_client(playground.native_endpoints()) as client:
+        members = (await client.member_list()).members
+    assert sorted((member.name, member.isLearner) for member in members) == sorted(
+        [(name, name == learner) for name in playground.members]
+    )
+
+
+async def test_two_playgrounds_side_by_side_do_not_collide(tmp_path: Path):
+    first = Playground(tmp_path / "first", members=1, **FAST)
+    second = Playground(tmp_path / "second", members=1, **FAST)
+    try:
+        await first.start()
+        await second.start()
+        async with connect_client(first.native_endpoints()) as client:
+            await client.put("only-in-first", "yes")
+        async with connect_client(second.native_endpoints()) as client:
+            missing = (await client.get("only-in-first")).kvs
+    finally:
+        with trio.CancelScope(shield=True):
+            await first.stop()
+            await second.stop()
+
+    first_ports = {(m.client_port, m.peer_port, m.native_port) for m in first.members.values()}
+    second_ports = {(m.client_port, m.peer_port, m.native_port) for m in second.members.values()}
+    assert not {port for ports in first_ports for port in ports} & {
+        port for ports in second_ports for port in ports
+    }
+    assert first.token != second.token
+    assert missing == []
+
+
+async def test_down_stops_every_member_and_up_brings_the_data_back(playground: Playground):
+    pids = [playground.member(name).pid for name in playground.members]
+    async with connect_client(playground.native_endpoints()) as client:
+        await client.put("survives", "down and up")
+    await playground.pause("n2")
+
+    await playground.stop()
+
+    assert not any(process_exists(pid) for pid in pids)
+    assert json.loads(playground.record_path.read_text())["state"] == "stopped"
+    assert {status.state for status in await playground.statuses()} == {"down"}
+
+    await playground.start()
+
+    async with connect_client(playground.native_endpoints()) as client:
+        assert (await client.get("survives")).kvs[0].value == b"down and up"
+
+
+async def test_operations_fail_with_one_plain_line(shared_playground: Playground):
+    with pytest.raises(PlaygroundError, match="no member named 'n9'"):
+        await shared_playground.kill("n9")
+    with pytest.raises(PlaygroundError, match="member n1 is not paused"):
+        await shared_playground.resume("n1")
+    with pytest.raises(PlaygroundError, match="member n2 is in two groups"):
+        await shared_playground.partition([["n1", "n2"], ["n2", "n3"]])
+
+
+def test_attach_shows_a_member_whose_pid_was_reused_as_down(tmp_path: Path):
+    data_dir = tmp_path / "n1"
+    record = {
+        "version": 1,
+        "state": "running",
+        "token": "etcd-console-test",
+        "heartbeat_interval_ms": 100,
+        "election_timeout_ms": 1000,
+        "members": [
+            {
+                "name": "n1",
+                "data_dir": str(data_dir),
+                "client_port": 1,
+                "peer_port": 2,
+                "native_port": 3,
+                "args": ["--data-dir", str(data_dir)],
+                "pid": os.getpid(),
+                "id": 1,
+                "learner": False,
+            }
+        ],
+        "faults": {"partition": [], "slow": {}},
+    }
+    (tmp_path / "playground.json").write_text(json.dumps(record))
+
+    assert Playground.attach(tmp_path).state("n1") == "down"
+
+
+@pytest.fixture
+def cli_directory(tmp_path: Path):
+    directory = tmp_path / "cli-playground"
+    yield directory
+    if (directory / "playground.json").exists():
+        trio.run(Playground.attach(directory).stop)
+
+
+# The members `up` starts outlive the command by design; Python warns when it lets go of them.
+@pytest.mark.filterwarnings("ignore:subprocess .* is still running:ResourceWarning")
+def test_cli_up_status_play_and_down(cli_directory: Path, capsys: pytest.CaptureFixture[str]):
+    assert main(["up", "--dir", str(cli_directory), "--members", "1"]) == 0
+    assert "leader: n1" in capsys.readouterr().out
+
+    assert main(["status", "--dir", str(cli_directory)]) == 0
+    table = capsys.readouterr().out
+    assert any("n1" in line and "up" in line and "leader" in line for line in table.splitlines())
+
+    assert main(["play", "--dir", str(cli_directory)]) == 0
+    shown = capsys.readouterr().out
+    assert "already running" in shown
+    assert f"etcd-console repl --dir {cli_directory}" in shown
+
+    assert main(["down", "--dir", str(cli_directory)]) == 0
+    assert "stopped" in capsys.readouterr().out
+    assert Playground.attach(cli_directory).state("n1") == "down"
+
+
+@pytest.mark.parametrize("members", ["0", "8"])
+def test_cli_refuses_a_member_count_outside_1_to_7(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], members: str
+):
+    assert main(["up", "--dir", str(tmp_path), "--members", members]) == 1
+
+    error = capsys.readouterr().err
+    assert error == f"etcd-console: --members must be between 1 and 7, got {members}\n"
+
+
+def test_cli_status_without_a_playground_is_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+):
+    assert main(["status", "--dir", str(tmp_path)]) == 1
+
+    assert capsys.readouterr().err == (
+        f"etcd-console: no playground in {tmp_path}: start one with etcd-console up\n"
+    )
