@@ -1,24 +1,217 @@
-"""etcd-console: a local etcd cluster playground, REPL, dashboard and demo runner."""
+"""etcd-console: a local etcd cluster playground, REPL, dashboard and demo runner.
+
+`up` starts a playground cluster in the background, `status` shows its members, `down` stops
+it; `play` starts one (or picks up the one running) and tells how to attach.
+"""
 
 from __future__ import annotations
 
 import argparse
+import sys
+from collections.abc import Sequence
+
+import anyio
+
+from console.cluster import (
+    DEFAULT_DIRECTORY,
+    MAX_MEMBERS,
+    MIN_MEMBERS,
+    MemberStatus,
+    Playground,
+    PlaygroundError,
+)
+
+PROG = "etcd-console"
+_STATUS_HEADER = ("NAME", "ID", "PID", "STATE", "ROLE", "TERM", "RAFT INDEX", "ENDPOINT")
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The command line: one subcommand per front end or playground action."""
     parser = argparse.ArgumentParser(
-        prog="etcd-console",
+        prog=PROG,
         description="Start, break and watch a local etcd-compatible cluster.",
     )
-    sub = parser.add_subparsers(dest="command")
-    sub.add_parser("play", help="start a playground cluster and open the dashboard")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    commands = (
+        ("play", "start a playground cluster (or pick up the running one) and show it"),
+        ("up", "start a playground cluster in the background"),
+        ("down", "stop the playground cluster"),
+        ("status", "show one line per playground member"),
+    )
+    for name, summary in commands:
+        command = sub.add_parser(name, help=summary, description=summary)
+        command.add_argument(
+            "--dir",
+            default=DEFAULT_DIRECTORY,
+            help=f"the playground directory (default: ./{DEFAULT_DIRECTORY}/)",
+        )
+        if name in ("play", "up"):
+            command.add_argument(
+                "--members",
+                type=int,
+                metavar="N",
+                help=f"members of a new cluster, {MIN_MEMBERS} to {MAX_MEMBERS} (default: 3)",
+            )
+    _add_tui_parser(sub)
+    _add_repl_parser(sub)
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
+def _add_tui_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    summary = "open the live dashboard of the playground, or of the cluster at --endpoints"
+    tui = sub.add_parser("tui", help=summary, description=summary)
+    tui.add_argument(
+        "--dir",
+        default=DEFAULT_DIRECTORY,
+        help=f"the playground directory (default: ./{DEFAULT_DIRECTORY}/)",
+    )
+    tui.add_argument(
+        "--endpoints", metavar="HOST:PORT,...", help="native endpoints of members of ours"
+    )
+    tui.add_argument(
+        "--etcd-endpoints",
+        metavar="HOST:PORT,...",
+        help="client URLs of a real etcd: watches, keys and members over gRPC",
+    )
+
+
+def _tui(args: argparse.Namespace) -> int:
+    # imported here so that the other subcommands do not pay for loading Textual
+    from console.tui import run_dashboard
+
+    endpoints = [e for e in (args.endpoints or "").split(",") if e]
+    etcd_endpoints = [e for e in (args.etcd_endpoints or "").split(",") if e]
+    playground = None if endpoints or etcd_endpoints else Playground.attach(args.dir)
+    return run_dashboard(playground, endpoints, etcd_endpoints)
+
+
+def _add_repl_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    summary = "open the command shell on the playground, or on the cluster at --endpoints"
+    repl = sub.add_parser("repl", help=summary, description=summary)
+    repl.add_argument(
+        "--dir",
+        help=f"the playground directory (default: ./{DEFAULT_DIRECTORY}/ unless --endpoints)",
+    )
+    repl.add_argument(
+        "--endpoints", metavar="HOST:PORT,...", help="native endpoints of members of ours"
+    )
+
+
+def _repl(args: argparse.Namespace) -> int:
+    # imported here so that the other subcommands do not pay for loading prompt_toolkit
+    from console.repl import main as repl_main
+
+    return repl_main(args.endpoints, args.dir)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run one etcd-console command; returns the exit status."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    parser.print_help()
-    if args.command == "play":
-        print("\nThe playground is not built yet: the raft core comes first.")
+    if args.command is None:
+        parser.print_help()
+        return 0
+    try:
+        if args.command == "tui":
+            return _tui(args)
+        if args.command == "repl":
+            return _repl(args)
+        if args.command == "up":
+            _up(args.dir, args.members)
+        elif args.command == "play":
+            _play(args.dir, args.members)
+        elif args.command == "down":
+            _down(args.dir)
+        else:
+            _status(args.dir)
+    except PlaygroundError as error:
+        print(f"{PROG}: {error}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"{PROG}: interrupted", file=sys.stderr)
+        return 130
     return 0
+
+
+def _up(directory: str, members: int | None) -> Playground:
+    playground = Playground(directory, members)
+    leader = anyio.run(playground.start)
+    print(f"started {len(playground.members)} members in {playground.directory}; leader: {leader}")
+    return playground
+
+
+def _play(directory: str, members: int | None) -> None:
+    try:
+        playground = Playground.attach(directory)
+    except PlaygroundError:
+        playground = _up(directory, members)
+    else:
+        if any(playground.state(name) != "down" for name in playground.members):
+            print(f"the playground in {playground.directory} is already running")
+        else:
+            playground = _up(directory, members)
+    _print_statuses(anyio.run(playground.statuses))
+    print()
+    print(_attach_hints(playground, directory))
+
+
+def _down(directory: str) -> None:
+    playground = Playground.attach(directory)
+    anyio.run(playground.stop)
+    print(f"stopped the playground in {playground.directory}")
+
+
+def _status(directory: str) -> None:
+    playground = Playground.attach(directory)
+    _print_statuses(anyio.run(playground.statuses))
+    if not playground.running:
+        print(f"the playground is stopped: start it again with {PROG} up{_dir_flag(directory)}")
+
+
+def _print_statuses(statuses: list[MemberStatus]) -> None:
+    print(status_table(statuses))
+    for status in statuses:
+        if status.error:
+            print(f"{status.name}: {status.error}")
+
+
+def status_table(statuses: list[MemberStatus]) -> str:
+    """The members as a table drawn like etcdctl's `-w table` output."""
+    rows = [_STATUS_HEADER, *(_status_row(status) for status in statuses)]
+    widths = [max(len(row[column]) for row in rows) for column in range(len(_STATUS_HEADER))]
+    rule = "+" + "+".join("-" * (width + 2) for width in widths) + "+"
+    header, *body = (_table_line(row, widths, "^" if row is rows[0] else ">") for row in rows)
+    return "\n".join([rule, header, rule, *body, rule])
+
+
+def _table_line(cells: Sequence[str], widths: list[int], align: str) -> str:
+    return "|" + "|".join(f" {c:{align}{w}} " for c, w in zip(cells, widths, strict=True)) + "|"
+
+
+def _status_row(status: MemberStatus) -> tuple[str, ...]:
+    answered = bool(status.role)
+    return (
+        status.name,
+        f"{status.id:x}" if status.id else "-",
+        str(status.pid) if status.state != "down" else "-",
+        status.state,
+        status.role or "-",
+        str(status.term) if answered else "-",
+        str(status.raft_index) if answered else "-",
+        status.endpoint,
+    )
+
+
+def _dir_flag(directory: str) -> str:
+    return "" if directory == DEFAULT_DIRECTORY else f" --dir {directory}"
+
+
+def _attach_hints(playground: Playground, directory: str) -> str:
+    flag = _dir_flag(directory)
+    return "\n".join(
+        [
+            f"attach:  {PROG} repl{flag}   or   {PROG} tui{flag}",
+            f"etcdctl: etcdctl --endpoints={','.join(playground.client_urls())} member list",
+            f"stop:    {PROG} down{flag}",
+        ]
+    )

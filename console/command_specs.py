@@ -1,0 +1,279 @@
+"""The console's commands: etcdctl's verbs, arguments and flags, plus the playground's.
+
+Names, flags and help texts follow etcdctl 3.4 wherever etcdctl has the command; `GRAMMAR`
+is the grammar every front end parses with.
+"""
+
+from __future__ import annotations
+
+from console.command_grammar import Arg, Command, CommandError, CommandSpec, Flag, Grammar
+
+KEYS = "keys"
+WATCHES = "watches"
+LEASES = "leases"
+CONCURRENCY = "locks and elections"
+CLUSTER = "cluster"
+PLAYGROUND = "playground (needs an attached playground)"
+CONSOLE = "console"
+
+DEFAULT_LOCK_TTL = 10
+"""Seconds of the session lease a lock is held under, as etcdctl lock --ttl."""
+
+
+def _check_put(command: Command) -> None:
+    if command.flags["ignore_value"] and command.args["value"] is not None:
+        raise CommandError("put command needs only 1 argument when 'ignore-value' is set")
+    if not command.flags["ignore_value"] and command.args["value"] is None:
+        raise CommandError("put needs KEY VALUE, got 1 argument")
+
+
+def _check_range(command: Command) -> None:
+    prefix, from_key = command.flags["prefix"], command.flags.get("from_key", False)
+    if prefix and from_key:
+        raise CommandError("`--prefix` and `--from-key` cannot be set at the same time, choose one")
+    for name, flag in (("prefix", prefix), ("from-key", from_key)):
+        if flag and command.args["end"] is not None:
+            raise CommandError(
+                f"too many arguments, only accept one argument when `--{name}` is set."
+            )
+    if command.flags.get("keys_only") and command.flags.get("count_only"):
+        raise CommandError(
+            "`--keys-only` and `--count-only` cannot be set at the same time, choose one"
+        )
+
+
+def _check_member_add(command: Command) -> None:
+    if not command.flags["peer_urls"]:
+        raise CommandError("member peer urls not provided")
+
+
+_KEY = Arg("KEY", "key")
+_END = Arg("END", "key", optional=True)
+_LEASE_ID = Arg("ID", "lease")
+_MEMBER = Arg("MEMBER", "member")
+_PLAYGROUND_MEMBER = Arg("NAME", "member")
+_PREFIX = Flag("prefix", "keys with matching prefix")
+_FROM_KEY = Flag("from-key", "keys that are greater than or equal to the given key")
+_PREV_KV = Flag("prev-kv", "return the previous key-value pair before modification")
+_LEARNER = Flag("learner", "indicates if the new member is raft learner")
+
+BUILTIN_SPECS = (
+    CommandSpec(
+        "put",
+        "Puts the given key into the store",
+        KEYS,
+        (_KEY, Arg("VALUE", "value", optional=True)),
+        (
+            Flag(
+                "lease", "lease ID (in hexadecimal) to attach to the key", "lease", 0, metavar="ID"
+            ),
+            _PREV_KV,
+            Flag("ignore-value", "updates the key using its current value"),
+            Flag("ignore-lease", "updates the key using its current lease"),
+        ),
+        check=_check_put,
+    ),
+    CommandSpec(
+        "get",
+        "Gets the key or a range of keys",
+        KEYS,
+        (_KEY, _END),
+        (
+            _PREFIX,
+            _FROM_KEY,
+            Flag("rev", "Specify the kv revision", "int", 0, metavar="N"),
+            Flag("limit", "Maximum number of results", "int", 0, metavar="N"),
+            Flag("keys-only", "Get only the keys"),
+            Flag("count-only", "Get only the count"),
+            Flag(
+                "sort-by",
+                "Sort target",
+                "choice",
+                None,
+                ("CREATE", "KEY", "MODIFY", "VALUE", "VERSION"),
+            ),
+            Flag(
+                "order",
+                "Order of results (ASCEND by default)",
+                "choice",
+                None,
+                ("ASCEND", "DESCEND"),
+            ),
+            Flag("print-value-only", 'Only write values when using the "simple" output format'),
+            Flag("consistency", "Linearizable(l) or Serializable(s)", "choice", "l", ("l", "s")),
+        ),
+        check=_check_range,
+    ),
+    CommandSpec(
+        "del",
+        "Removes the specified key or range of keys [key, range_end)",
+        KEYS,
+        (_KEY, _END),
+        (_PREFIX, Flag("prev-kv", "return deleted key-value pairs"), _FROM_KEY),
+        check=_check_range,
+    ),
+    CommandSpec(
+        "txn",
+        "Txn processes all the requests in one transaction (no argument: asks for each part)",
+        KEYS,
+        (),
+        (Flag("interactive", "Input transaction in interactive mode", short="i"),),
+    ),
+    CommandSpec(
+        "compact",
+        "Compacts the event history in etcd",
+        KEYS,
+        (Arg("REV", "int"),),
+        (Flag("physical", "wait for compaction to physically remove all old revisions"),),
+    ),
+    CommandSpec(
+        "watch",
+        "Watches events stream on keys or prefixes, in the background",
+        WATCHES,
+        (_KEY, _END),
+        (
+            Flag("prefix", "Watch on a prefix if prefix is set"),
+            Flag("rev", "Revision to start watching", "int", 0, metavar="N"),
+            Flag("prev-kv", "get the previous key-value pair before the event happens"),
+        ),
+        check=_check_range,
+    ),
+    CommandSpec("unwatch", "Stops a background watch", WATCHES, (Arg("ID", "job"),)),
+    CommandSpec("lease grant", "Creates leases", LEASES, (Arg("TTL", "int"),)),
+    CommandSpec("lease revoke", "Revokes leases", LEASES, (_LEASE_ID,)),
+    CommandSpec(
+        "lease keep-alive",
+        "Keeps leases alive (renew), in the background",
+        LEASES,
+        (_LEASE_ID,),
+        (Flag("once", "Resets the keep-alive time to its original value and exits"),),
+    ),
+    CommandSpec(
+        "lease timetolive",
+        "Get lease information",
+        LEASES,
+        (_LEASE_ID,),
+        (Flag("keys", "Get keys attached to this lease"),),
+    ),
+    CommandSpec("lease list", "List all active leases", LEASES),
+    CommandSpec(
+        "lock",
+        "Acquires a named lock and holds it in the background until unlock",
+        CONCURRENCY,
+        (Arg("NAME"),),
+        (Flag("ttl", "timeout for session", "int", DEFAULT_LOCK_TTL, metavar="SECONDS"),),
+    ),
+    CommandSpec("unlock", "Releases a lock this console holds", CONCURRENCY, (Arg("NAME"),)),
+    CommandSpec(
+        "elect",
+        "Campaigns in an election and leads it in the background until resign",
+        CONCURRENCY,
+        (Arg("NAME"), Arg("VALUE", "value")),
+    ),
+    CommandSpec(
+        "observe",
+        "Prints each leader's proposal of an election, in the background",
+        CONCURRENCY,
+        (Arg("NAME"),),
+    ),
+    CommandSpec("resign", "Gives up leading an election", CONCURRENCY, (Arg("NAME"),)),
+    CommandSpec("member list", "Lists all members in the cluster", CLUSTER),
+    CommandSpec(
+        "member add",
+        "Adds a member into the cluster (its process is yours to start: see add-node)",
+        CLUSTER,
+        (Arg("NAME"),),
+        (
+            Flag(
+                "peer-urls",
+                "comma separated peer URLs for the new member",
+                "text",
+                "",
+                metavar="URLS",
+            ),
+            _LEARNER,
+        ),
+        check=_check_member_add,
+    ),
+    CommandSpec(
+        "member remove",
+        "Removes a member (by name or hex ID) from the cluster",
+        CLUSTER,
+        (_MEMBER,),
+    ),
+    CommandSpec(
+        "member promote",
+        "Promotes a non-voting learner member (by name or hex ID)",
+        CLUSTER,
+        (_MEMBER,),
+    ),
+    CommandSpec(
+        "status",
+        "Prints the status of every member's endpoint",
+        CLUSTER,
+        aliases=("endpoint status",),
+    ),
+    CommandSpec("leader", "Prints which member leads, and in which term", CLUSTER),
+    CommandSpec(
+        "move-leader",
+        "Transfers leadership to another member (by name or hex ID)",
+        CLUSTER,
+        (_MEMBER,),
+    ),
+    CommandSpec(
+        "snapshot save",
+        "Stores an etcd node backend snapshot to a given file",
+        CLUSTER,
+        (Arg("FILE", "file"),),
+    ),
+    CommandSpec(
+        "hash",
+        "Prints the KV history hash of every member's endpoint",
+        CLUSTER,
+        aliases=("endpoint hashkv",),
+    ),
+    CommandSpec(
+        "kill", "Kills a member's process (SIGKILL), as a crash", PLAYGROUND, (_PLAYGROUND_MEMBER,)
+    ),
+    CommandSpec(
+        "restart", "Starts a member again with its data", PLAYGROUND, (_PLAYGROUND_MEMBER,)
+    ),
+    CommandSpec("pause", "Freezes a member's process (SIGSTOP)", PLAYGROUND, (_PLAYGROUND_MEMBER,)),
+    CommandSpec("resume", "Thaws a paused member (SIGCONT)", PLAYGROUND, (_PLAYGROUND_MEMBER,)),
+    CommandSpec(
+        "partition",
+        "Cuts the cluster into groups that cannot reach each other: partition n1,n2 / n3",
+        PLAYGROUND,
+        (Arg("GROUPS", rest=True),),
+    ),
+    CommandSpec("heal", "Removes every partition and slow link", PLAYGROUND),
+    CommandSpec(
+        "slow",
+        "Delays every message to and from a member (0 takes the delay off)",
+        PLAYGROUND,
+        (_PLAYGROUND_MEMBER, Arg("MS", "int")),
+    ),
+    CommandSpec(
+        "add-node",
+        "Starts a new member that joins through MemberAdd",
+        PLAYGROUND,
+        flags=(_LEARNER,),
+    ),
+    CommandSpec(
+        "remove-node",
+        "Removes a member through MemberRemove and stops it",
+        PLAYGROUND,
+        (_PLAYGROUND_MEMBER,),
+    ),
+    CommandSpec("jobs", "Lists the background jobs (watches, keep-alives, locks, ...)", CONSOLE),
+    CommandSpec("stop", "Stops a background job", CONSOLE, (Arg("ID", "job"),)),
+    CommandSpec(
+        "help",
+        "Lists the commands, or tells one command's arguments and flags",
+        CONSOLE,
+        (Arg("COMMAND", "command", optional=True, rest=True),),
+    ),
+)
+
+GRAMMAR = Grammar(BUILTIN_SPECS)
+"""The console's command language."""
