@@ -144,10 +144,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"{PROG}: {error}", file=sys.stderr)
         return 1
     try:
-        from node.server.member import run_member
+        from node.api.process import run_process
     except ModuleNotFoundError as error:
-        if error.name != "node.server.member":
+        if error.name != "node.api.process":
             raise
         print(f"{PROG}: the member process is not built yet", file=sys.stderr)
         return 1
-    return run_member(config)
+    return run_process(config)

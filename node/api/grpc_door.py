@@ -474,7 +474,7 @@ def _grpc_address(host: str, port: int) -> str:
 
 
 def check_bindable(host: str, port: int) -> None:
-    """Raise BindError (with Go's text, as etcd prints it) unless host:port can be bound now.
+    """Raise BindError (with Go's text, as etcd prints it) when host:port is taken or forbidden.
 
     grpcio's own bind failure says neither where nor why, so the door probes first.
     """
@@ -485,12 +485,15 @@ def check_bindable(host: str, port: int) -> None:
     except OSError as exc:
         raise BindError(f"listen tcp {_grpc_address(host, port)}: {exc}") from None
     for family, kind, proto, _, address in infos:
-        with socket.socket(family, kind, proto) as probe:
-            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            try:
+        try:
+            with socket.socket(family, kind, proto) as probe:
+                probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
                 probe.bind(address)
-            except OSError as exc:
-                reason = os.strerror(exc.errno or errno.EINVAL).lower()
+        except OSError as exc:
+            # Only a taken or forbidden port is certain; an address family the host lacks
+            # (no IPv6 for localhost's ::1) is grpcio's to skip, as it does.
+            if exc.errno in (errno.EADDRINUSE, errno.EACCES):
+                reason = os.strerror(exc.errno).lower()
                 raise BindError(f"listen tcp {_grpc_address(host, port)}: bind: {reason}") from None
 
 

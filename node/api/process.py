@@ -74,7 +74,7 @@ async def _stop_on_signals(
 ) -> None:
     """First signal: stop gracefully (or abandon a start in progress); second: stop now."""
     async for signum in signals:
-        log.info("etcd-node: received %s, shutting down", signal.Signals(signum).name)
+        log.info("received %s, shutting down", signal.Signals(signum).name)
         if stop.is_set():
             everything.cancel()
         stop.set()
