@@ -899,7 +899,9 @@ class EtcdServer:
         """etcd's HashKV: the key space's hash at a revision (0: current)."""
         self._check_not_learner()
         found = self._state_now.kv.hash_kv(req.revision)
-        return m.HashKVResponse(self.header(found.revision), found.hash, found.compact_revision)
+        # etcd reports -1 until the first compaction (its compactMainRev starts there).
+        compacted = found.compact_revision if found.compact_revision > 0 else -1
+        return m.HashKVResponse(self.header(found.revision), found.hash, compacted)
 
     def snapshot(self, req: m.SnapshotRequest) -> AsyncIterator[m.SnapshotResponse]:
         """A consistent copy of the backend as etcd's Snapshot stream (see maintenance.py)."""

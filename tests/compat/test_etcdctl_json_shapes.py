@@ -74,30 +74,15 @@ COMMANDS: dict[str, Command] = {
     "member list": lambda c, p: run_json(c, "member", "list"),
     "endpoint status": lambda c, p: run_json(c, "endpoint", "status"),
     "endpoint health": lambda c, p: run_json(c, "endpoint", "health"),
-    # Compacted first: before any compaction etcd says compact_revision -1, ours 0.
-    "endpoint hashkv": lambda c, p: (compact_all(c, p), run_json(c, "endpoint", "hashkv"))[1],
+    "endpoint hashkv": lambda c, p: run_json(c, "endpoint", "hashkv"),
+    "endpoint hashkv after a compaction": lambda c, p: (
+        compact_all(c, p), run_json(c, "endpoint", "hashkv")
+    )[1],
     "alarm list": lambda c, p: run_json(c, "alarm", "list"),
 }  # fmt: skip
 
 
-SERVICE_LAYER_DIFFERENCES = {
-    "alarm list": "etcd 3.4's AlarmResponse has no header ({}); ours fills one",
-    "member list": "etcd 3.4's Cluster service headers carry no revision; ours do",
-}
-"""Known differences, left to the service and server layers (node/api/service.py,
-node/server): strict xfail, so each test passes again once its difference is fixed."""
-
-
-def _cases() -> list[Any]:
-    return [
-        pytest.param(name, marks=pytest.mark.xfail(strict=True, reason=reason))
-        if (reason := SERVICE_LAYER_DIFFERENCES.get(name))
-        else name
-        for name in sorted(COMMANDS)
-    ]
-
-
-@pytest.mark.parametrize("name", _cases())
+@pytest.mark.parametrize("name", sorted(COMMANDS))
 def test_json_output_has_the_shape_real_etcd_gives(cluster, real_etcd, prefix, name):
     command = COMMANDS[name]
 
