@@ -20,7 +20,7 @@ from node.api.grpc_door import BindError, check_bindable, serve_grpc
 from node.api.native import serve_native
 from node.server.config import ConfigError, ServerConfig
 from node.server.etcdserver import EtcdServer
-from node.server.member import _log_to_stderr
+from node.server.member import log_to_stderr
 from node.server.member_storage import BootstrapError
 from node.server.peer_api import PEER_API_PORT_OFFSET
 from node.wal import WalError
@@ -122,7 +122,7 @@ def check_listen_addresses(config: ServerConfig) -> None:
 
 def run_process(config: ServerConfig) -> int:
     """The etcd-node process main: serve until signalled; the exit status (1: cannot start)."""
-    _log_to_stderr(config.log_level)
+    log_to_stderr(config.log_level)
     try:
         check_listen_addresses(config)
         trio.run(serve_until_signalled, config)
