@@ -1,7 +1,7 @@
 """etcd-console: a local etcd cluster playground, REPL, dashboard and demo runner.
 
 `up` starts a playground cluster in the background, `status` shows its members, `down` stops
-it; `play` starts one (or picks up the one running) and tells how to attach.
+it; `play` starts one (or picks up the one running) and opens the dashboard on it.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from collections.abc import Sequence
 
 import anyio
 
+from console.chaos import command as chaos_command
 from console.cluster import (
     DEFAULT_DIRECTORY,
     MAX_MEMBERS,
@@ -52,8 +53,15 @@ def build_parser() -> argparse.ArgumentParser:
                 metavar="N",
                 help=f"members of a new cluster, {MIN_MEMBERS} to {MAX_MEMBERS} (default: 3)",
             )
+        if name == "play":
+            command.add_argument(
+                "--keep",
+                action="store_true",
+                help="leave the cluster running when the dashboard closes, without asking",
+            )
     _add_tui_parser(sub)
     _add_repl_parser(sub)
+    chaos_command.add_parser(sub)
     return parser
 
 
@@ -104,6 +112,30 @@ def _repl(args: argparse.Namespace) -> int:
     return repl_main(args.endpoints, args.dir)
 
 
+def _add_demo_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    summary = "run a demo script against a fresh playground, printing what happens"
+    demo = sub.add_parser("demo", help=summary, description=summary)
+    demo.add_argument("file", metavar="FILE", help="a demo script (demos/*.demo)")
+    demo.add_argument("--step", action="store_true", help="wait for Enter before each command")
+    demo.add_argument("--keep", action="store_true", help="leave the playground running after")
+    demo.add_argument("--dir", help="the playground directory (default: a new temporary one)")
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from console.demo import DemoError, run_demo, wait_for_enter
+
+    step = wait_for_enter if args.step else None
+    try:
+        anyio.run(
+            lambda: run_demo(args.file, directory=args.dir, step=step, keep=args.keep),
+            backend="trio",
+        )
+    except DemoError as error:
+        print(f"{PROG}: demo failed: {error}", file=sys.stderr)
+        return 1
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one etcd-console command; returns the exit status."""
     parser = build_parser()
@@ -116,10 +148,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _tui(args)
         if args.command == "repl":
             return _repl(args)
+        if args.command == "demo":
+            return _demo(args)
+        if args.command == "chaos":
+            return chaos_command.run_command(args)
         if args.command == "up":
             _up(args.dir, args.members)
         elif args.command == "play":
-            _play(args.dir, args.members)
+            _play(args.dir, args.members, keep=args.keep)
         elif args.command == "down":
             _down(args.dir)
         else:
@@ -140,7 +176,10 @@ def _up(directory: str, members: int | None) -> Playground:
     return playground
 
 
-def _play(directory: str, members: int | None) -> None:
+def _play(directory: str, members: int | None, *, keep: bool) -> None:
+    """Start (or pick up) the playground and open the dashboard on it; on a terminal, ask
+    afterwards whether to stop the cluster. Without a terminal, leave it running and say how
+    to attach."""
     try:
         playground = Playground.attach(directory)
     except PlaygroundError:
@@ -150,9 +189,27 @@ def _play(directory: str, members: int | None) -> None:
             print(f"the playground in {playground.directory} is already running")
         else:
             playground = _up(directory, members)
-    _print_statuses(anyio.run(playground.statuses))
-    print()
-    print(_attach_hints(playground, directory))
+    if not (sys.stdin.isatty() and sys.stdout.isatty()):
+        _print_statuses(anyio.run(playground.statuses))
+        print()
+        print(_attach_hints(playground, directory))
+        return
+    from console.tui import run_dashboard
+
+    run_dashboard(playground)
+    if keep or not _confirm("Stop the playground cluster? [Y/n] "):
+        print(f"the playground keeps running: {PROG} down{_dir_flag(directory)} stops it")
+        return
+    anyio.run(playground.stop)
+    print(f"stopped the playground in {playground.directory}")
+
+
+def _confirm(question: str) -> bool:
+    try:
+        answer = input(question)
+    except EOFError:
+        return True
+    return answer.strip().lower() in ("", "y", "yes")
 
 
 def _down(directory: str) -> None:
