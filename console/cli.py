@@ -61,6 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
             )
     _add_tui_parser(sub)
     _add_repl_parser(sub)
+    _add_demo_parser(sub)
     chaos_command.add_parser(sub)
     return parser
 
