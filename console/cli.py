@@ -120,10 +120,19 @@ def _add_demo_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
     demo.add_argument("--step", action="store_true", help="wait for Enter before each command")
     demo.add_argument("--keep", action="store_true", help="leave the playground running after")
     demo.add_argument("--dir", help="the playground directory (default: a new temporary one)")
+    demo.add_argument(
+        "--tui", action="store_true", help="tell the demo inside the dashboard (q leaves)"
+    )
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from console.demo import DemoError, run_demo, wait_for_enter
+    from console.demo import DemoError, run_demo, run_demo_in_dashboard, wait_for_enter
+
+    if args.tui:
+        if args.step:
+            print(f"{PROG}: --step and --tui do not go together", file=sys.stderr)
+            return 2
+        return run_demo_in_dashboard(args.file, directory=args.dir, keep=args.keep)
 
     step = wait_for_enter if args.step else None
     try:

@@ -23,7 +23,7 @@ import textwrap
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 import anyio
 import anyio.abc
@@ -43,6 +43,9 @@ from console.demo_script import (
 )
 from node.client import Client, as_dict
 from node.errors import EtcdError
+
+if TYPE_CHECKING:
+    from console.tui.app import DashboardApp
 
 __all__ = [
     "DemoError",
@@ -541,6 +544,82 @@ async def run_demo(
                 await playground.stop()
             if temporary:
                 shutil.rmtree(where, ignore_errors=True)
+
+
+class _LineSink:
+    """A text stream that hands each finished line to `emit` (the dashboard's output panel)."""
+
+    def __init__(self, emit: Callable[[str], None]) -> None:
+        self._emit = emit
+        self._partial = ""
+
+    def write(self, text: str) -> int:
+        *lines, self._partial = (self._partial + text).split("\n")
+        for line in lines:
+            self._emit(line)
+        return len(text)
+
+    def flush(self) -> None:
+        """Nothing is held back but a line still being written."""
+
+
+def demo_dashboard(script: DemoScript, playground: Playground) -> DashboardApp:
+    """The dashboard of a started playground that tells `script` once it is up: the
+    transcript fills the Output panel (6); `app.demo_failures` collects a failure."""
+    from rich.text import Text
+
+    from console.tui.app import dashboard_for
+
+    failures: list[DemoError] = []
+
+    async def story(app: DashboardApp) -> None:
+        app.action_show_panel(6)
+        transcript = Transcript(_LineSink(app.output_panel.lines.write))
+        transcript.title(script.title)
+        try:
+            await DemoRunner(script, playground, transcript).run()
+        except DemoError as error:
+            failures.append(error)
+            app.output_panel.lines.write(Text(f"demo failed: {error}", style="bold red"))
+            app.notify(f"demo failed: {error}", severity="error", timeout=30)
+        else:
+            app.notify("the demo is over: press q to leave", timeout=30)
+
+    app = dashboard_for(playground, story=story)
+    app.demo_failures = failures
+    return app
+
+
+def run_demo_in_dashboard(
+    path: str | Path,
+    *,
+    directory: str | Path | None = None,
+    keep: bool = False,
+    heartbeat_interval_ms: int = 100,
+    election_timeout_ms: int = 1000,
+) -> int:
+    """Tell the demo at `path` inside the dashboard, so an audience watches the cluster react
+    while the transcript fills the Output panel. The dashboard stays open when the story
+    ends (q leaves); the playground is stopped then, unless `keep`. 1 if the demo failed."""
+    script = load_demo(path)
+    where = Path(directory or tempfile.mkdtemp(prefix="etcd-console-demo-"))
+    playground = Playground(
+        where,
+        script.members,
+        heartbeat_interval_ms=heartbeat_interval_ms,
+        election_timeout_ms=election_timeout_ms,
+    )
+    try:
+        anyio.run(start_playground, script, playground)
+        app = demo_dashboard(script, playground)
+        app.run()
+    finally:
+        if not keep:
+            with contextlib.suppress(PlaygroundError):
+                anyio.run(playground.stop)
+            if directory is None:
+                shutil.rmtree(where, ignore_errors=True)
+    return 1 if app.demo_failures else 0
 
 
 async def wait_for_enter() -> None:

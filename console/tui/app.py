@@ -119,9 +119,12 @@ class DashboardApp(App[int]):
         members: Iterable[FollowedMember],
         playground: Playground | None = None,
         command_endpoints: list[str] | None = None,
+        story: Callable[[DashboardApp], Awaitable[None]] | None = None,
     ) -> None:
         super().__init__()
         self.source = source
+        self.story = story
+        self.demo_failures: list[Exception] = []
         self.playground = playground
         self.session = (
             CommandSession(command_endpoints, playground, self._background_output)
@@ -199,6 +202,8 @@ class DashboardApp(App[int]):
         self.members_panel.table.focus()
         self.set_interval(REFRESH_SECONDS, self._redraw)
         self.set_interval(SAMPLE_SECONDS, self._sample)
+        if self.story is not None:
+            self.run_worker(self.story(self), name="story", group="story")
 
     # -- following members --------------------------------------------------------------------
 
@@ -510,9 +515,11 @@ def dashboard_for(
     playground: Playground | None = None,
     endpoints: list[str] | None = None,
     etcd_endpoints: list[str] | None = None,
+    story: Callable[[DashboardApp], Awaitable[None]] | None = None,
 ) -> DashboardApp:
     """The dashboard of a real etcd (etcd_endpoints), of members of ours at `endpoints`, or
-    of a playground, in that order of preference."""
+    of a playground, in that order of preference. `story`, if given, runs once the dashboard
+    is up (a demo told inside it)."""
     if etcd_endpoints:
         etcd = EtcdSource(etcd_endpoints)
         members = [FollowedMember(address, "", address) for address in etcd.endpoints]
@@ -527,7 +534,7 @@ def dashboard_for(
         for name, record in playground.members.items()
     ]
     endpoints = playground.native_endpoints()
-    return DashboardApp(NativeSource(endpoints), members, playground, endpoints)
+    return DashboardApp(NativeSource(endpoints), members, playground, endpoints, story=story)
 
 
 def run_dashboard(

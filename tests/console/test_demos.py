@@ -154,3 +154,41 @@ def test_cli_reports_a_failed_demo_on_stderr(tmp_path: Path, capsys: pytest.Capt
     path = write_demo(tmp_path, "kil n1\n")
     assert main(["demo", str(path)]) == 1
     assert 'story.demo:1: unknown command "kil"' in capsys.readouterr().err
+
+
+# -- inside the dashboard ------------------------------------------------------------------------
+
+
+def test_a_demo_told_inside_the_dashboard_fills_its_output_panel(tmp_path: Path):
+    import asyncio
+
+    from console.demo import demo_dashboard, start_playground
+
+    script = load_demo(DEMOS[1])
+    playground = Playground(tmp_path / "playground", script.members, **FAST)
+
+    async def scenario() -> list[str]:
+        await start_playground(script, playground)
+        app = demo_dashboard(script, playground)
+        async with app.run_test(size=(120, 40)) as pilot:
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + 60
+            while not any("SUCCESS" in line for line in _panel_text(app)):
+                assert loop.time() < deadline, "the story never reached its CAS"
+                await pilot.pause(0.2)
+            while app.workers and any(w.name == "story" and w.is_running for w in app.workers):
+                assert loop.time() < deadline, "the story never ended"
+                await pilot.pause(0.2)
+            assert app.demo_failures == []
+            return _panel_text(app)
+
+    try:
+        lines = asyncio.run(scenario())
+    finally:
+        trio.run(playground.stop)
+    assert lines[0].startswith("== ")
+    assert any(line.startswith("$ txn ") for line in lines)
+
+
+def _panel_text(app) -> list[str]:
+    return [strip.text for strip in app.output_panel.lines.lines]
