@@ -1,0 +1,228 @@
+"""The two front doors a chaos client goes through: the native protocol and etcd's gRPC API.
+
+A door is an async context manager connected to the members it was given (the first one
+preferred); `execute` turns one history Request into the RPC it stands for and the reply into
+a history Response, so the workload and the recorder never see either wire format.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable
+from types import TracebackType
+from typing import Any, Protocol, Self, TypeVar
+
+import anyio
+import anyio.lowlevel
+import grpc
+
+from console.chaos.history import KeyValue, OpKind, Request, Response
+from node.api.gen.etcdserverpb import rpc_pb2, rpc_pb2_grpc
+from node.client import Client, compare_mod_revision, compare_value, op_put
+from node.errors import EtcdError
+
+DOORS = ("native", "grpc")
+"""The front doors, by the names the history and the display use."""
+DOOR_FAILURES = (OSError, TimeoutError, grpc.aio.AioRpcError, EtcdError)
+"""What connecting through a door, or a stream on it, can fail with: the member is down,
+cut off, or refused."""
+_Reply = TypeVar("_Reply")
+
+
+class Door(Protocol):
+    """What a chaos client needs of a front door."""
+
+    async def __aenter__(self) -> Self: ...
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> bool | None: ...
+
+    async def execute(self, request: Request) -> Response:
+        """Run `request`; raises whatever the call raised."""
+        ...
+
+
+async def grpc_call(awaitable: Awaitable[_Reply]) -> _Reply:
+    """Await one grpc.aio call, keeping anyio's cancellation intact.
+
+    grpc.aio answers a cancellation with a CancelledError of its own, which anyio's cancel
+    scopes do not recognise as theirs; a checkpoint turns it back into anyio's (when the
+    scope was cancelled) or else into a ConnectionError, as is grpc.aio's complaint about
+    a write to a stream that has ended.
+    """
+    try:
+        return await awaitable
+    except asyncio.CancelledError:
+        await anyio.lowlevel.checkpoint()
+        raise ConnectionError("the gRPC call was cancelled") from None
+    except asyncio.InvalidStateError as finished:  # a write on a stream that has ended
+        raise ConnectionError(str(finished)) from None
+
+
+def _kv(key: bytes, value: bytes, create: int, mod: int, version: int, lease: int) -> KeyValue:
+    return KeyValue(key.decode(), value.decode(), create, mod, version, lease)
+
+
+class NativeDoor:
+    """The native protocol through node.client, to `endpoints` (the first one preferred)."""
+
+    def __init__(self, endpoints: list[str], timeout: float) -> None:
+        self._endpoints = endpoints
+        self._timeout = timeout
+        self._client: Client | None = None
+
+    async def __aenter__(self) -> Self:
+        client = await Client.connect(self._endpoints, timeout=self._timeout)
+        self._client = await client.__aenter__()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> bool | None:
+        assert self._client is not None
+        return await self._client.__aexit__(exc_type, exc, traceback)
+
+    async def execute(self, request: Request) -> Response:
+        """Run `request` as the native RPC it stands for."""
+        client = self._client
+        assert client is not None
+        key, value = request.key, request.value
+        match request.kind:
+            case OpKind.PUT | OpKind.PUT_WITH_LEASE:
+                reply = await client.put(key, value, lease=request.lease_id)
+                return Response(reply.header.revision)
+            case OpKind.GET:
+                reply = await client.get(key)
+                found = [_native_kv(kv) for kv in reply.kvs]
+                return Response(reply.header.revision, kv=found[0] if found else None)
+            case OpKind.CAS:
+                if request.compare_value is not None:
+                    compare = compare_value(key, "=", request.compare_value)
+                else:
+                    compare = compare_mod_revision(key, "=", request.compare_mod_revision)
+                reply = await client.txn([compare], [op_put(key, value)], [])
+                return Response(reply.header.revision, succeeded=reply.succeeded)
+            case OpKind.DELETE:
+                reply = await client.delete(key)
+                return Response(reply.header.revision, deleted=reply.deleted)
+            case OpKind.LEASE_GRANT:
+                reply = await client.lease_grant(request.ttl)
+                return Response(reply.header.revision, lease_id=reply.ID, ttl=reply.TTL)
+            case OpKind.LEASE_REVOKE:
+                reply = await client.lease_revoke(request.lease_id)
+                return Response(reply.header.revision)
+            case OpKind.LEASE_KEEPALIVE:
+                reply = await client.keep_alive_once(request.lease_id)
+                return Response(reply.header.revision, lease_id=reply.ID, ttl=reply.TTL)
+            case OpKind.COMPACT:
+                reply = await client.compact(request.revision)
+                return Response(reply.header.revision)
+
+
+def _native_kv(kv: Any) -> KeyValue:
+    return _kv(kv.key, kv.value, kv.create_revision, kv.mod_revision, kv.version, kv.lease)
+
+
+class GrpcDoor:
+    """etcd's v3 gRPC API through grpc.aio stubs, to one member's client URL."""
+
+    def __init__(self, target: str) -> None:
+        self._target = target.removeprefix("http://")
+        self._channel: grpc.aio.Channel | None = None
+
+    async def __aenter__(self) -> Self:
+        self._channel = grpc.aio.insecure_channel(self._target)
+        self._kv = rpc_pb2_grpc.KVStub(self._channel)
+        self._lease = rpc_pb2_grpc.LeaseStub(self._channel)
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> bool | None:
+        assert self._channel is not None
+        with anyio.CancelScope(shield=True):
+            await self._channel.close()
+        return None
+
+    async def execute(self, request: Request) -> Response:
+        """Run `request` as the gRPC call it stands for."""
+        key, value = request.key.encode(), request.value.encode()
+        match request.kind:
+            case OpKind.PUT | OpKind.PUT_WITH_LEASE:
+                put = rpc_pb2.PutRequest(key=key, value=value, lease=request.lease_id)
+                reply = await grpc_call(self._kv.Put(put))
+                return Response(reply.header.revision)
+            case OpKind.GET:
+                reply = await grpc_call(self._kv.Range(rpc_pb2.RangeRequest(key=key)))
+                found = [_grpc_kv(kv) for kv in reply.kvs]
+                return Response(reply.header.revision, kv=found[0] if found else None)
+            case OpKind.CAS:
+                reply = await grpc_call(self._kv.Txn(_cas_txn(request)))
+                return Response(reply.header.revision, succeeded=reply.succeeded)
+            case OpKind.DELETE:
+                reply = await grpc_call(self._kv.DeleteRange(rpc_pb2.DeleteRangeRequest(key=key)))
+                return Response(reply.header.revision, deleted=reply.deleted)
+            case OpKind.LEASE_GRANT:
+                reply = await grpc_call(
+                    self._lease.LeaseGrant(rpc_pb2.LeaseGrantRequest(TTL=request.ttl))
+                )
+                if reply.error:
+                    raise RuntimeError(reply.error)
+                return Response(reply.header.revision, lease_id=reply.ID, ttl=reply.TTL)
+            case OpKind.LEASE_REVOKE:
+                revoke = rpc_pb2.LeaseRevokeRequest(ID=request.lease_id)
+                reply = await grpc_call(self._lease.LeaseRevoke(revoke))
+                return Response(reply.header.revision)
+            case OpKind.LEASE_KEEPALIVE:
+                return await self._keep_alive_once(request.lease_id)
+            case OpKind.COMPACT:
+                compact = rpc_pb2.CompactionRequest(revision=request.revision)
+                reply = await grpc_call(self._kv.Compact(compact))
+                return Response(reply.header.revision)
+
+    async def _keep_alive_once(self, lease_id: int) -> Response:
+        call = self._lease.LeaseKeepAlive()
+        try:
+            await grpc_call(call.write(rpc_pb2.LeaseKeepAliveRequest(ID=lease_id)))
+            reply = await grpc_call(call.read())
+        finally:
+            call.cancel()
+        if reply is grpc.aio.EOF:
+            raise ConnectionError("keep-alive stream ended without a reply")
+        if reply.TTL <= 0:
+            raise LookupError("etcdserver: requested lease not found")
+        return Response(reply.header.revision, lease_id=reply.ID, ttl=reply.TTL)
+
+
+def _grpc_kv(kv: Any) -> KeyValue:
+    return _kv(kv.key, kv.value, kv.create_revision, kv.mod_revision, kv.version, kv.lease)
+
+
+def _cas_txn(request: Request) -> rpc_pb2.TxnRequest:
+    key = request.key.encode()
+    if request.compare_value is not None:
+        compare = rpc_pb2.Compare(
+            result=rpc_pb2.Compare.EQUAL,
+            target=rpc_pb2.Compare.VALUE,
+            key=key,
+            value=request.compare_value.encode(),
+        )
+    else:
+        compare = rpc_pb2.Compare(
+            result=rpc_pb2.Compare.EQUAL,
+            target=rpc_pb2.Compare.MOD,
+            key=key,
+            mod_revision=request.compare_mod_revision,
+        )
+    put = rpc_pb2.RequestOp(request_put=rpc_pb2.PutRequest(key=key, value=request.value.encode()))
+    return rpc_pb2.TxnRequest(compare=[compare], success=[put])

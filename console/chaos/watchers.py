@@ -1,0 +1,367 @@
+"""One watcher per member over the whole key space, recording every response it receives.
+
+A watcher opens its first stream from the store's first revision, through the native door
+or the gRPC door. When the stream breaks (the member was killed, a compaction canceled it)
+it opens a new one on the same member from the last revision it saw + 1, as etcd's clients
+do, and keeps going until the run ends or the member leaves the cluster. It asks for a
+progress notification every second, so the checker knows how far its silence reaches.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from functools import partial
+from typing import Any, Protocol
+
+import anyio
+import grpc
+
+from console.chaos.doors import DOOR_FAILURES, DOORS, grpc_call
+from console.chaos.history import EventType, KeyValue, ResponseKind, WatchEvent, WatchRequest
+from console.chaos.recorder import Recorder, now_ns
+from node.api.gen.etcdserverpb import rpc_pb2, rpc_pb2_grpc
+from node.client import Client
+from node.client.connection import NotSent
+
+ALL_KEYS = "\0"
+"""key and range_end of a watch over every key."""
+PROGRESS_INTERVAL = 1.0
+"""Seconds between the progress requests a watcher sends."""
+RECONNECT_DELAY = 0.2
+"""Seconds a watcher waits before opening its stream again after a failure."""
+OPEN_TIMEOUT = 3.0
+"""Seconds opening a stream may take."""
+
+
+@dataclass(slots=True, frozen=True)
+class WatchReply:
+    """One watch response, whichever door it came through."""
+
+    header_revision: int
+    created: bool
+    canceled: bool
+    compact_revision: int
+    cancel_reason: str
+    events: tuple[WatchEvent, ...]
+
+
+class WatchStream(Protocol):
+    """An open watch stream on one member."""
+
+    async def receive(self) -> WatchReply | None:
+        """The next response; None when the member ended the stream."""
+        ...
+
+    async def request_progress(self) -> None:
+        """Ask for a progress notification."""
+        ...
+
+
+Connector = Callable[[str, dict[str, Any]], contextlib.AbstractAsyncContextManager[WatchStream]]
+"""Opens a watch stream on an endpoint with a WatchCreateRequest's fields."""
+
+
+class MemberWatcher:
+    """The watcher of one member: streams opened in turn, every response recorded."""
+
+    def __init__(
+        self,
+        member: str,
+        door: str,
+        endpoint_of: Callable[[], str | None],
+        recorder: Recorder,
+        start_revision: int,
+    ) -> None:
+        self.watcher_id = f"{member}/{door}"
+        self.member = member
+        self.door = door
+        self._endpoint_of = endpoint_of
+        self._recorder = recorder
+        self._connect: Connector = native_watch if door == "native" else grpc_watch
+        self.next_revision = start_revision
+        """Where the next stream starts: after the last event seen, else the first revision
+        (or the compaction revision that canceled the last stream)."""
+        self.last_event_revision = 0
+        self.progress_revision = 0
+        self._streams = 0
+
+    @property
+    def covered_to(self) -> int:
+        """Every revision up to this one has been delivered to this watcher."""
+        return max(self.last_event_revision, self.progress_revision)
+
+    async def run(self) -> None:
+        """Watch until cancelled, or until the member is no longer in the cluster."""
+        while (endpoint := self._endpoint_of()) is not None:
+            try:
+                await self._stream_once(endpoint)
+            except* DOOR_FAILURES:
+                pass
+            await anyio.sleep(RECONNECT_DELAY)
+
+    async def _stream_once(self, endpoint: str) -> None:
+        start = self.next_revision
+        create = {
+            "key": ALL_KEYS.encode(),
+            "range_end": ALL_KEYS.encode(),
+            "start_revision": start,
+            "prev_kv": True,
+            "progress_notify": True,
+        }
+        invoked = now_ns()
+        async with self._connect(endpoint, create) as stream:
+            stream_no = self._streams
+            self._streams += 1
+            self._recorder.stream_opened(
+                WatchRequest(
+                    self.watcher_id,
+                    stream_no,
+                    ALL_KEYS,
+                    ALL_KEYS,
+                    start,
+                    prev_kv=True,
+                    progress_notify=True,
+                    invoked_ns=invoked,
+                )
+            )
+            async with anyio.create_task_group() as group:
+                group.start_soon(self._ask_progress, stream)
+                await self._receive_all(stream, stream_no)
+                group.cancel_scope.cancel()
+
+    async def _ask_progress(self, stream: WatchStream) -> None:
+        """Ask for progress every second until the stream breaks (the receiving side then
+        sees it break too)."""
+        try:
+            while True:
+                await anyio.sleep(PROGRESS_INTERVAL)
+                await stream.request_progress()
+        except DOOR_FAILURES:
+            return
+
+    async def _receive_all(self, stream: WatchStream, stream_no: int) -> None:
+        while (reply := await stream.receive()) is not None:
+            kind = _kind(reply)
+            self._recorder.watch_response(
+                self.watcher_id,
+                stream_no,
+                kind,
+                reply.header_revision,
+                reply.events,
+                reply.compact_revision,
+                reply.cancel_reason,
+            )
+            if reply.events:
+                self.last_event_revision = max(self.last_event_revision, reply.events[-1].revision)
+                self.next_revision = self.last_event_revision + 1
+            elif kind is ResponseKind.PROGRESS:
+                self.progress_revision = max(self.progress_revision, reply.header_revision)
+            elif kind is ResponseKind.COMPACTED:
+                self.next_revision = max(self.next_revision, reply.compact_revision)
+                return
+            elif kind is ResponseKind.CANCELED:
+                return
+
+
+def _kind(reply: WatchReply) -> ResponseKind:
+    if reply.created:
+        return ResponseKind.CREATED
+    if reply.canceled:
+        return ResponseKind.COMPACTED if reply.compact_revision else ResponseKind.CANCELED
+    if reply.events:
+        return ResponseKind.EVENTS
+    return ResponseKind.PROGRESS
+
+
+def _event(event_type: int, kv: KeyValue, prev_kv: KeyValue | None) -> WatchEvent:
+    return WatchEvent(EventType.DELETE if event_type == 1 else EventType.PUT, kv, prev_kv)
+
+
+# -- the native door ----------------------------------------------------------------------------
+
+
+class _NativeStream:
+    def __init__(self, stream: Any) -> None:
+        self._stream = stream
+
+    async def receive(self) -> WatchReply | None:
+        reply = await self._stream.receive()
+        return None if reply is None else _native_reply(reply)
+
+    async def request_progress(self) -> None:
+        try:
+            await self._stream.send({"progress_request": {}})
+        except NotSent as broken:  # the connection was already gone
+            raise ConnectionError(f"watch stream to {broken} is closed") from None
+
+
+@contextlib.asynccontextmanager
+async def native_watch(endpoint: str, create: dict[str, Any]) -> AsyncIterator[WatchStream]:
+    """A watch stream on the member at native `endpoint`; its created response is recorded
+    by the caller as the stream's first one."""
+    with anyio.fail_after(OPEN_TIMEOUT):
+        client = await Client.connect([endpoint], timeout=OPEN_TIMEOUT)
+    async with client:
+        with anyio.fail_after(OPEN_TIMEOUT):
+            stream, created = await client.open_stream_with_reply(
+                "Watch.Watch", {"create_request": create}
+            )
+        try:
+            yield _Replayed(_native_reply(created), _NativeStream(stream))
+        finally:
+            with anyio.CancelScope(shield=True):
+                await stream.close()
+
+
+def _native_reply(reply: Any) -> WatchReply:
+    return WatchReply(
+        header_revision=reply.header.revision,
+        created=reply.created,
+        canceled=reply.canceled,
+        compact_revision=reply.compact_revision,
+        cancel_reason=reply.cancel_reason,
+        events=tuple(
+            _event(e.type, _native_kv(e.kv), _native_kv(e.prev_kv) if e.prev_kv else None)
+            for e in reply.events
+        ),
+    )
+
+
+def _native_kv(kv: Any) -> KeyValue:
+    return KeyValue(
+        kv.key.decode(), kv.value.decode(), kv.create_revision, kv.mod_revision, kv.version,
+        kv.lease,
+    )  # fmt: skip
+
+
+# -- the gRPC door ------------------------------------------------------------------------------
+
+
+class _GrpcStream:
+    def __init__(self, call: Any) -> None:
+        self._call = call
+
+    async def receive(self) -> WatchReply | None:
+        reply = await grpc_call(self._call.read())
+        return None if reply is grpc.aio.EOF else _grpc_reply(reply)
+
+    async def request_progress(self) -> None:
+        request = rpc_pb2.WatchRequest(progress_request=rpc_pb2.WatchProgressRequest())
+        await grpc_call(self._call.write(request))
+
+
+@contextlib.asynccontextmanager
+async def grpc_watch(endpoint: str, create: dict[str, Any]) -> AsyncIterator[WatchStream]:
+    """A watch stream on the member whose client URL is `endpoint`, through etcd's gRPC API."""
+    async with grpc.aio.insecure_channel(endpoint.removeprefix("http://")) as channel:
+        call = rpc_pb2_grpc.WatchStub(channel).Watch()
+        try:
+            with anyio.fail_after(OPEN_TIMEOUT):
+                request = rpc_pb2.WatchRequest(create_request=rpc_pb2.WatchCreateRequest(**create))
+                await grpc_call(call.write(request))
+                created = await grpc_call(call.read())
+            if created is grpc.aio.EOF:
+                raise ConnectionError("the watch stream ended before it was created")
+            yield _Replayed(_grpc_reply(created), _GrpcStream(call))
+        finally:
+            call.cancel()
+
+
+def _grpc_reply(reply: Any) -> WatchReply:
+    return WatchReply(
+        header_revision=reply.header.revision,
+        created=reply.created,
+        canceled=reply.canceled,
+        compact_revision=reply.compact_revision,
+        cancel_reason=reply.cancel_reason,
+        events=tuple(
+            _event(e.type, _grpc_kv(e.kv), _grpc_kv(e.prev_kv) if e.HasField("prev_kv") else None)
+            for e in reply.events
+        ),
+    )
+
+
+def _grpc_kv(kv: Any) -> KeyValue:
+    return KeyValue(
+        kv.key.decode(), kv.value.decode(), kv.create_revision, kv.mod_revision, kv.version,
+        kv.lease,
+    )  # fmt: skip
+
+
+class _Replayed:
+    """A stream whose first response (the created one) was read while opening it."""
+
+    def __init__(self, first: WatchReply, stream: WatchStream) -> None:
+        self._first: WatchReply | None = first
+        self._stream = stream
+
+    async def receive(self) -> WatchReply | None:
+        if self._first is not None:
+            first, self._first = self._first, None
+            return first
+        return await self._stream.receive()
+
+    async def request_progress(self) -> None:
+        await self._stream.request_progress()
+
+
+class WatcherFleet:
+    """One MemberWatcher per member of the cluster, started as members join; the i-th
+    member's watcher uses the native door when i is even, the gRPC door when odd.
+
+    Each watcher starts at `start_revision()` as it is when the watcher is created: the
+    first watchers from the store's first revision, the watchers of members that join
+    later from after the last compaction. (A member that joins replays the compaction from
+    its log; events it sends before that are sent without prev_kv once their previous
+    version is gone, as etcd does, which a watch from the first revision would show.)
+    """
+
+    def __init__(
+        self,
+        members: Callable[[], dict[str, tuple[str, str]]],
+        recorder: Recorder,
+        start_revision: Callable[[], int],
+    ) -> None:
+        self._members = members
+        self._recorder = recorder
+        self._start_revision = start_revision
+        self.watchers: dict[str, MemberWatcher] = {}
+
+    async def run(self) -> None:
+        """Start a watcher for every member, now and as members join, until cancelled."""
+        async with anyio.create_task_group() as group:
+            while True:
+                for name in self._members():
+                    if name not in self.watchers:
+                        door = DOORS[len(self.watchers) % len(DOORS)]
+                        watcher = MemberWatcher(
+                            name, door, partial(self._endpoint, name, door), self._recorder,
+                            self._start_revision(),
+                        )  # fmt: skip
+                        self.watchers[name] = watcher
+                        group.start_soon(watcher.run)
+                await anyio.sleep(RECONNECT_DELAY)
+
+    def _endpoint(self, name: str, door: str) -> str | None:
+        endpoints = self._members().get(name)
+        if endpoints is None:
+            return None
+        return endpoints[0] if door == "native" else endpoints[1]
+
+    def _live(self) -> list[MemberWatcher]:
+        members = self._members()
+        return [w for name, w in self.watchers.items() if name in members]
+
+    def floor(self) -> int:
+        """The revision every watcher of a current member has been delivered up to."""
+        return min((w.covered_to for w in self._live()), default=0)
+
+    async def wait_caught_up(self, revision: int, timeout: float) -> list[MemberWatcher]:
+        """Wait until every live watcher covers `revision`; returns those that did not
+        within `timeout` seconds."""
+        with anyio.move_on_after(timeout):
+            while any(w.covered_to < revision for w in self._live()):
+                await anyio.sleep(RECONNECT_DELAY)
+        return [w for w in self._live() if w.covered_to < revision]
