@@ -102,10 +102,14 @@ def check_watches(
         report.violations.extend(scan.violations)
     merged = _merge(scans, initial, first_revision, report.violations)
     writes = [op for op in operations if op.write_revision is not None]
+    compacted_through = max(
+        (op.request.revision for op in operations if op.request.kind is OpKind.COMPACT),
+        default=0,
+    )
     for scan in scans:
         report.violations.extend(_reliable(scan, merged, writes, first_revision))
         report.violations.extend(_resumable(scan, merged))
-        report.violations.extend(_prev_kv(scan, merged))
+        report.violations.extend(_prev_kv(scan, merged, compacted_through))
     report.violations.extend(_key_history(merged))
     report.violations.extend(_acknowledged_writes(writes, merged, scans))
     report.violations.extend(_phantoms(operations, merged))
@@ -428,25 +432,39 @@ def _resumable(scan: _WatcherScan, merged: MergedEvents) -> list[Violation]:
     return violations
 
 
-def _prev_kv(scan: _WatcherScan, merged: MergedEvents) -> list[Violation]:
-    """prev_kv, when asked for, is the key's value just before the event."""
+def _prev_kv(
+    scan: _WatcherScan, merged: MergedEvents, compacted_through: int
+) -> list[Violation]:
+    """prev_kv, when asked for, is the key's value just before the event.
+
+    As etcd's watch server, which reads prev_kv when it sends the event, it may be left out
+    when that value's revision was compacted by then (at most `compacted_through`, the
+    highest compaction any client asked for).
+    """
     violations = []
     for revision, events in sorted(scan.delivered.items()):
         if not scan.delivered_by[revision].prev_kv:
             continue
         for event in events:
             known, previous = merged.previous(event.key, revision)
-            if known and event.prev_kv != previous:
-                have = event.prev_kv.describe() if event.prev_kv else "none"
-                want = previous.describe() if previous else "none (key absent)"
-                violations.append(
-                    Violation(
-                        "prev_kv",
-                        scan.subject,
-                        revision,
-                        f"event {event.describe()} has prev_kv {have}, expected {want}",
-                    )
+            if not known or event.prev_kv == previous:
+                continue
+            if (
+                event.prev_kv is None
+                and previous is not None
+                and previous.mod_revision <= compacted_through
+            ):
+                continue
+            have = event.prev_kv.describe() if event.prev_kv else "none"
+            want = previous.describe() if previous else "none (key absent)"
+            violations.append(
+                Violation(
+                    "prev_kv",
+                    scan.subject,
+                    revision,
+                    f"event {event.describe()} has prev_kv {have}, expected {want}",
                 )
+            )
     return violations
 
 

@@ -103,6 +103,12 @@ class Ops:
         )
 
 
+    def compact(self, revision: int, at: int, done: int | None, client: int = 0) -> Operation:
+        return self._add(
+            Request(OpKind.COMPACT, revision=revision), at, done, Response(revision), client
+        )
+
+
 def put_event(
     key: str,
     value: str,
