@@ -22,7 +22,6 @@ from node.server.config import ConfigError, ServerConfig
 from node.server.etcdserver import EtcdServer
 from node.server.member import log_to_stderr
 from node.server.member_storage import BootstrapError
-from node.server.peer_api import PEER_API_PORT_OFFSET
 from node.wal import WalError
 
 log = logging.getLogger(__name__)
@@ -106,16 +105,9 @@ def _startup_failure(error: BaseException) -> BaseException | None:
 
 def check_listen_addresses(config: ServerConfig) -> None:
     """BindError for the first address the member would listen on that is taken: client
-    (gRPC), native, peer and peer API, so a clash is reported before the member starts."""
-    peer_api = [
-        (host, port + PEER_API_PORT_OFFSET) for host, port in config.peer_host_ports if port
-    ]
-    addresses = [
-        *config.client_host_ports,
-        *config.native_host_ports,
-        *config.peer_host_ports,
-        *peer_api,
-    ]
+    (gRPC), native and peer (which also carries the peer API), so a clash is reported before
+    the member starts."""
+    addresses = [*config.client_host_ports, *config.native_host_ports, *config.peer_host_ports]
     for host, port in addresses:
         check_bindable(host, port)
 

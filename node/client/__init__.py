@@ -15,7 +15,7 @@ from node.client.concurrency import (
     Session,
     SessionExpired,
 )
-from node.client.failures import ConnectionLost, NoEndpointAvailable
+from node.client.failures import ConnectionLost, DeadlineExceeded, NoEndpointAvailable
 from node.client.requests import (
     AlarmAction,
     AlarmType,
@@ -44,6 +44,7 @@ __all__ = [
     "AlarmType",
     "Client",
     "ConnectionLost",
+    "DeadlineExceeded",
     "Election",
     "ElectionNoLeader",
     "ElectionNotLeader",

@@ -5,10 +5,16 @@ and fails over to the next endpoint when that one breaks. Like clientv3, it retr
 that surely never reached a member, and retries calls that are safe to repeat (reads, lease
 and status calls) when they fail with an Unavailable error (no leader, leader changed,
 connection lost); a write that may have been sent is never silently repeated.
+
+Every call has a deadline, the client's `timeout` unless the call says otherwise (clientv3's
+context; etcdctl's 5 s command timeout): past it the call fails with DeadlineExceeded. If the
+member sent nothing at all on that connection meanwhile (paused, or cut off without TCP
+noticing), the connection is suspect and the next calls go to another endpoint.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any, Self
@@ -18,7 +24,7 @@ import anyio.abc
 
 from node import errors
 from node.client.connection import Connection, NotSent, Stream
-from node.client.failures import ConnectionLost, NoEndpointAvailable
+from node.client.failures import ConnectionLost, DeadlineExceeded, NoEndpointAvailable
 from node.client.requests import (
     AlarmAction,
     AlarmType,
@@ -49,8 +55,8 @@ _UNAVAILABLE = "UNAVAILABLE"
 class _Retry:
     """Backoff between attempts of one call, until its deadline passes."""
 
-    def __init__(self, timeout: float) -> None:
-        self._deadline = anyio.current_time() + timeout
+    def __init__(self, deadline: float) -> None:
+        self._deadline = deadline
         self._delay = _FIRST_BACKOFF
 
     async def wait_or_raise(self, error: Exception) -> None:
@@ -66,8 +72,9 @@ class Client:
     """A connection to a cluster through any of its members' native endpoints.
 
     Use as `async with await Client.connect(["127.0.0.1:32379", ...]) as client:`; `timeout`
-    bounds connecting and how long a call keeps retrying. Replies are `Response`s: the wire
-    body with etcd's field names as attributes (`(await client.get("k")).kvs[0].value`).
+    bounds connecting and each call, its retries included (Lock and Campaign wait as long as
+    it takes). Replies are `Response`s: the wire body with etcd's field names as attributes
+    (`(await client.get("k")).kvs[0].value`).
     """
 
     def __init__(self, endpoints: Iterable[str], *, timeout: float = DEFAULT_TIMEOUT) -> None:
@@ -121,11 +128,16 @@ class Client:
     # -- connections and retries ------------------------------------------------------------
 
     async def _dial(self) -> Connection:
-        """Connect to the current endpoint, or the next ones in turn; NoEndpointAvailable
-        when none accepts."""
+        """The connection to the current endpoint, or the next ones in turn: one still usable,
+        else a new one (replacing a broken or suspect one); NoEndpointAvailable when no
+        endpoint accepts."""
         last_error: Exception | None = None
         for step in range(len(self.endpoints)):
             index = (self._current + step) % len(self.endpoints)
+            replaced = self._connections.get(index)
+            if replaced is not None and replaced.usable:
+                self._current = index
+                return replaced
             try:
                 with anyio.fail_after(self.timeout):
                     connection = await Connection.open(self.endpoints[index])
@@ -134,6 +146,8 @@ class Client:
                 continue
             self._current = index
             self._connections[index] = connection
+            if replaced is not None:
+                await replaced.aclose()
             if self._task_group is not None:
                 self._task_group.start_soon(connection.run)
             return connection
@@ -143,11 +157,11 @@ class Client:
         if self._closed:
             raise RuntimeError("the client is closed")
         connection = self._connections.get(self._current)
-        if connection is not None and not connection.lost:
+        if connection is not None and connection.usable:
             return connection
         async with self._connect_lock:
             connection = self._connections.get(self._current)
-            if connection is not None and not connection.lost:
+            if connection is not None and connection.usable:
                 return connection
             return await self._dial()
 
@@ -156,14 +170,29 @@ class Client:
         if self._connections.get(self._current) is connection:
             self._current = (self._current + 1) % len(self.endpoints)
 
-    async def call(self, method: str, body: dict[str, Any], *, repeatable: bool) -> Response:
-        """Run one unary RPC by its native method name, retrying as clientv3 would."""
-        retry = _Retry(self.timeout)
+    async def call(
+        self,
+        method: str,
+        body: dict[str, Any],
+        *,
+        repeatable: bool,
+        timeout: float | None = None,
+    ) -> Response:
+        """Run one unary RPC by its native method name, retrying as clientv3 would; it fails
+        with DeadlineExceeded once `timeout` (default: the client's) has passed. Retries stop
+        at the client's timeout even for a call allowed to wait longer (Lock, Campaign)."""
+        now = anyio.current_time()
+        deadline = now + (self.timeout if timeout is None else timeout)
+        retry = _Retry(min(deadline, now + self.timeout))
         while True:
             connection: Connection | None = None
             try:
                 connection = await self._connection()
-                return await connection.call(method, body)
+                return await connection.call(method, body, deadline)
+            except DeadlineExceeded:
+                if connection is not None and connection.suspect:
+                    self._move_on_from(connection)
+                raise
             except (NotSent, NoEndpointAvailable) as exc:
                 error: Exception = exc
             except ConnectionLost as exc:
@@ -182,7 +211,7 @@ class Client:
 
     async def open_stream(self, method: str, body: dict[str, Any]) -> Stream:
         """Open a stream by its native method name with its first message."""
-        retry = _Retry(self.timeout)
+        retry = _Retry(anyio.current_time() + self.timeout)
         while True:
             try:
                 connection = await self._connection()
@@ -194,7 +223,7 @@ class Client:
         self, method: str, body: dict[str, Any]
     ) -> tuple[Stream, Response]:
         """Open a stream that is safe to reopen and wait for its first reply."""
-        retry = _Retry(self.timeout)
+        retry = _Retry(anyio.current_time() + self.timeout)
         while True:
             stream = await self.open_stream(method, body)
             try:
@@ -412,7 +441,7 @@ class Client:
     async def lock(self, name: Bytes, *, lease: int = 0) -> Response:
         """Lock.Lock: wait until `name` is held under `lease`; the reply's key unlocks it."""
         body = {"name": to_bytes(name), "lease": lease}
-        return await self.call("Lock.Lock", body, repeatable=False)
+        return await self.call("Lock.Lock", body, repeatable=False, timeout=math.inf)
 
     async def unlock(self, key: Bytes) -> Response:
         """Lock.Unlock: release the lock whose key Lock returned."""
@@ -421,7 +450,7 @@ class Client:
     async def campaign(self, name: Bytes, value: Bytes, *, lease: int) -> Response:
         """Election.Campaign: wait to become leader of `name`; the reply's leader is the key."""
         body = {"name": to_bytes(name), "lease": lease, "value": to_bytes(value)}
-        return await self.call("Election.Campaign", body, repeatable=False)
+        return await self.call("Election.Campaign", body, repeatable=False, timeout=math.inf)
 
     async def proclaim(self, leader: Response | dict[str, Any], value: Bytes) -> Response:
         """Election.Proclaim: publish a new value as the leader `leader` (a LeaderKey)."""

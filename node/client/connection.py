@@ -3,20 +3,23 @@
 Calls and streams share the connection, multiplexed by id: a reader task routes each reply to
 the call or stream waiting for it. When the connection breaks, every waiter learns whether
 its request may have reached the member (ConnectionLost) or surely did not (NotSent), which
-is what decides whether the client may retry it.
+is what decides whether the client may retry it. A call whose deadline passes without a
+single byte arriving on the connection since it was sent leaves the connection *suspect*
+(the member may be paused or cut off, TCP cannot tell) until the member is heard from again.
 """
 
 from __future__ import annotations
 
 import contextlib
 import itertools
+import math
 from typing import Any
 
 import anyio
 import anyio.abc
 
 from node.api import native_protocol as protocol
-from node.client.failures import ConnectionLost, error_from
+from node.client.failures import ConnectionLost, DeadlineExceeded, error_from
 from node.client.response import Response
 
 STREAM_BUFFER = 4096
@@ -82,6 +85,14 @@ class Connection:
         self._streams: dict[int, Stream] = {}
         self._send_lock = anyio.Lock()
         self.lost = False
+        self.bytes_received = 0
+        self.suspect = False
+        """A call timed out without hearing anything from the member; cleared by any byte."""
+
+    @property
+    def usable(self) -> bool:
+        """Whether new calls should go here: neither broken nor suspect."""
+        return not (self.lost or self.suspect)
 
     @classmethod
     async def open(cls, endpoint: str) -> Connection:
@@ -96,6 +107,8 @@ class Connection:
         try:
             while True:
                 data = await self._stream.receive(_RECEIVE_BYTES)
+                self.bytes_received += len(data)
+                self.suspect = False
                 for payload in decoder.feed(data):
                     if isinstance(payload, protocol.OversizeFrame):
                         continue
@@ -150,25 +163,41 @@ class Connection:
             await self.aclose()
 
     async def send_frame(self, data: bytes) -> None:
-        """Write one frame; NotSent if the connection was already broken before it."""
+        """Write one frame; NotSent if the connection was already broken before it. A write
+        cancelled part way closes the connection: the member could not find the next frame."""
         if self.lost:
             raise NotSent(self.endpoint)
         try:
             async with self._send_lock:
-                await self._stream.send(data)
+                try:
+                    await self._stream.send(data)
+                except anyio.get_cancelled_exc_class():
+                    with anyio.CancelScope(shield=True):
+                        await self.aclose()
+                    raise
         except (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError) as exc:
             raise ConnectionLost() from exc
 
-    async def call(self, method: str, body: dict[str, Any]) -> Response:
-        """Run one unary call and return its reply; raises the member's error."""
+    async def call(
+        self, method: str, body: dict[str, Any], deadline: float = math.inf
+    ) -> Response:
+        """Run one unary call and return its reply; raises the member's error, or
+        DeadlineExceeded once the anyio clock passes `deadline` (the connection is then
+        suspect if nothing came from the member since the call went out)."""
         call_id = next(self._ids)
         waiter = _Waiter()
         self._calls[call_id] = waiter
+        heard_before = self.bytes_received
         try:
-            await self.send_frame(protocol.encode_call(call_id, method, body))
-            await waiter.done.wait()
+            with anyio.move_on_at(deadline) as waiting:
+                await self.send_frame(protocol.encode_call(call_id, method, body))
+                await waiter.done.wait()
         finally:
             self._calls.pop(call_id, None)
+        if waiting.cancelled_caught and waiter.reply is None:
+            if self.bytes_received == heard_before:
+                self.suspect = True
+            raise DeadlineExceeded()
         if waiter.error is not None:
             raise waiter.error
         assert waiter.reply is not None

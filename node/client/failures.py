@@ -24,6 +24,14 @@ class ConnectionLost(errors.EtcdError):
     message = "transport is closing"
 
 
+class DeadlineExceeded(errors.EtcdError):
+    """The call's deadline passed before its reply came (clientv3's context deadline): it may
+    or may not have been applied."""
+
+    code = "DEADLINE_EXCEEDED"
+    message = "context deadline exceeded"
+
+
 def _known_errors() -> dict[str, type[errors.EtcdError]]:
     known: dict[str, type[errors.EtcdError]] = {}
     for value in vars(errors).values():

@@ -3,9 +3,7 @@ snapshot file (etcd's NewServer start-up paths)."""
 
 from __future__ import annotations
 
-import hashlib
 import logging
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,7 +21,7 @@ from node.server.member_storage import (
     open_member_storage,
 )
 from node.server.messages import Member
-from node.server.peer_api import PeerUnavailable, call_peer, peer_api_address
+from node.server.peer_api import PeerUnavailable, call_peer, peer_address
 
 logger = logging.getLogger(__name__)
 
@@ -44,14 +42,6 @@ def initial_members(config: ServerConfig) -> dict[int, Member]:
         config.member_id(name): Member(config.member_id(name), name, sorted(urls))
         for name, urls in config.initial_cluster.items()
     }
-
-
-def new_member_id(peer_urls: list[str], token: str, now: float | None = None) -> int:
-    """etcd's NewMember id for MemberAdd: sha1 of the sorted peer URLs, the cluster token and
-    the time in seconds, first 8 bytes."""
-    stamp = str(int(time.time() if now is None else now))
-    seed = "".join(sorted(peer_urls)) + token + stamp
-    return int.from_bytes(hashlib.sha1(seed.encode()).digest()[:8], "big")
 
 
 async def bootstrap(config: ServerConfig, paths: DataPaths, segment_size: int) -> Bootstrapped:
@@ -107,7 +97,7 @@ async def fetch_cluster(config: ServerConfig) -> tuple[int, list[Member]]:
             if url in mine:
                 continue
             try:
-                answer = await call_peer(peer_api_address(url), "members", {}, FETCH_TIMEOUT)
+                answer = await call_peer(peer_address(url), "members", {}, FETCH_TIMEOUT)
             except PeerUnavailable as exc:
                 failures.append(str(exc))
                 continue

@@ -8,6 +8,7 @@ membership joins the caller's open backend batch.
 
 from __future__ import annotations
 
+import hashlib
 import struct
 from dataclasses import dataclass, replace
 
@@ -30,6 +31,14 @@ def _member_key(member_id: int) -> bytes:
 
 def _removed_key(member_id: int) -> bytes:
     return b"r" + _ID.pack(member_id)
+
+
+def added_member_id(peer_urls: list[str], now: float) -> int:
+    """etcd's id for a member added at run time: v3 MemberAdd calls membership.NewMember with
+    no name, no cluster name and the current time, so the id is the first 8 bytes of sha1 of
+    the sorted peer URLs and the unix second `now` (initial members' ids have no time)."""
+    seed = "".join(sorted(peer_urls)) + str(int(now))
+    return int.from_bytes(hashlib.sha1(seed.encode()).digest()[:8], "big")
 
 
 def member_to_wire(member: Member) -> list:

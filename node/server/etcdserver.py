@@ -7,6 +7,7 @@ doors call its async methods; README.md in this directory is the API's descripti
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import time
@@ -43,8 +44,13 @@ from node.raft import (
 )
 from node.server import messages as m
 from node.server.apply import Applier, MembershipHooks
-from node.server.bootstrap import bootstrap, new_member_id
-from node.server.cluster import ConfChangeContext, member_from_wire, member_to_wire
+from node.server.bootstrap import bootstrap
+from node.server.cluster import (
+    ConfChangeContext,
+    added_member_id,
+    member_from_wire,
+    member_to_wire,
+)
 from node.server.compactor import AutoCompactor
 from node.server.config import FlagValueError, ServerConfig, parse_url
 from node.server.events import EventBus, EventLogHandler, EventSubscription, JsonLineFormatter
@@ -52,13 +58,7 @@ from node.server.faults import MemberFaults
 from node.server.maintenance import backend_hash, backend_snapshot_chunks
 from node.server.member_state import MemberState
 from node.server.member_storage import DataPaths, MemberStorage
-from node.server.peer_api import (
-    PEER_API_PORT_OFFSET,
-    PeerUnavailable,
-    call_peer,
-    peer_api_address,
-    serve_peer_api,
-)
+from node.server.peer_api import PeerUnavailable, answer_peer_request, call_peer, peer_address
 from node.server.raft_node import ApplyBatch, LatencyWindow, RaftNode
 from node.server.raft_request import (
     MemberAttrSetRequest,
@@ -144,7 +144,6 @@ class EtcdServer:
         self._ids: RequestIdGenerator | None = None
         self._lease_ids: LeaseIdGenerator | None = None
         self.peer_port = 0
-        self.peer_api_port = 0
 
     # -- lifecycle ----------------------------------------------------------------------------
 
@@ -224,9 +223,11 @@ class EtcdServer:
             port,
             on_messages=lambda msgs: self._raft_node.on_messages(msgs),
             report_unreachable=lambda peer: self._raft_node.report_unreachable(peer),
-            report_snapshot=lambda peer, failed: self._raft_node.report_snapshot(peer, failed),
+            # The transport reports whether the snapshot arrived; raft wants whether it failed.
+            report_snapshot=lambda peer, ok: self._raft_node.report_snapshot(peer, not ok),
             on_snapshot=lambda msg: self._raft_node.on_snapshot(msg),
             on_peer_active=self._on_peer_active,
+            on_request=functools.partial(answer_peer_request, self._answer_peer),
             seed=self.member_id,
         )
         self._raft = RaftNode(
@@ -278,9 +279,6 @@ class EtcdServer:
         async with trio.open_nursery() as nursery:
             self._nursery = nursery
             self.peer_port = await nursery.start(transport.serve)
-            self.peer_api_port = await nursery.start(
-                serve_peer_api, host, port and port + PEER_API_PORT_OFFSET, self._answer_peer
-            )
             nursery.start_soon(self._apply_loop, receive_apply)
             await nursery.start(self._raft.run)
             nursery.start_soon(self._read_loop.run)
@@ -439,7 +437,7 @@ class EtcdServer:
         """Reach `member` through the transport at its first peer URL (added or moved)."""
         if member.id == self.member_id or not member.peer_urls or self._transport is None:
             return
-        address = _url_address(member.peer_urls[0])
+        address = peer_address(member.peer_urls[0])
         known = self._peer_addresses.get(member.id)
         if known == address:
             return
@@ -732,7 +730,7 @@ class EtcdServer:
                 if member is not None and member.peer_urls:
                     try:
                         return await call_peer(
-                            peer_api_address(member.peer_urls[0]),
+                            peer_address(member.peer_urls[0]),
                             method,
                             {**body, "cluster_id": self.cluster_id},
                             max(0.01, deadline - trio.current_time()),
@@ -782,18 +780,16 @@ class EtcdServer:
     # -- Cluster ------------------------------------------------------------------------------
 
     async def member_add(self, req: m.MemberAddRequest) -> m.MemberAddResponse:
-        """etcd's MemberAdd with its strict reconfiguration checks."""
+        """etcd's MemberAdd: the new id comes from the peer URLs and the current second, then
+        etcd's strict reconfiguration checks (mayAddMember) run before proposing; the applied
+        membership's checks (ValidateConfigurationChange) run when the entry is applied."""
         self._check_not_learner()
         urls = _checked_urls(req.peer_urls)
-        member = m.Member(
-            new_member_id(urls, self.config.initial_cluster_token), "", urls, [], req.is_learner
-        )
-        cluster = self._state_now.cluster
-        if not req.is_learner:
-            if not cluster.is_ready_to_add_voting_member():
-                raise errors.MemberNotEnoughStarted()
-            if not self._connected_to_voters():
-                raise errors.Unhealthy()
+        member = m.Member(added_member_id(urls, time.time()), "", urls, [], req.is_learner)
+        if not req.is_learner and not self._state_now.cluster.is_ready_to_add_voting_member():
+            raise errors.MemberNotEnoughStarted()
+        if not self._connected_to_voters():
+            raise errors.Unhealthy()
         cc_type = ConfChangeType.ADD_LEARNER_NODE if req.is_learner else ConfChangeType.ADD_NODE
         members = await self._conf_change(cc_type, member)
         return m.MemberAddResponse(self.header(), member, members)
@@ -1091,10 +1087,4 @@ def _checked_urls(urls: list[str]) -> list[str]:
         return sorted(parse_url(url) for url in urls)
     except FlagValueError:
         raise errors.MemberBadURLs() from None
-
-
-def _url_address(url: str) -> tuple[str, int]:
-    authority = url.split("://", 1)[-1].split("/", 1)[0]
-    host, _, port = authority.rpartition(":")
-    return host.strip("[]"), int(port)
 

@@ -325,11 +325,17 @@ class RaftNode:
 
     async def create_snapshot(self, applied_index: int, snapshot_count: int) -> bool:
         """Take a raft snapshot at the applied index (the backend holds the data), record it,
-        compact the log keeping a catch-up tail and free old WAL segments and snapshots."""
+        compact the log keeping a catch-up tail and free old WAL segments and snapshots.
+
+        The backend is forced to disk first (etcd commits it before saving a snapshot): once
+        the WAL before the snapshot is gone, nothing could replay what a crash took from it.
+        """
         storage = self.storage
         raft_storage = storage.raft_storage
         if applied_index <= raft_storage.snapshot().metadata.index:
             return False
+        async with self._backend_lock:
+            await trio.to_thread.run_sync(self._backend().sync)
         async with self._wal_lock:
             conf_state = self.raw_node.raft.tracker.conf_state()
             snapshot = raft_storage.create_snapshot(applied_index, conf_state, b"")

@@ -24,10 +24,12 @@ class HandshakeError(Exception):
 
 
 class StreamKind(IntEnum):
-    """What a connection carries: the long-lived message stream or one snapshot."""
+    """What a connection carries: the long-lived message stream, one snapshot, or requests
+    each answered in turn (node.transport.request)."""
 
     MESSAGES = 0
     SNAPSHOT = 1
+    REQUEST = 2
 
 
 def _int(value: Any, name: str) -> int:

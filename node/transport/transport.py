@@ -3,7 +3,9 @@
 Modelled on etcd's rafthttp: one stream per peer, `send` never blocks raft (a full queue drops
 and reports, raft retries), unreachable peers and snapshot outcomes are reported back to the
 owner, and snapshots travel on connections of their own. One connection per ordered pair:
-this member's connection to B carries only this member's messages to B.
+this member's connection to B carries only this member's messages to B. The same port answers
+request connections (node.transport.request) through the owner's `on_request`, as etcd's peer
+URL serves its few HTTP requests beside raft.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from node.transport.faults import FaultInjector
 from node.transport.framing import FrameError, FrameReader, encode_frame
 from node.transport.peer import CONNECTION_ERRORS, Peer
 from node.transport.protocol import HandshakeError, Hello, StreamKind, Verdict, refusal
+from node.transport.request import NO_REQUEST_HANDLER, OnRequest, serve_requests
 from node.transport.snapshot import SnapshotPayload, SnapshotStreamError, receive_snapshot
 
 logger = logging.getLogger(__name__)
@@ -50,6 +53,7 @@ class Transport:
         report_snapshot: Callable[[int, bool], None],
         on_snapshot: OnSnapshot | None = None,
         on_peer_active: Callable[[int, bool], None] | None = None,
+        on_request: OnRequest | None = None,
         config: TransportConfig | None = None,
         seed: int = 0,
     ) -> None:
@@ -62,6 +66,7 @@ class Transport:
         self._report_unreachable = report_unreachable
         self._report_snapshot = report_snapshot
         self._on_peer_active = on_peer_active or (lambda peer_id, active: None)
+        self._on_request = on_request
         self._config = config or TransportConfig()
         # Separate generators, so reconnect timing cannot shift which messages a fault drops.
         self._jitter_rng = random.Random(f"{seed}:jitter")
@@ -265,6 +270,9 @@ class Transport:
         except (HandshakeError, FrameError, *CONNECTION_ERRORS) as exc:
             self._refuse(remote, f"bad handshake: {exc}")
             return
+        if hello.kind == StreamKind.REQUEST:
+            await self._answer_requests(remote, stream, reader)
+            return
         reason = refusal(
             hello,
             cluster_id=self.cluster_id,
@@ -295,6 +303,16 @@ class Transport:
             finally:
                 if self._incoming.get(peer.id) is scope:
                     del self._incoming[peer.id]
+
+    async def _answer_requests(
+        self, remote: str, stream: trio.SocketStream, reader: FrameReader
+    ) -> None:
+        if self._on_request is None:
+            self._refuse(remote, NO_REQUEST_HANDLER)
+            await self._answer(stream, Verdict(False, NO_REQUEST_HANDLER))
+            return
+        await self._answer(stream, Verdict(True))
+        await serve_requests(stream, reader, self._on_request, self._config.write_timeout)
 
     async def _receive_messages(self, peer: Peer, reader: FrameReader) -> None:
         while True:

@@ -36,6 +36,8 @@ READY_S = 30.0
 COMMAND_S = 20.0
 STOP_S = 15.0
 PORT_SIDECAR_OFFSET = 10_000
+"""The native door listens at the client port + 10000 (etcd-node's default), so a client port
+is only taken when that one is free too."""
 
 _taken_ports: set[int] = set()
 

@@ -12,7 +12,6 @@ import trio
 
 from node.server.config import ServerConfig
 from node.server.etcdserver import EtcdServer
-from node.server.peer_api import PEER_API_PORT_OFFSET
 
 HEARTBEAT_MS = 20
 ELECTION_MS = 200
@@ -34,15 +33,15 @@ _handed_out: set[int] = set()
 
 
 def reserve_peer_port() -> int:
-    """A free port whose peer API port (+10000) is free too, never handed out before in this
-    process. Both stay below the OS's ephemeral range (32768 on), so outgoing connections do
-    not take them; the port after it is free for the (unbound) client URL."""
+    """A free port never handed out before in this process, below the OS's ephemeral range
+    (32768 on) so outgoing connections do not take it; the port after it is left for the
+    (unbound) client URL."""
     rng = random.Random()
     while True:
         port = rng.randrange(10_000, 20_000, 2)
         if port in _handed_out:
             continue
-        if _bindable(port) and _bindable(port + PEER_API_PORT_OFFSET):
+        if _bindable(port):
             _handed_out.add(port)
             return port
 

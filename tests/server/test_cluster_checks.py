@@ -7,7 +7,7 @@ import pytest
 from node import errors
 from node.mvcc.backend import Backend
 from node.raft import ConfChange, ConfChangeType
-from node.server.cluster import ConfChangeContext, RaftCluster
+from node.server.cluster import ConfChangeContext, RaftCluster, added_member_id
 from node.server.messages import Member
 
 ADD, REMOVE, LEARNER = (
@@ -81,3 +81,10 @@ def test_membership_survives_a_reopen(backend, tmp_path):
     assert reopened.is_removed(2)
     assert reopened.was_applied(ConfChange(REMOVE, 2))
     assert not reopened.was_applied(ConfChange(ADD, 9))
+
+
+def test_an_added_members_id_is_etcds_for_the_same_peer_urls_and_second():
+    # `etcdctl member add x --learner --peer-urls=http://10.9.9.9:2380` against etcd 3.4.23
+    # answered ID 4390639772726403071 at unix time 1795549032 (its cluster token was not used).
+    assert added_member_id(["http://10.9.9.9:2380"], 1795549032.7) == 4390639772726403071
+    assert added_member_id(["http://10.9.9.9:2380"], 1795549033) != 4390639772726403071

@@ -3,12 +3,15 @@ leader are removed; etcd's checks refuse bad changes."""
 
 from __future__ import annotations
 
+import time
+
 import pytest
 import trio
 
 from node import errors
 from node.mvcc.requests import PutRequest, RangeRequest
 from node.server import messages as m
+from node.server.cluster import added_member_id
 from tests.server.harness import (
     Cluster,
     cluster_configs,
@@ -130,4 +133,38 @@ async def test_member_update_changes_peer_urls(tmp_path):
         assert [mb.peer_urls for mb in resp.members] == [urls]
         with pytest.raises(errors.MemberNotFound):
             await leader.member_update(m.MemberUpdateRequest(id=42, peer_urls=urls))
+        nursery.cancel_scope.cancel()
+
+
+async def test_an_added_member_gets_etcds_time_derived_id_whatever_the_cluster_token(tmp_path):
+    async with trio.open_nursery() as nursery:
+        configs = cluster_configs(tmp_path, 1, initial_cluster_token="not-part-of-the-id")
+        cluster = Cluster(nursery, configs)
+        await cluster.start_all()
+        leader = await cluster.leader()
+        urls = [f"http://127.0.0.1:{reserve_peer_port()}"]
+        before = int(time.time())
+        added = await leader.member_add(m.MemberAddRequest(peer_urls=urls, is_learner=True))
+        after = int(time.time())
+        assert added.member.id in {added_member_id(urls, t) for t in range(before, after + 1)}
+        nursery.cancel_scope.cancel()
+
+
+async def test_adding_even_a_learner_is_refused_while_a_voter_is_unreachable(tmp_path):
+    async with trio.open_nursery() as nursery:
+        cluster = Cluster(nursery, cluster_configs(tmp_path, 3))
+        await cluster.start_all()
+        leader = await cluster.leader()
+        down = cluster.member_of(cluster.followers(leader)[0])
+        peers = leader.subscribe_events()
+        await cluster.stop(down)
+        down_id = f"{down.config.member_id(down.name):x}"
+        with trio.fail_after(10):
+            async for event in peers:
+                if event.kind == "peers" and not event.fields["peers"][down_id]["active"]:
+                    break
+        urls = [f"http://127.0.0.1:{reserve_peer_port()}"]
+        with pytest.raises(errors.Unhealthy, match="etcdserver: unhealthy cluster"):
+            await leader.member_add(m.MemberAddRequest(peer_urls=urls, is_learner=True))
+        assert len((await leader.member_list(m.MemberListRequest())).members) == 3
         nursery.cancel_scope.cancel()

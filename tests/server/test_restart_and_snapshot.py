@@ -8,12 +8,15 @@ import hashlib
 import pytest
 import trio
 
+from node.mvcc.backend import Backend
 from node.mvcc.requests import PutRequest, RangeRequest
 from node.server import messages as m
 from node.server.bootstrap import bootstrap
 from node.server.config import ServerConfig
 from node.server.maintenance import SnapshotFileError
 from node.server.member_storage import DataPaths
+from node.wal import WAL
+from node.wal.snapshotter import Snapshotter
 from tests.server.harness import (
     Cluster,
     cluster_configs,
@@ -68,6 +71,7 @@ async def test_a_member_far_behind_catches_up_by_snapshot(tmp_path):
             if e.kind == "snapshot" and e.fields.get("action") == "sent"
         ]
         assert sent and sent[0].fields["peer"] == server.member_id
+        assert sent[0].fields["ok"] is True, "a delivered snapshot is reported as delivered"
         received = list(server.paths.snap.glob("*.snap")) != []
         assert received
         assert await _hash_kv(server) == await _hash_kv(leader)
@@ -95,6 +99,34 @@ async def test_snapshots_compact_the_wal_and_keep_the_data(tmp_path):
         got = await leader.range(RangeRequest(key=b"k"))
         assert got.kvs[0].value.endswith(b"299")
         nursery.cancel_scope.cancel()
+
+
+async def test_the_backend_is_forced_to_disk_before_a_snapshot_releases_the_wal(
+    tmp_path, monkeypatch
+):
+    steps: list[str] = []
+
+    def recording(cls, method, step):
+        original = getattr(cls, method)
+
+        def record(self, *args):
+            steps.append(step)
+            return original(self, *args)
+
+        monkeypatch.setattr(cls, method, record)
+
+    recording(Backend, "sync", "backend synced")
+    recording(Snapshotter, "save", "snapshot saved")
+    recording(WAL, "release_before", "wal released")
+    async with trio.open_nursery() as nursery:
+        cluster = Cluster(nursery, cluster_configs(tmp_path, 1, snapshot_count=20))
+        await cluster.start_all()
+        server = await cluster.leader()
+        for i in range(30):
+            await server.put(PutRequest(key=b"k", value=str(i).encode()))
+        await wait_for(lambda: "wal released" in steps)
+        nursery.cancel_scope.cancel()
+    assert steps[:3] == ["backend synced", "snapshot saved", "wal released"]
 
 
 async def test_a_snapshot_file_restores_a_new_cluster_with_keys_and_revisions(tmp_path):
