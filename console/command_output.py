@@ -270,7 +270,7 @@ def render_member_added(reply: Response, name: str) -> Rendered:
         for url in member.peerURLs
     )
     lines = [
-        f"Member {added.ID:x} added to cluster {reply.header.cluster_id:x}",
+        f"Member {added.ID:16x} added to cluster {reply.header.cluster_id:16x}",
         "",
         f'ETCD_NAME="{name}"',
         f'ETCD_INITIAL_CLUSTER="{cluster}"',
@@ -282,13 +282,13 @@ def render_member_added(reply: Response, name: str) -> Rendered:
 
 def render_member_removed(member_id: int, reply: Response) -> Rendered:
     """member remove."""
-    line = f"Member {member_id:x} removed from cluster {reply.header.cluster_id:x}"
+    line = f"Member {member_id:16x} removed from cluster {reply.header.cluster_id:16x}"
     return Rendered([line], etcd_json(reply))
 
 
 def render_member_promoted(member_id: int, reply: Response) -> Rendered:
     """member promote."""
-    line = f"Member {member_id:x} promoted in cluster {reply.header.cluster_id:x}"
+    line = f"Member {member_id:16x} promoted in cluster {reply.header.cluster_id:16x}"
     return Rendered([line], etcd_json(reply))
 
 

@@ -594,7 +594,7 @@ async def test_members_are_added_refused_promotion_and_removed_as_etcdctl_says(t
         removed = await ok(console, f"member remove {new_id}")
         unknown = await run(console, "member remove nobody")
 
-    assert re.fullmatch(r"Member [0-9a-f]+ added to cluster [0-9a-f]+", added[0])
+    assert re.fullmatch(r"Member +[0-9a-f]+ added to cluster +[0-9a-f]+", added[0])
     assert added[1:3] == ["", 'ETCD_NAME="m9"']
     initial_cluster = added[3].removeprefix('ETCD_INITIAL_CLUSTER="').removesuffix('"')
     assert sorted(initial_cluster.split(",")) == [
@@ -608,7 +608,7 @@ async def test_members_are_added_refused_promotion_and_removed_as_etcdctl_says(t
     assert_one_error_line(
         promoted, "etcdserver: can only promote a learner member which is in sync with leader"
     )
-    assert re.fullmatch(rf"Member {new_id} removed from cluster [0-9a-f]+", removed[0])
+    assert re.fullmatch(rf"Member +{new_id} removed from cluster +[0-9a-f]+", removed[0])
     assert_one_error_line(unknown, "no member named 'nobody' (members: m1)")
 
 
