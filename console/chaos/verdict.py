@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 from console.chaos.durability import check_durability
 from console.chaos.history import History
-from console.chaos.lease_check import check_leased_keys
+from console.chaos.lease_check import check_kept_alive_leases, check_leased_keys
 from console.chaos.linearizability import LinearizabilityResult, Verdict, check_linearizability
 from console.chaos.violation import Violation
 from console.chaos.watch_check import WatchReport, check_watches
@@ -65,7 +65,10 @@ def check_history(history: History, budget: SearchBudget | None = None) -> RunVe
             history.operations, history.initial, budget, watch=watch.merged
         ),
         watch=watch,
-        leases=check_leased_keys(history.operations, watch.merged),
+        leases=[
+            *check_leased_keys(history.operations, watch.merged),
+            *check_kept_alive_leases(history.operations),
+        ],
         operations=len(history.operations),
         indeterminate=sum(op.indeterminate for op in history.operations),
     )

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import itertools
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from functools import partial
 
@@ -47,6 +47,10 @@ class WorkloadConfig:
     """Seconds before a call is given up (and recorded as indeterminate)."""
     lease_ttl: int = 8
     max_leases: int = 4
+    lease_cyclers: int = 2
+    expiring_lease_ttl: int = 3
+    """The lease cycler's TTL: short, so its leases expire often (etcd's minimum is 1.5
+    election timeouts; the playground's is 1 s)."""
     compact_every: float = 5.0
     """Seconds between compactions."""
     compact_margin: int = 100
@@ -95,6 +99,12 @@ class SharedView:
             case _:
                 pass
 
+    def learn_private(self, op: Operation) -> None:
+        """Update from an operation on a lease the clients must not share (the lease
+        cycler's): what it wrote is seen, its lease is not offered to the others."""
+        if op.request.kind is not OpKind.LEASE_GRANT:
+            self.learn(op)
+
 
 class Workload:
     """The clients and the compactor; `run` goes on until cancelled."""
@@ -123,6 +133,8 @@ class Workload:
             for client_id in range(self.config.clients):
                 group.start_soon(self._client, client_id)
             group.start_soon(self._compactor)
+            for cycler in range(self.config.lease_cyclers):
+                group.start_soon(self._lease_cycler, self.config.clients + 1 + cycler)
 
     def _door(self, client_id: int, turn: int) -> Door | None:
         """Client `client_id`'s door on its `turn`-th connection: to the next member each
@@ -195,6 +207,56 @@ class Workload:
             return Request(OpKind.CAS, key, value, compare_value=compare)
         mod_revision = seen[1] if seen is not None else 0
         return Request(OpKind.CAS, key, value, compare_mod_revision=mod_revision)
+
+    async def _lease_cycler(self, client_id: int) -> None:
+        """Lease after lease, each kept alive a few times and then left to expire."""
+        rng = random.Random(f"{self._seed}/lease-cycler/{client_id}")
+        sequence = itertools.count(1)
+        turn = 0
+        while True:
+            door = self._door(client_id, turn)
+            turn += 1
+            if door is not None:
+                try:
+                    async with door:
+                        while await self._lease_cycle(door, client_id, rng, sequence):
+                            pass
+                except* DOOR_FAILURES:
+                    pass
+            await anyio.sleep(_RECONNECT_DELAY)
+
+    async def _lease_cycle(
+        self, door: Door, client_id: int, rng: random.Random, sequence: Iterator[int]
+    ) -> bool:
+        """One lease's life: grant, attach a key, keep alive 1-4 times at 40-70% of its TTL,
+        then wait past its TTL and ask once more (it should be gone). False when a call
+        failed in a way that calls for another member."""
+
+        async def record(request: Request) -> Operation:
+            call = partial(door.execute, request)
+            op = await self._recorder.call(client_id, request, call, self.config.op_timeout)
+            self._view.learn_private(op)
+            return op
+
+        grant = await record(Request(OpKind.LEASE_GRANT, ttl=self.config.expiring_lease_ttl))
+        if grant.response is None:
+            return _benign(grant.error)
+        lease_id, ttl = grant.response.lease_id, grant.response.ttl
+        key, value = rng.choice(self._keys), f"c{client_id}-{next(sequence)}"
+        put = await record(Request(OpKind.PUT_WITH_LEASE, key, value, lease_id=lease_id))
+        if put.indeterminate and not _benign(put.error):
+            return False
+        keep_alive = Request(OpKind.LEASE_KEEPALIVE, lease_id=lease_id)
+        for _ in range(rng.randint(1, 4)):
+            await anyio.sleep(ttl * rng.uniform(0.4, 0.7))
+            renewed = await record(keep_alive)
+            if renewed.indeterminate:
+                if not _benign(renewed.error):
+                    return False
+                break
+        await anyio.sleep(ttl + 1.5)
+        gone = await record(keep_alive)
+        return not gone.indeterminate or _benign(gone.error)
 
     async def _compactor(self) -> None:
         """Compact every `compact_every` seconds below what every watcher has seen."""

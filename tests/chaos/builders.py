@@ -47,6 +47,14 @@ class Ops:
         self.operations.append(op)
         return op
 
+    def failed(
+        self, request: Request, at: int, done: int, error: str, client: int = 0
+    ) -> Operation:
+        """A call the server refused with `error` at `done` (so it surely did not apply)."""
+        op = Operation(len(self.operations) + 1, client, request, at, done, None, error)
+        self.operations.append(op)
+        return op
+
     def put(
         self,
         key: str,
@@ -102,6 +110,19 @@ class Ops:
             Request(OpKind.LEASE_REVOKE, lease_id=lease), at, done, Response(rev), client
         )
 
+    def grant(
+        self, lease: int, ttl: int, at: int, done: int | None, rev: int = 0, client: int = 0
+    ) -> Operation:
+        response = Response(rev, lease_id=lease, ttl=ttl)
+        return self._add(Request(OpKind.LEASE_GRANT, ttl=ttl), at, done, response, client)
+
+    def keep_alive(
+        self, lease: int, ttl: int, at: int, done: int | None, client: int = 0
+    ) -> Operation:
+        response = Response(0, lease_id=lease, ttl=ttl)
+        return self._add(
+            Request(OpKind.LEASE_KEEPALIVE, lease_id=lease), at, done, response, client
+        )
 
     def compact(self, revision: int, at: int, done: int | None, client: int = 0) -> Operation:
         return self._add(

@@ -1,8 +1,8 @@
 """Leased keys after their lease is gone, and acknowledged writes after healing."""
 
 from console.chaos.durability import check_durability
-from console.chaos.history import StoreSnapshot
-from console.chaos.lease_check import check_leased_keys
+from console.chaos.history import OpKind, Request, StoreSnapshot
+from console.chaos.lease_check import check_kept_alive_leases, check_leased_keys
 from console.chaos.watch_check import merge_watch_events
 from tests.chaos.builders import Ops, Watcher, delete_event, kv, put_event
 
@@ -51,6 +51,65 @@ def test_key_put_again_without_the_lease_after_its_expiry_is_fine():
     watcher = expired_at_3().events(put_event("a", "2", 4))
 
     assert lease_violations(ops, watcher) == []
+
+
+S = 1_000_000_000
+NOT_FOUND = "etcdserver: requested lease not found"
+
+
+def kept_alive_violations(ops: Ops) -> list[str]:
+    return [v.describe() for v in check_kept_alive_leases(ops.operations)]
+
+
+def keep_alive_refused(ops: Ops, lease: int, at: int, done: int) -> None:
+    ops.failed(Request(OpKind.LEASE_KEEPALIVE, lease_id=lease), at, done, NOT_FOUND)
+
+
+def test_lease_gone_while_a_keep_alive_still_held_it_expired_early():
+    ops = Ops()
+    ops.grant(7, 5, 0, 1 * S)
+    ops.keep_alive(7, 5, 2 * S, 2 * S + 1)
+    keep_alive_refused(ops, 7, 3 * S, 4 * S)
+
+    assert kept_alive_violations(ops) == [
+        "[lease] lease 7: expired 3.000s early: operation #2 (lease keep-alive 7, ttl 5) "
+        "kept it alive, yet operation #3 (lease keep-alive 7) found it gone with no revoke sent"
+    ]
+
+
+def test_put_refused_for_a_lease_its_grant_still_held_is_a_violation():
+    ops = Ops()
+    ops.grant(7, 10, 0, 1 * S)
+    ops.failed(Request(OpKind.PUT_WITH_LEASE, "a", "1", lease_id=7), 2 * S, 3 * S, NOT_FOUND)
+
+    assert len(kept_alive_violations(ops)) == 1
+
+
+def test_lease_gone_after_its_last_keep_alive_ran_out_is_fine():
+    ops = Ops()
+    ops.grant(7, 2, 0, 1 * S)
+    ops.keep_alive(7, 2, 1 * S, 1 * S + 1)
+    keep_alive_refused(ops, 7, 4 * S, 4 * S + 1)
+
+    assert kept_alive_violations(ops) == []
+
+
+def test_lease_gone_after_a_revoke_was_sent_is_fine_even_if_the_revoke_timed_out():
+    ops = Ops()
+    ops.grant(7, 60, 0, 1 * S)
+    ops.revoke(7, 2 * S, None)
+    keep_alive_refused(ops, 7, 3 * S, 4 * S)
+
+    assert kept_alive_violations(ops) == []
+
+
+def test_keep_alive_that_timed_out_promises_nothing():
+    ops = Ops()
+    ops.grant(7, 2, 0, 1 * S)
+    ops.keep_alive(7, 60, 2 * S, None)
+    keep_alive_refused(ops, 7, 5 * S, 6 * S)
+
+    assert kept_alive_violations(ops) == []
 
 
 def final(revision: int, *kvs) -> StoreSnapshot:

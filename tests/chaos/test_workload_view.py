@@ -36,3 +36,11 @@ def test_granted_leases_are_shared_until_the_cluster_says_they_are_gone() -> Non
     assert view.leases == [0x51]
     view.learn(done(keep_alive, None, "etcdserver: requested lease not found"))
     assert view.leases == []
+
+
+def test_the_lease_cyclers_leases_are_not_offered_to_the_other_clients() -> None:
+    view = SharedView()
+    view.learn_private(done(Request(OpKind.LEASE_GRANT, ttl=3), Response(3, lease_id=0x52, ttl=3)))
+    view.learn_private(done(Request(OpKind.PUT_WITH_LEASE, "k", "v", lease_id=0x52), Response(4)))
+    assert view.leases == []
+    assert view.seen["k"] == ("v", 4)
