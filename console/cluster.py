@@ -27,8 +27,14 @@ from typing import Literal, TypeVar
 import anyio
 
 from console.ports import LOOPBACK, free_ports
-from node.client import Client, Response
-from node.errors import EtcdError
+from node.client import Client, ConnectionLost, DeadlineExceeded, Response
+from node.errors import (
+    EtcdError,
+    MemberNotFound,
+    Timeout,
+    TimeoutDueToConnectionLost,
+    TimeoutDueToLeaderFail,
+)
 
 PLAYGROUND_FILE = "playground.json"
 DEFAULT_DIRECTORY = ".etcd-console"
@@ -59,6 +65,10 @@ class FaultKind(IntEnum):
 
 class PlaygroundError(Exception):
     """A supervisor operation that failed; the message is one plain line meant for the user."""
+
+
+class OutcomeUnknown(PlaygroundError):
+    """A call whose reply never came: the change it asked for may or may not have been made."""
 
 
 @dataclass(slots=True)
@@ -528,15 +538,18 @@ class Playground:
         name = self._next_name()
         client_port, peer_port, native_port = free_ports(3)
         peer_url = f"http://{LOOPBACK}:{peer_port}"
-        reply = await self._call_cluster(
-            lambda client: client.member_add([peer_url], is_learner=learner)
-        )
-        added_id = reply.member.ID
+        try:
+            membership = await self._call_cluster(
+                lambda client: client.member_add([peer_url], is_learner=learner)
+            )
+        except OutcomeUnknown as lost:
+            membership = await self._membership_after_lost_add(peer_url, lost)
+        added_id = next(member.ID for member in membership.members if peer_url in member.peerURLs)
         names_by_id = {member.id: member.name for member in self.members.values()}
         names_by_id[added_id] = name
         initial_cluster = ",".join(
             f"{member.name or names_by_id[member.ID]}={url}"
-            for member in reply.members
+            for member in membership.members
             if member.name or member.ID in names_by_id
             for url in member.peerURLs
         )
@@ -554,14 +567,34 @@ class Playground:
             await self._apply_faults_everywhere()
         return name
 
+    async def _membership_after_lost_add(self, peer_url: str, lost: OutcomeUnknown) -> Response:
+        """The member list, if it shows that the MemberAdd of `peer_url` whose reply was lost
+        was made; else `lost` again, saying how to undo the add should it be made later."""
+        with contextlib.suppress(PlaygroundError):
+            listed = await self._call_cluster(lambda client: client.member_list())
+            if any(peer_url in member.peerURLs for member in listed.members):
+                return listed
+        raise OutcomeUnknown(
+            f"{lost}; if member list shows {peer_url} later, remove it with member remove ID"
+        ) from None
+
     async def remove_node(self, name: str) -> None:
-        """Remove member `name` through MemberRemove, then stop its process."""
+        """Remove member `name` through MemberRemove, then stop its process.
+
+        A member the cluster has already removed (say, by a MemberRemove whose reply was lost)
+        is only stopped and dropped from the playground.
+        """
         record = self.member(name)
         self._check_running_playground()
         if not record.id:
             raise PlaygroundError(f"member {name} has not told its id yet: try again")
         others = [member for member in self.members.values() if member.name != name]
-        await self._call_cluster(lambda client: client.member_remove(record.id), among=others)
+
+        async def remove(client: Client) -> None:
+            with contextlib.suppress(MemberNotFound):
+                await client.member_remove(record.id)
+
+        await self._call_cluster(remove, among=others)
         await self._stop_member(record)
         del self.members[name]
         self.faults.slow.pop(name, None)
@@ -674,9 +707,9 @@ class Playground:
 
     async def _call_cluster(
         self,
-        call: Callable[[Client], Awaitable[Response]],
+        call: Callable[[Client], Awaitable[_Result]],
         among: Iterable[MemberRecord] | None = None,
-    ) -> Response:
+    ) -> _Result:
         """Run `call` with a client of every running member (of `among`, if given)."""
         candidates = self.members.values() if among is None else among
         endpoints = [m.native_endpoint for m in candidates if self.state(m.name) == "up"]
@@ -685,19 +718,57 @@ class Playground:
         return await _call_endpoints(endpoints, call, "the cluster", RECONFIG_TIMEOUT)
 
 
+_CALL_FAILURES = (TimeoutError, EtcdError, OSError)
+"""How a call to members fails; anything else is a bug or a cancellation, and goes on up."""
+_LOST_REPLIES = (
+    DeadlineExceeded,
+    ConnectionLost,
+    Timeout,
+    TimeoutDueToLeaderFail,
+    TimeoutDueToConnectionLost,
+)
+"""etcd's errors for a request that may have been applied although it failed."""
+
+
 async def _call_endpoints(
     endpoints: list[str], call: Callable[[Client], Awaitable[_Result]], whom: str, timeout: float
 ) -> _Result:
+    """Run `call` with a client of `endpoints`; however it fails, that is one PlaygroundError."""
     try:
         with anyio.fail_after(timeout):
             async with await Client.connect(endpoints, timeout=timeout) as client:
                 return await call(client)
-    except TimeoutError:
-        raise PlaygroundError(f"{whom} did not answer within {timeout:g} s") from None
-    except EtcdError as error:
-        raise PlaygroundError(f"{whom}: {error}") from None
-    except OSError as error:
-        raise PlaygroundError(f"{whom}: {error.strerror or error}") from None
+    except BaseExceptionGroup as group:
+        # The client's task group wraps what the call raised.
+        failure = _call_failure_in(group)
+        if failure is None:
+            raise
+        raise _playground_error(failure, whom, timeout) from None
+    except _CALL_FAILURES as failure:
+        raise _playground_error(failure, whom, timeout) from None
+
+
+def _call_failure_in(group: BaseExceptionGroup) -> EtcdError | OSError | None:
+    """The first failure in `group` if it holds call failures only, else None."""
+    failures, others = group.split(_CALL_FAILURES)
+    if failures is None or others is not None:
+        return None
+    failure: BaseException = failures
+    while isinstance(failure, BaseExceptionGroup):
+        failure = failure.exceptions[0]
+    assert isinstance(failure, EtcdError | OSError)
+    return failure
+
+
+def _playground_error(failure: EtcdError | OSError, whom: str, timeout: float) -> PlaygroundError:
+    """The one line that says how a call to `whom` failed."""
+    if isinstance(failure, TimeoutError):
+        return OutcomeUnknown(f"{whom} did not answer within {timeout:g} s")
+    if isinstance(failure, _LOST_REPLIES):
+        return OutcomeUnknown(f"{whom}: {failure}")
+    if isinstance(failure, EtcdError):
+        return PlaygroundError(f"{whom}: {failure}")
+    return PlaygroundError(f"{whom}: {failure.strerror or failure}")
 
 
 def _agreed_leader(statuses: list[MemberStatus], everyone: bool) -> str | None:

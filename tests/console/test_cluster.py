@@ -17,7 +17,7 @@ import trio
 
 from console.cli import main
 from console.cluster import MemberStatus, Playground, PlaygroundError
-from node.client import connect_client
+from node.client import Client, DeadlineExceeded, connect_client
 
 FAST = {"heartbeat_interval_ms": 50, "election_timeout_ms": 500}
 WAIT = 20.0
@@ -197,6 +197,88 @@ async def test_added_learner_catches_up_and_a_removed_member_stops(playground: P
     assert sorted((member.name, member.isLearner) for member in members) == sorted(
         [(name, name == learner) for name in playground.members]
     )
+
+
+async def test_a_refused_membership_change_fails_with_etcds_text(shared_playground: Playground):
+    n1 = shared_playground.member("n1")
+
+    with pytest.raises(PlaygroundError) as unknown_id:
+        await shared_playground._call_cluster(lambda client: client.member_remove(0x1234))
+    with pytest.raises(PlaygroundError) as used_peer_url:
+        await shared_playground._call_cluster(lambda client: client.member_add([n1.peer_url]))
+
+    assert str(unknown_id.value) == "the cluster: etcdserver: member not found"
+    assert str(used_peer_url.value) == "the cluster: etcdserver: Peer URLs already exists"
+
+    assert await shared_playground.wait_for_leader(everyone=True) in shared_playground.members
+    async with connect_client(shared_playground.native_endpoints()) as client:
+        members = (await client.member_list()).members
+    assert sorted(member.name for member in members) == ["n1", "n2", "n3"]
+
+
+async def test_remove_node_drops_a_member_the_cluster_already_removed(playground: Playground):
+    leader = await playground.wait_for_leader()
+    removed = next(name for name in playground.members if name != leader)
+    record = playground.member(removed)
+    others = [m.native_endpoint for m in playground.members.values() if m.name != removed]
+    async with connect_client(others) as client:
+        await client.member_remove(record.id)  # as a MemberRemove whose reply was lost
+
+    await playground.remove_node(removed)
+
+    assert removed not in playground.members
+    assert not process_exists(record.pid)
+    recorded = json.loads(playground.record_path.read_text())
+    assert [member["name"] for member in recorded["members"]] == list(playground.members)
+    async with connect_client(playground.native_endpoints()) as client:
+        members = (await client.member_list()).members
+    assert sorted(member.name for member in members) == sorted(playground.members)
+
+
+async def test_add_node_adopts_a_member_added_although_the_reply_was_lost(
+    playground: Playground, monkeypatch: pytest.MonkeyPatch
+):
+    member_add = Client.member_add
+
+    async def add_then_lose_the_reply(client: Client, peer_urls: list[str], **flags: bool):
+        await member_add(client, peer_urls, **flags)
+        raise DeadlineExceeded()
+
+    monkeypatch.setattr(Client, "member_add", add_then_lose_the_reply)
+
+    added = await playground.add_node(learner=True)
+
+    recorded = json.loads(playground.record_path.read_text())
+    assert [member["name"] for member in recorded["members"]] == ["n1", "n2", "n3", added]
+
+    async def started_as_the_learner_the_cluster_lists() -> bool:
+        async with connect_client(playground.native_endpoints()) as client:
+            members = (await client.member_list()).members
+        listed = sorted((member.name, member.isLearner) for member in members)
+        role = (await statuses_by_name(playground))[added].role
+        return role == "learner" and listed == sorted(
+            [("n1", False), ("n2", False), ("n3", False), (added, True)]
+        )
+
+    await wait_for(started_as_the_learner_the_cluster_lists)
+
+
+async def test_add_node_whose_request_was_lost_records_nothing_and_says_what_to_check(
+    shared_playground: Playground, monkeypatch: pytest.MonkeyPatch
+):
+    async def lose_the_request(client: Client, peer_urls: list[str], **flags: bool):
+        raise DeadlineExceeded()
+
+    monkeypatch.setattr(Client, "member_add", lose_the_request)
+
+    with pytest.raises(PlaygroundError) as refused:
+        await shared_playground.add_node()
+
+    assert str(refused.value).startswith("the cluster: context deadline exceeded; ")
+    assert "member list" in str(refused.value) and "member remove" in str(refused.value)
+    assert list(shared_playground.members) == ["n1", "n2", "n3"]
+    recorded = json.loads(shared_playground.record_path.read_text())
+    assert [member["name"] for member in recorded["members"]] == ["n1", "n2", "n3"]
 
 
 async def test_two_playgrounds_side_by_side_do_not_collide(tmp_path: Path):
