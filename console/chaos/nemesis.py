@@ -34,7 +34,7 @@ import anyio
 from console.chaos import disk_faults
 from console.chaos.disk_faults import Damage
 from console.chaos.violation import Violation
-from console.cluster import Playground, PlaygroundError
+from console.cluster import OutcomeUnknown, Playground, PlaygroundError
 from node.client import Client, FaultKind
 from node.errors import EtcdError, LearnerNotReady
 
@@ -43,6 +43,8 @@ FAULT_CALL_TIMEOUT = 3.0
 PROMOTE_TIMEOUT = 30.0
 """Seconds a new learner gets to catch up and be promoted."""
 RECOVERY_ATTEMPTS = 3
+RESTORE_TIMEOUT = 60.0
+"""Seconds the end of a run keeps trying to make the cluster whole."""
 NEMESIS_FAILURES = (PlaygroundError, EtcdError, OSError, TimeoutError, ExceptionGroup)
 """What a fault or its undoing can fail with (the playground's client calls may raise
 their failures wrapped in an exception group)."""
@@ -351,12 +353,22 @@ class Nemesis:
 
     async def _churn(self, name: str) -> _Injected:
         """Remove `name`, add a fresh member as a learner and promote it once in sync: the
-        whole change happens here, the hold follows it."""
+        whole change happens here, the hold follows it. When a step's reply is lost, the
+        fault is held all the same and undoing it makes the membership whole again."""
         if len(self.playground.members) < 2:
             raise _Skip("membership churn needs at least 2 members")
-        await self.playground.remove_node(name)
-        added = await self.playground.add_node(learner=True)
-        await self._promote(added)
+        try:
+            await self.playground.remove_node(name)
+        except OutcomeUnknown as lost:
+            return _Injected(f"removing {name}: {lost}", self._regrow)
+        try:
+            added = await self.playground.add_node(learner=True)
+            await self._promote(added)
+        except NEMESIS_FAILURES as failure:
+            return _Injected(
+                f"removed {name}; its replacement is not in yet: {_reason(failure)}",
+                self._regrow,
+            )
         return _Injected(f"removed {name}, added {added} as a learner and promoted it", _nothing)
 
     async def _promote(self, name: str) -> None:
@@ -416,19 +428,56 @@ class Nemesis:
 
     async def restore(self) -> bool:
         """Heal the network, resume and restart every member, bring the voting members back
-        to `members`, and wait for a leader; False (and a violation) when it cannot."""
-        try:
-            await self._settle(strict=True)
-            for name, member in sorted(self.playground.members.items()):
-                if member.learner:
-                    await self._promote(name)
-            while len(self.playground.members) < self.members:
-                await self.playground.add_node()
-            await self.playground.wait_for_leader()
-        except NEMESIS_FAILURES as failure:
-            self._violation("recovery", "cluster", f"could not be made whole: {_reason(failure)}")
-            return False
-        return True
+        to `members`, and wait for a leader; False (and a violation) when it cannot.
+
+        Each step is tried again for up to RESTORE_TIMEOUT: a membership change asked for
+        while a leader is being elected times out, as it does with etcd."""
+        error: BaseException | None = None
+        with anyio.move_on_after(RESTORE_TIMEOUT):
+            while True:
+                try:
+                    await self._regrow()
+                    await self.playground.wait_for_leader()
+                    return True
+                except NEMESIS_FAILURES as failure:
+                    error = failure
+                await anyio.sleep(1.0)
+        self._violation("recovery", "cluster", f"could not be made whole: {_reason(error)}")
+        return False
+
+    async def _regrow(self) -> None:
+        """Make the playground and the cluster agree on the members, every member run, and
+        the voting members number `members` again (promoting learners, adding voters)."""
+        await self._settle()
+        await self.playground.wait_for_leader()
+        await self._reconcile_members()
+        await self._settle(strict=True)
+        for name, member in sorted(self.playground.members.items()):
+            if member.learner:
+                await self._promote(name)
+        while len(self.playground.members) < self.members:
+            await self.playground.add_node()
+
+    async def _reconcile_members(self) -> None:
+        """After a membership change whose reply was lost: remove from the cluster a member
+        the playground never started, and drop from the playground a member the cluster
+        no longer has."""
+        endpoints = [self.playground.member(n).native_endpoint for n in self._up()]
+        listed: list[int] = []
+
+        async def list_members(client: Client) -> None:
+            listed.extend(member.ID for member in (await client.member_list()).members)
+
+        with anyio.fail_after(FAULT_CALL_TIMEOUT):
+            await _with_client(endpoints, list_members)
+        known = {member.id: name for name, member in self.playground.members.items()}
+        for member_id in listed:
+            if member_id not in known:
+                with anyio.fail_after(FAULT_CALL_TIMEOUT):
+                    await _with_client(endpoints, partial(_remove_member, member_id))
+        for member_id, name in sorted(known.items(), key=lambda item: item[1]):
+            if member_id and member_id not in listed:
+                await self.playground.remove_node(name)
 
     async def _settle(self, strict: bool = False) -> None:
         """Resume paused members, restart the ones down and heal the network; errors are
@@ -494,6 +543,10 @@ async def _promote_when_in_sync(member_id: int, client: Client) -> None:
 
 async def _nothing() -> None:
     return None
+
+
+async def _remove_member(member_id: int, client: Client) -> None:
+    await client.member_remove(member_id)
 
 
 async def _isolate_from(peer_ids: list[int], client: Client) -> None:
