@@ -20,6 +20,8 @@ from node.mvcc.backend import Backend
 from node.raft import ConfState, MemoryStorage, Snapshot
 from node.server.messages import Member
 from node.wal import SEGMENT_SIZE, WAL, Snapshotter, WalSnapshot, valid_snapshot_markers
+from node.wal.errors import EntryGapError
+from node.wal.snapshotter import BROKEN_SUFFIX
 
 logger = logging.getLogger(__name__)
 
@@ -136,6 +138,15 @@ def open_member_storage(paths: DataPaths, segment_size: int = SEGMENT_SIZE) -> M
             storage.apply_snapshot(snapshot)
         storage.set_hard_state(hard_state)
         storage.append(entries)
+    except EntryGapError as gap:
+        wal.close()
+        broken = sorted(path.name for path in paths.snap.glob(f"*{BROKEN_SUFFIX}"))
+        if not broken:
+            raise
+        raise EntryGapError(
+            f"{gap}; the snapshot the log starts from was set aside as broken "
+            f"({', '.join(broken)}): remove this member and add it again with an empty data dir"
+        ) from gap
     except BaseException:
         wal.close()
         raise
