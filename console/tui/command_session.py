@@ -50,8 +50,9 @@ class CommandSession:
                     self._console = console
                     self._ready_event().set()
                     await anyio.sleep_forever()
-            except (EtcdError, OSError):
-                await anyio.sleep(RECONNECT_INTERVAL)
+            except* (EtcdError, OSError):
+                self._console = None  # the client's task group may wrap what it lost
+            await anyio.sleep(RECONNECT_INTERVAL)
 
     async def execute(self, command: Command) -> Result:
         """Run one parsed command; a cluster that cannot be reached is one error line."""

@@ -28,7 +28,9 @@ FAILURES = (EtcdError, OSError, TimeoutError, anyio.BrokenResourceError)
 
 
 def describe_failure(error: BaseException) -> str:
-    """One line saying why a call failed."""
+    """One line saying why a call failed (the first failure of a group)."""
+    while isinstance(error, BaseExceptionGroup):
+        error = error.exceptions[0]
     if isinstance(error, TimeoutError):
         return "no answer"
     if isinstance(error, EtcdError):
@@ -77,8 +79,9 @@ class NativeSource:
                     self._client = client
                     self._ready_event().set()
                     await anyio.sleep_forever()
-            except FAILURES:
-                await anyio.sleep(RECONNECT_INTERVAL)
+            except* FAILURES:
+                self._client = None  # the client's task group may wrap what it lost
+            await anyio.sleep(RECONNECT_INTERVAL)
 
     async def _connected(self) -> Client:
         with anyio.move_on_after(READY_TIMEOUT):
@@ -98,8 +101,11 @@ class NativeSource:
             except FAILURES as error:
                 member.lose(describe_failure(error))
             else:
-                async with client:
-                    await self._follow_connected(client, member, cluster)
+                try:
+                    async with client:
+                        await self._follow_connected(client, member, cluster)
+                except* FAILURES as lost:
+                    member.lose(describe_failure(lost))
             await anyio.sleep(RECONNECT_INTERVAL)
 
     async def _follow_connected(
