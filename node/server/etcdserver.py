@@ -372,9 +372,17 @@ class EtcdServer:
 
     @property
     def is_learner(self) -> bool:
-        """Whether this member is a learner (it then serves status and serializable ranges only)."""
+        """Whether this member is a learner (it then serves status and serializable ranges only).
+
+        As etcd, the membership says so (a joiner knows it from the members it fetched before
+        it applied any); raft's tracker only if neither knows this member yet."""
         if self._raft is None:
             return False
+        member = None if self._state is None else self._state.cluster.member(self.member_id)
+        if member is None and self._storage is not None:
+            member = self._storage.seeds.get(self.member_id)
+        if member is not None:
+            return member.is_learner
         return self.member_id in self._raft.raw_node.raft.tracker.learners
 
     @property

@@ -46,8 +46,8 @@ async def test_a_learner_joins_catches_up_and_is_promoted_then_members_are_remov
 
         learner = await cluster.start(cluster.add(config))
         assert learner.member_id == added.member.id
+        assert learner.is_learner  # from the members it fetched, before it applied any entry
         await wait_for(lambda: learner.applied_index >= leader.applied_index)
-        await wait_for(lambda: learner.is_learner)
         got = await learner.range(RangeRequest(key=b"k", range_end=b"l", serializable=True))
         assert got.count == 40
         with pytest.raises(errors.NotSupportedForLearner):
