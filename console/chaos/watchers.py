@@ -1,4 +1,7 @@
-"""One watcher per member over the whole key space, recording every response it receives.
+"""Two watchers per member, recording every response they receive: one over the whole key
+space with prev_kv, and a narrow one over part of the shared keys with an event filter
+(NODELETE or NOPUT) and no prev_kv, so the filters and key ranges are checked under faults
+as well.
 
 A watcher opens its first stream from the store's first revision, through the native door
 or the gRPC door. When the stream breaks (the member was killed, a compaction canceled it)
@@ -62,6 +65,29 @@ class WatchStream(Protocol):
 Connector = Callable[[str, dict[str, Any]], contextlib.AbstractAsyncContextManager[WatchStream]]
 """Opens a watch stream on an endpoint with a WatchCreateRequest's fields."""
 
+_FILTER_CODES = {EventType.PUT: 0, EventType.DELETE: 1}
+"""etcd's WatchCreateRequest.FilterType: NOPUT = 0, NODELETE = 1."""
+
+
+@dataclass(slots=True, frozen=True)
+class WatchSpec:
+    """What a watcher watches: keys [key, range_end) as etcd (range_end "\\0": every key
+    from `key`), the event types filtered out, and whether events carry prev_kv."""
+
+    name: str
+    key: str = ALL_KEYS
+    range_end: str = ALL_KEYS
+    filters: tuple[EventType, ...] = ()
+    prev_kv: bool = True
+
+
+WHOLE = WatchSpec("all")
+NARROW = (
+    WatchSpec("k0-k3-noput", "k0", "k4", filters=(EventType.PUT,), prev_kv=False),
+    WatchSpec("k2-k5-nodelete", "k2", "k6", filters=(EventType.DELETE,), prev_kv=False),
+)
+"""The narrow watchers, taken in turn by the members as they come."""
+
 
 class MemberWatcher:
     """The watcher of one member: streams opened in turn, every response recorded."""
@@ -73,8 +99,10 @@ class MemberWatcher:
         endpoint_of: Callable[[], str | None],
         recorder: Recorder,
         start_revision: int,
+        spec: WatchSpec = WHOLE,
     ) -> None:
-        self.watcher_id = f"{member}/{door}"
+        self.watcher_id = f"{member}/{door}" if spec is WHOLE else f"{member}/{door}/{spec.name}"
+        self.spec = spec
         self.member = member
         self.door = door
         self._endpoint_of = endpoint_of
@@ -102,12 +130,13 @@ class MemberWatcher:
             await anyio.sleep(RECONNECT_DELAY)
 
     async def _stream_once(self, endpoint: str) -> None:
-        start = self.next_revision
+        start, spec = self.next_revision, self.spec
         create = {
-            "key": ALL_KEYS.encode(),
-            "range_end": ALL_KEYS.encode(),
+            "key": spec.key.encode(),
+            "range_end": spec.range_end.encode(),
             "start_revision": start,
-            "prev_kv": True,
+            "filters": [_FILTER_CODES[kind] for kind in spec.filters],
+            "prev_kv": spec.prev_kv,
             "progress_notify": True,
         }
         invoked = now_ns()
@@ -118,10 +147,11 @@ class MemberWatcher:
                 WatchRequest(
                     self.watcher_id,
                     stream_no,
-                    ALL_KEYS,
-                    ALL_KEYS,
+                    spec.key,
+                    spec.range_end,
                     start,
-                    prev_kv=True,
+                    prev_kv=spec.prev_kv,
+                    filters=spec.filters,
                     progress_notify=True,
                     invoked_ns=invoked,
                 )
@@ -308,8 +338,9 @@ class _Replayed:
 
 
 class WatcherFleet:
-    """One MemberWatcher per member of the cluster, started as members join; the i-th
-    member's watcher uses the native door when i is even, the gRPC door when odd.
+    """Two MemberWatchers per member of the cluster, started as members join: the whole
+    key space, and a narrow one (NARROW, in turn). The i-th member's watchers use the
+    native door when i is even, the gRPC door when odd.
 
     Each watcher starts at `start_revision()` as it is when the watcher is created: the
     first watchers from the store's first revision, the watchers of members that join
@@ -328,19 +359,26 @@ class WatcherFleet:
         self._recorder = recorder
         self._start_revision = start_revision
         self.watchers: dict[str, MemberWatcher] = {}
+        """By watcher id."""
+        self._watched: list[str] = []
+        """The members watched, in the order they came."""
 
     async def run(self) -> None:
-        """Start a watcher for every member, now and as members join, until cancelled."""
+        """Start the watchers of every member, now and as members join, until cancelled."""
         async with anyio.create_task_group() as group:
             while True:
                 for name in self._members():
-                    if name not in self.watchers:
-                        door = DOORS[len(self.watchers) % len(DOORS)]
+                    if name in self._watched:
+                        continue
+                    order = len(self._watched)
+                    self._watched.append(name)
+                    door = DOORS[order % len(DOORS)]
+                    endpoint = partial(self._endpoint, name, door)
+                    for spec in (WHOLE, NARROW[order % len(NARROW)]):
                         watcher = MemberWatcher(
-                            name, door, partial(self._endpoint, name, door), self._recorder,
-                            self._start_revision(),
-                        )  # fmt: skip
-                        self.watchers[name] = watcher
+                            name, door, endpoint, self._recorder, self._start_revision(), spec
+                        )
+                        self.watchers[watcher.watcher_id] = watcher
                         group.start_soon(watcher.run)
                 await anyio.sleep(RECONNECT_DELAY)
 
@@ -352,7 +390,7 @@ class WatcherFleet:
 
     def _live(self) -> list[MemberWatcher]:
         members = self._members()
-        return [w for name, w in self.watchers.items() if name in members]
+        return [w for w in self.watchers.values() if w.member in members]
 
     def floor(self) -> int:
         """The revision every watcher of a current member has been delivered up to."""

@@ -17,9 +17,10 @@ from pathlib import Path
 import anyio
 import pytest
 
+from console.chaos.history import EventType
 from console.chaos.linearizability import Verdict
 from console.chaos.nemesis import Fault, Timing, parse_faults
-from console.chaos.run import ChaosConfig, ChaosResult, check_file, run_chaos
+from console.chaos.run import ChaosConfig, ChaosResult, check_file, load_history, run_chaos
 
 SECONDS = float(os.environ.get("CHAOS_SECONDS", "30"))
 SEEDS = [int(seed) for seed in os.environ.get("CHAOS_SEEDS", "2").split(",") if seed.strip()]
@@ -62,3 +63,10 @@ def test_a_chaos_run_finds_the_cluster_linearizable_with_intact_watches_and_no_l
     assert again.verdict.passed
     assert again.verdict.operations == verdict.operations
     assert [record.kind for record in again.faults] == [record.kind for record in result.faults]
+    history = load_history(tmp_path / "playground" / "history.jsonl")
+    filtered = {r.watcher_id: r.filters for r in history.watch_requests if r.filters}
+    delivered = {r.watcher_id for r in history.watch_responses if r.events}
+    no_put = [w for w, filters in filtered.items() if filters == (EventType.PUT,)]
+    no_delete = [w for w, filters in filtered.items() if filters == (EventType.DELETE,)]
+    assert any(w in delivered for w in no_put), (no_put, delivered)
+    assert any(w in delivered for w in no_delete), (no_delete, delivered)
