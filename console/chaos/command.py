@@ -11,8 +11,12 @@ import random
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from console.chaos.nemesis import ALL_FAULTS, Fault, parse_faults
+
+if TYPE_CHECKING:
+    from console.chaos.run import ChaosConfig, ChaosResult
 
 DEFAULT_ROOT = ".etcd-console-chaos"
 SNAPSHOT_COUNT_FOR_FAULTS = 1000
@@ -29,8 +33,9 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
             "per member run against a fresh playground while faults are injected; the "
             "history is then checked for linearizability, the watch guarantees, leases "
             "and lost writes. Exit status: 0 all checks passed, 1 a violation, 2 a check "
-            "was inconclusive. Watch a run live with `etcd-console tui --dir DIR` in another "
-            "terminal."
+            "was inconclusive. --tui runs it inside the dashboard, so that the faults and the "
+            "cluster's reaction show as they happen (q stops the run and leaves); or watch a "
+            "run live with `etcd-console tui --dir DIR` in another terminal."
         ),
     )
     chaos.add_argument("--seconds", type=float, default=60.0, help="workload time (default 60)")
@@ -61,6 +66,11 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     chaos.add_argument(
         "--check", metavar="FILE", help="check a saved history again instead of running"
     )
+    chaos.add_argument(
+        "--tui",
+        action="store_true",
+        help="run inside the dashboard: faults and the cluster's reaction as they happen",
+    )
 
 
 def run_command(args: argparse.Namespace) -> int:
@@ -70,9 +80,18 @@ def run_command(args: argparse.Namespace) -> int:
     from console.chaos.run import ChaosConfig, check_file, run_chaos
 
     if args.check:
+        if args.tui:
+            print("etcd-console chaos: --check and --tui do not go together", file=sys.stderr)
+            return 2
         result = check_file(Path(args.check))
         print(result.report(limit=None))
         return result.exit_status
+    if args.tui and not (sys.stdin.isatty() and sys.stdout.isatty()):
+        print(
+            "etcd-console chaos: --tui needs a terminal (standard input and output are not one)",
+            file=sys.stderr,
+        )
+        return 2
     try:
         faults = parse_faults(args.faults)
     except ValueError as error:
@@ -94,12 +113,24 @@ def run_command(args: argparse.Namespace) -> int:
     )
     if config.snapshot_count is None and Fault.SNAPSHOT_BITFLIP in faults:
         config.snapshot_count = SNAPSHOT_COUNT_FOR_FAULTS
+    if args.tui:
+        # imported here so that a plain run does not pay for loading Textual
+        from console.chaos.dashboard import run_chaos_in_dashboard
+
+        return run_chaos_in_dashboard(config)
     result = anyio.run(run_chaos, config, backend="asyncio")
-    print(result.report())
-    print(f"history: {config.history_path}")
-    print(
-        f"replay:  etcd-console chaos --seed {seed} --seconds {args.seconds:g} "
-        f"--clients {args.clients} --members {args.members} --keys {args.keys} "
-        f"--faults {','.join(f.value for f in faults)}"
-    )
+    print("\n".join(closing_lines(config, result)))
     return result.exit_status
+
+
+def closing_lines(config: ChaosConfig, result: ChaosResult) -> list[str]:
+    """What a run prints at its end: the verdict lines, where the history is, and the
+    command that runs the same schedule again."""
+    faults = ",".join(fault.value for fault in config.faults)
+    return [
+        *result.report().split("\n"),
+        f"history: {config.history_path}",
+        f"replay:  etcd-console chaos --seed {config.seed} --seconds {config.seconds:g} "
+        f"--clients {config.clients} --members {config.members} --keys {config.keys} "
+        f"--faults {faults}",
+    ]

@@ -2,14 +2,18 @@
 
 On a terminal one status line is redrawn every second; in a log (stdout not a tty) a status
 line is printed every few seconds. Either way each fault gets its own line when it starts
-and when it ends, and each stage of the run (restoring, reading, checking) one line.
+and when it ends, and each stage of the run (restoring, reading, checking) one line. A live
+view (the dashboard) can follow along: it gets the status every second and every fault as
+it starts and ends.
 """
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable
+from dataclasses import dataclass
 from textwrap import shorten
-from typing import TextIO
+from typing import Protocol, TextIO
 
 import anyio
 
@@ -23,8 +27,53 @@ STATUS_FAULT_WIDTH = 60
 _CLEAR_LINE = "\r\x1b[K"
 
 
+@dataclass(slots=True)
+class Progress:
+    """The run's numbers at one moment: what the status line shows."""
+
+    elapsed: float
+    """Seconds since the run started."""
+    rate: float
+    """Operations per second since the previous status."""
+    operations: int
+    indeterminate: int
+    watch_events: int
+    faults: int
+    """Faults injected so far (skipped ones not counted)."""
+    current: FaultRecord | None
+    """The fault in force, once injected; None between faults."""
+
+    def doing(self, width: int = STATUS_FAULT_WIDTH) -> str:
+        """The fault in force in at most `width` characters, or `none`."""
+        current = self.current
+        if current is None or not current.detail:
+            return "none"
+        return shorten(f"{current.kind}: {current.detail}", width, placeholder="...")
+
+    def line(self) -> str:
+        """The status line."""
+        return (
+            f"{self.elapsed:7.1f}s  {self.rate:6.0f} ops/s  {self.operations} ops "
+            f"({self.indeterminate} indeterminate)  {self.watch_events} watch events  "
+            f"faults {self.faults}  now: {self.doing()}"
+        )
+
+
+class LiveView(Protocol):
+    """Something that shows a run's progress as it happens, besides its text (the dashboard)."""
+
+    def show_progress(self, progress: Progress) -> None:
+        """The run's numbers, every second."""
+
+    def show_fault(self, record: FaultRecord) -> None:
+        """A fault started (`ended` None), ended, or was skipped."""
+
+
 class ProgressDisplay:
-    """Writes the run's progress to `out`; times are seconds since `origin` on `clock`."""
+    """Writes the run's progress to `out`; times are seconds since `origin` on `clock`.
+
+    `live`, when set, also gets the status every second and each fault.
+    """
 
     def __init__(
         self,
@@ -34,6 +83,7 @@ class ProgressDisplay:
         clock: Callable[[], float],
         origin: float,
     ) -> None:
+        self.live: LiveView | None = None
         self._out = out
         self._recorder = recorder
         self._nemesis = nemesis
@@ -60,38 +110,42 @@ class ProgressDisplay:
         else:
             held = record.ended - record.started
             self.line(f"fault {record.kind} over after {held:.1f}s")
+        if self.live is not None:
+            self.live.show_fault(record)
 
-    def status(self) -> str:
-        """The status line: rate, totals, faults and the fault in force."""
+    def sample(self) -> Progress:
+        """The run's numbers now; the rate counts the operations since the last sample."""
         now = self._clock()
         counts = self._recorder.counts
         rate = (counts.operations - self._last_count) / max(now - self._last_time, 1e-9)
         self._last_count, self._last_time = counts.operations, now
-        injected = sum(1 for record in self._nemesis.log if not record.skipped)
-        current = self._nemesis.current
-        doing = "none"
-        if current and current.detail:
-            doing = shorten(
-                f"{current.kind}: {current.detail}", STATUS_FAULT_WIDTH, placeholder="..."
-            )
-        return (
-            f"{self._elapsed():7.1f}s  {rate:6.0f} ops/s  {counts.operations} ops "
-            f"({counts.indeterminate} indeterminate)  {counts.watch_events} watch events  "
-            f"faults {injected}  now: {doing}"
+        return Progress(
+            elapsed=now - self._origin,
+            rate=rate,
+            operations=counts.operations,
+            indeterminate=counts.indeterminate,
+            watch_events=counts.watch_events,
+            faults=sum(1 for record in self._nemesis.log if not record.skipped),
+            current=self._nemesis.current,
         )
 
     async def run(self) -> None:
-        """Redraw or print the status line until cancelled."""
-        interval = TTY_INTERVAL if self._tty else LOG_INTERVAL
+        """Show the status until cancelled: redrawn every second on a terminal, printed as a
+        line every few seconds in a log, and handed to the live view every second."""
+        every_second = self._tty or self.live is not None
+        interval = TTY_INTERVAL if every_second else LOG_INTERVAL
+        ticks_per_line = round(LOG_INTERVAL / interval)
         try:
-            while True:
+            for tick in itertools.count(1):
                 await anyio.sleep(interval)
-                text = self.status()
+                progress = self.sample()
+                if self.live is not None:
+                    self.live.show_progress(progress)
                 if self._tty:
-                    self._out.write(_CLEAR_LINE + text)
+                    self._out.write(_CLEAR_LINE + progress.line())
                     self._status_shown = True
-                else:
-                    self._out.write(text + "\n")
+                elif tick % ticks_per_line == 0:
+                    self._out.write(progress.line() + "\n")
                 self._out.flush()
         finally:
             self._clear_status()

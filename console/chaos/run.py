@@ -6,13 +6,16 @@ up it stops the clients, makes the cluster whole again (network healed, every me
 running, the voting members back to their number), reads the final state, lets every
 watcher catch up with it, and stops the cluster. The whole history goes to a JSON-lines
 file (with the run's settings and the faults as extra records), and the checkers judge it.
-`check_file` judges a saved history again.
+`run_chaos` does it all; `ChaosRun` has the same steps one by one, for the dashboard, which
+starts the cluster before it opens and runs the rest inside it. `check_file` judges a saved
+history again.
 """
 
 from __future__ import annotations
 
 import json
 import sys
+import time
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -105,13 +108,7 @@ class ChaosResult:
         `limit` lines per kind of check, None for all)."""
         verdict = self.verdict
         lines = [
-            verdict.linearizability.verdict.value,
-            verdict.watch.summary,
-            "leases OK" if not verdict.leases else f"{len(verdict.leases)} lease violations",
-            "no lost write" if not verdict.durability else f"{len(verdict.durability)} lost writes",
-            "nemesis OK"
-            if not self.nemesis_violations
-            else f"{len(self.nemesis_violations)} nemesis violations",
+            *self.check_lines(),
             f"{verdict.operations} operations ({verdict.indeterminate} indeterminate), "
             f"{verdict.watch.revisions} revisions watched, {self._fault_counts()}",
         ]
@@ -126,6 +123,20 @@ class ChaosResult:
         ]
         lines.extend(_limited(violations, limit))
         return "\n".join(lines)
+
+    def check_lines(self) -> list[str]:
+        """One line per kind of check: `linearizable`, `watch OK`, `leases OK`, `no lost
+        write`, `nemesis OK`, or what it found."""
+        verdict = self.verdict
+        return [
+            verdict.linearizability.verdict.value,
+            verdict.watch.summary,
+            "leases OK" if not verdict.leases else f"{len(verdict.leases)} lease violations",
+            "no lost write" if not verdict.durability else f"{len(verdict.durability)} lost writes",
+            "nemesis OK"
+            if not self.nemesis_violations
+            else f"{len(self.nemesis_violations)} nemesis violations",
+        ]
 
     def _fault_counts(self) -> str:
         done: dict[str, int] = {}
@@ -152,47 +163,98 @@ def _limited(violations: list[Violation], limit: int | None) -> Iterator[str]:
             yield f"... and {count - limit} more [{check}] violations (--check FILE shows all)"
 
 
+class ChaosRun:
+    """One run on its own playground, in steps, so that a front end can bring the cluster up
+    before it shows it: `start`, then `drive`, `stop` whatever happened, then `check`.
+    Progress goes to `out` (and to `display.live` once set)."""
+
+    def __init__(self, config: ChaosConfig, out: TextIO) -> None:
+        if (config.directory / "playground.json").exists():
+            raise PlaygroundError(
+                f"{config.directory} already holds a playground: a chaos run needs a fresh "
+                "directory (use another --dir)"
+            )
+        self.config = config
+        self.recorder = Recorder()
+        self.playground = Playground(config.directory, config.members)
+        # the monotonic clock, not the event loop's: the dashboard starts the cluster in one
+        # event loop and drives the run in another
+        self.origin = time.monotonic()
+        self.nemesis = Nemesis(
+            self.playground,
+            config.faults,
+            config.seed,
+            config.members,
+            config.timing,
+            clock=time.monotonic,
+        )
+        self.display = ProgressDisplay(
+            out, self.recorder, self.nemesis, time.monotonic, self.origin
+        )
+        self.nemesis.on_change = self.display.fault_changed
+        self.notes: list[str] = []
+        self.stopped = False
+        """True once the cluster is stopped and the history saved."""
+        self.display.line(
+            f"chaos: seed {config.seed}, {config.seconds:g}s, {config.members} members, "
+            f"{config.clients} clients, faults {','.join(f.value for f in config.faults)}"
+        )
+
+    async def start(self) -> str:
+        """Start the cluster (members snapshotting as configured); returns its leader."""
+        leader = await self.playground.start()
+        count = self.config.snapshot_count
+        if count is not None:
+            self.display.line(f"restarting each member with --snapshot-count {count}")
+            leader = await _set_snapshot_count(self.playground, count)
+        self.display.line(f"cluster up in {self.config.directory} (leader {leader})")
+        return leader
+
+    async def drive(self) -> None:
+        """Read the empty store, run the workload, watchers and nemesis, make the cluster
+        whole again and read its final state."""
+        initial = await read_store(self.playground)
+        self.recorder.set_initial(initial)
+        self.notes = await _drive(
+            self.config,
+            self.playground,
+            self.recorder,
+            self.nemesis,
+            self.display,
+            initial.revision + 1,
+            self.origin,
+        )
+
+    async def stop(self) -> None:
+        """Stop every member (shielded from cancellation) and save the history so far."""
+        self.display.line(f"stopping the cluster; history in {self.config.history_path}")
+        with anyio.CancelScope(shield=True):
+            await self.playground.stop()
+        write_history(self.config, self.recorder.history, self.nemesis.log)
+        self.stopped = True
+
+    async def check(self) -> ChaosResult:
+        """Judge the saved history (in a worker thread: the checkers are CPU-bound and a
+        dashboard shares the event loop)."""
+        history = self.recorder.history
+        self.display.line(f"checking {len(history.operations)} operations")
+        verdict = await anyio.to_thread.run_sync(check_history, history)
+        nemesis = self.nemesis
+        return ChaosResult(verdict, list(nemesis.log), list(nemesis.violations), self.notes)
+
+
 async def run_chaos(config: ChaosConfig, out: TextIO = sys.stdout) -> ChaosResult:
     """Run the workload and the nemesis against a fresh playground, then check the history."""
-    if (config.directory / "playground.json").exists():
-        raise PlaygroundError(
-            f"{config.directory} already holds a playground: a chaos run needs a fresh "
-            "directory (use another --dir)"
-        )
-    recorder = Recorder()
-    playground = Playground(config.directory, config.members)
-    clock = anyio.current_time
-    origin = clock()
-    nemesis = Nemesis(playground, config.faults, config.seed, config.members, config.timing)
-    display = ProgressDisplay(out, recorder, nemesis, clock, origin)
-    nemesis.on_change = display.fault_changed
-    notes: list[str] = []
-    display.line(
-        f"chaos: seed {config.seed}, {config.seconds:g}s, {config.members} members, "
-        f"{config.clients} clients, faults {','.join(f.value for f in config.faults)}"
-    )
+    run = ChaosRun(config, out)
     try:
-        leader = await playground.start()
-        if config.snapshot_count is not None:
-            display.line(f"restarting each member with --snapshot-count {config.snapshot_count}")
-            leader = await _set_snapshot_count(playground, config.snapshot_count)
-        display.line(f"cluster up in {config.directory} (leader {leader})")
-        display.line(
+        await run.start()
+        run.display.line(
             f"watch it live from another terminal: etcd-console tui --dir {config.directory}"
         )
-        initial = await read_store(playground)
-        recorder.set_initial(initial)
-        notes = await _drive(
-            config, playground, recorder, nemesis, display, initial.revision + 1, origin
-        )
+        await run.drive()
     finally:
-        display.line(f"stopping the cluster; history in {config.history_path}")
-        with anyio.CancelScope(shield=True):
-            await playground.stop()
-        write_history(config, recorder.history, nemesis.log)
-    display.line(f"checking {len(recorder.history.operations)} operations")
-    verdict = check_history(recorder.history)
-    return ChaosResult(verdict, list(nemesis.log), list(nemesis.violations), notes)
+        await run.stop()
+    return await run.check()
 
 
 async def _drive(
