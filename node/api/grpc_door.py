@@ -8,8 +8,10 @@ settles thread-safely when the service layer answers. Crossings are batched per 
 the receiving loop. A stream has two bounded queues, one
 each way, so neither side can outrun the other by more than a window of messages. When a
 client cancels, its trio task is cancelled; when the door stops, streams end and calls in
-flight get a grace period before gRPC cancels them. Method meanings live in the service layer
-(node/api/service.py), shared with the native door; this module only carries bodies across.
+flight get a grace period before gRPC cancels them. Calls and streams whose metadata requires a
+leader (`hasleader: true`) are checked on the trio side by a LeaderMonitor, as etcd's
+interceptors do. Method meanings live in the service layer (node/api/service.py), shared with
+the native door; this module only carries bodies across.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ from node.api.gen.etcdserverpb import rpc_pb2
 from node.api.gen.v3electionpb import v3election_pb2
 from node.api.gen.v3lockpb import v3lock_pb2
 from node.api.grpc_convert import Body, body_to_message, message_to_body
+from node.api.leader_monitor import LeaderMonitor, requires_leader
 from node.api.service import Service
 from node.server.config import DEFAULT_MAX_REQUEST_BYTES
 
@@ -179,6 +182,7 @@ class _StreamPipe:
     """One stream's queues: inbox (gRPC -> trio) and outbox (trio -> gRPC), each bounded by
     credits the receiving side hands back as it takes messages."""
 
+    require_leader: bool = False
     scope: trio.CancelScope = field(default_factory=trio.CancelScope)
     inbox_in: trio.MemorySendChannel[Body] = field(init=False)
     inbox_out: trio.MemoryReceiveChannel[Body] = field(init=False)
@@ -231,11 +235,14 @@ class _TrioBridge:
     """Runs the service's coroutines as tasks of the door's trio nursery on behalf of the gRPC
     thread. `call` and `stream` run on the gRPC thread; methods named `_in_trio_*` on trio."""
 
-    def __init__(self, token: trio.lowlevel.TrioToken, nursery: trio.Nursery) -> None:
+    def __init__(
+        self, token: trio.lowlevel.TrioToken, nursery: trio.Nursery, leader: LeaderMonitor
+    ) -> None:
         self.token = token
         self.to_trio = _Mailbox(token.run_sync_soon, trio.RunFinishedError)
         self.to_grpc: _Mailbox | None = None
         self._nursery = nursery
+        self._leader = leader
         self._streams: set[trio.CancelScope] = set()
         self._ending = False
 
@@ -245,11 +252,16 @@ class _TrioBridge:
 
     # -- unary ----------------------------------------------------------------------------
 
-    async def call(self, run: Callable[..., Awaitable[Body]], *args: Any) -> Body:
-        """`await run(*args)` on trio; raises its EtcdError. Cancelling this cancels that."""
+    async def call(
+        self, run: Callable[..., Awaitable[Body]], *args: Any, require_leader: bool = False
+    ) -> Body:
+        """`await run(*args)` on trio (NoLeader instead when `require_leader` and the member
+        knows none); raises its EtcdError. Cancelling this cancels that."""
         future: asyncio.Future[Body] = asyncio.get_running_loop().create_future()
         scope = trio.CancelScope()
-        self.to_trio.post(self._nursery.start_soon, self._in_trio_call, future, scope, run, args)
+        self.to_trio.post(
+            self._nursery.start_soon, self._in_trio_call, future, scope, require_leader, run, args
+        )
         try:
             return await future
         except asyncio.CancelledError:
@@ -260,6 +272,7 @@ class _TrioBridge:
         self,
         future: asyncio.Future[Body],
         scope: trio.CancelScope,
+        require_leader: bool,
         run: Callable[..., Awaitable[Body]],
         args: tuple[Any, ...],
     ) -> None:
@@ -269,6 +282,8 @@ class _TrioBridge:
         try:
             with scope:
                 try:
+                    if require_leader:
+                        self._leader.check()
                     reply, error = await run(*args), None
                 except errors.EtcdError as exc:
                     error = exc
@@ -288,8 +303,9 @@ class _TrioBridge:
         context: grpc.aio.ServicerContext,
     ) -> None:
         """Run the stream `method`: with `first` for a server stream, or fed from `inbound`
-        (its first message opens the stream); writes the replies to `context`."""
-        pipe = _StreamPipe()
+        (its first message opens the stream); writes the replies to `context`. A stream whose
+        metadata requires a leader is guarded by the door's LeaderMonitor."""
+        pipe = _StreamPipe(require_leader=requires_leader(context.invocation_metadata()))
         self.to_trio.post(
             self._in_trio_open_stream, service, method, first, inbound is not None, pipe
         )
@@ -349,11 +365,17 @@ class _TrioBridge:
         try:
             with pipe.scope:
                 inbound = _Inbox(pipe, to_grpc) if bidirectional else None
+                guard = (
+                    self._leader.guarded_stream()
+                    if pipe.require_leader
+                    else contextlib.nullcontext()
+                )
                 try:
-                    if inbound is not None:
-                        first = await anext(inbound, None)
-                    if first is not None:
-                        await service.stream(method, first, inbound, send)
+                    with guard:
+                        if inbound is not None:
+                            first = await anext(inbound, None)
+                        if first is not None:
+                            await service.stream(method, first, inbound, send)
                     ended = _Ended(None)
                 except errors.EtcdError as exc:
                     ended = _Ended(exc)
@@ -435,8 +457,11 @@ class _Handlers:
 
     def _served(self, name: str) -> Callable[..., Awaitable[Body]]:
         async def handle(body: Body, context: grpc.aio.ServicerContext) -> Body:
+            require_leader = requires_leader(context.invocation_metadata())
             try:
-                return await self._bridge.call(self._service.call, name, body)
+                return await self._bridge.call(
+                    self._service.call, name, body, require_leader=require_leader
+                )
             except errors.EtcdError as exc:
                 await _abort(context, exc)
 
@@ -446,8 +471,11 @@ class _Handlers:
         method = name.rpartition(".")[2]
 
         async def handle(body: Body, context: grpc.aio.ServicerContext) -> Body:
+            require_leader = requires_leader(context.invocation_metadata())
             try:
-                return await self._bridge.call(_answer_auth, self._service, method, body)
+                return await self._bridge.call(
+                    _answer_auth, self._service, method, body, require_leader=require_leader
+                )
             except errors.EtcdError as exc:
                 await _abort(context, exc)
 
@@ -543,22 +571,26 @@ class GrpcDoor:
         Raises BindError, before reporting started, when an address cannot be bound.
         """
         host_ports = list(host_ports)
-        async with trio.open_nursery() as calls:
-            self._bridge = _TrioBridge(trio.lowlevel.current_trio_token(), calls)
-            self._thread = threading.Thread(
-                target=self._grpc_thread, args=(host_ports,), name="grpc-door", daemon=True
-            )
-            self._thread.start()
-            try:
-                await self._ready.wait()
-                if self._failure is None:
-                    log.info("gRPC client door listening", extra={"ports": self.ports})
-                    task_status.started(self.ports)
-                    await self._finished.wait()
-            finally:
-                with trio.CancelScope(shield=True):
-                    await self._shut_down(0.0)
-                calls.cancel_scope.cancel()
+        leader = LeaderMonitor(self.service.server)
+        async with trio.open_nursery() as monitor:
+            monitor.start_soon(leader.run)
+            async with trio.open_nursery() as calls:
+                self._bridge = _TrioBridge(trio.lowlevel.current_trio_token(), calls, leader)
+                self._thread = threading.Thread(
+                    target=self._grpc_thread, args=(host_ports,), name="grpc-door", daemon=True
+                )
+                self._thread.start()
+                try:
+                    await self._ready.wait()
+                    if self._failure is None:
+                        log.info("gRPC client door listening", extra={"ports": self.ports})
+                        task_status.started(self.ports)
+                        await self._finished.wait()
+                finally:
+                    with trio.CancelScope(shield=True):
+                        await self._shut_down(0.0)
+                    calls.cancel_scope.cancel()
+            monitor.cancel_scope.cancel()
         if self._failure is not None:
             raise self._failure
 
