@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import random
+import signal
 import sys
 import time
 from pathlib import Path
@@ -20,6 +21,7 @@ if TYPE_CHECKING:
 
 DEFAULT_ROOT = ".etcd-console-chaos"
 SNAPSHOT_COUNT_FOR_FAULTS = 1000
+EXIT_TERMINATED = 128 + signal.SIGTERM
 SUMMARY = "break a playground cluster on purpose and check what its clients saw"
 
 
@@ -77,7 +79,7 @@ def run_command(args: argparse.Namespace) -> int:
     """Run (or re-check) as the flags say; print the verdict; return the exit status."""
     import anyio
 
-    from console.chaos.run import ChaosConfig, check_file, run_chaos
+    from console.chaos.run import ChaosConfig, check_file
 
     if args.check:
         if args.tui:
@@ -118,9 +120,33 @@ def run_command(args: argparse.Namespace) -> int:
         from console.chaos.dashboard import run_chaos_in_dashboard
 
         return run_chaos_in_dashboard(config)
-    result = anyio.run(run_chaos, config, backend="asyncio")
+    result = anyio.run(_run_until_terminated, config, backend="asyncio")
+    if result is None:
+        print(f"etcd-console chaos: terminated; history in {config.history_path}", file=sys.stderr)
+        return EXIT_TERMINATED
     print("\n".join(closing_lines(config, result)))
     return result.exit_status
+
+
+async def _run_until_terminated(config: ChaosConfig) -> ChaosResult | None:
+    """The run; None when SIGTERM (a campaign's or a CI job's time limit) ended it, which,
+    as Ctrl-C, stops the members and saves the history rather than leave them running."""
+    import anyio
+
+    from console.chaos.run import run_chaos
+
+    result: ChaosResult | None = None
+    async with anyio.create_task_group() as group:
+
+        async def cancel_on_sigterm() -> None:
+            with anyio.open_signal_receiver(signal.SIGTERM) as signals:
+                async for _ in signals:
+                    group.cancel_scope.cancel()
+
+        group.start_soon(cancel_on_sigterm)
+        result = await run_chaos(config)
+        group.cancel_scope.cancel()
+    return result
 
 
 def closing_lines(config: ChaosConfig, result: ChaosResult) -> list[str]:
