@@ -379,7 +379,8 @@ class KVStore:
 
     def hash_kv(self, revision: int = 0) -> HashKVResult:
         """etcd's HashKV: CRC-32C over the `key` bucket up to `revision` (0: current),
-        skipping what a compaction at that revision would drop below the compaction point."""
+        skipping what a compaction at that revision would drop below the compaction point.
+        Each record is hashed in etcd's protobuf encoding, so the hash equals etcd's."""
         compacted, current = self._compact, self._current
         if 0 < revision <= compacted:
             raise errors.Compacted()
@@ -395,7 +396,8 @@ class KVStore:
                     rev = packed_revision(raw)
                     if rev < lower and rev not in kept:
                         continue
-                digest = crc32c.crc32c(value, value=crc32c.crc32c(raw, value=digest))
+                record = KeyValue.decode(value).etcd_encoding()
+                digest = crc32c.crc32c(record, value=crc32c.crc32c(raw, value=digest))
         return HashKVResult(digest, compacted, current)
 
     def events_between(self, start_rev: int, end_rev: int, limit: int = 0) -> list[Event]:

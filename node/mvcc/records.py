@@ -78,6 +78,36 @@ class KeyValue:
     def decode(cls, raw: bytes) -> KeyValue:
         return cls.from_wire(cbor2.loads(raw))
 
+    def etcd_encoding(self) -> bytes:
+        """The protobuf mvccpb.KeyValue etcd stores in its `key` bucket (zero fields left out),
+        so that HashKV, hashing this, gives etcd's hash for the same history."""
+        parts: list[bytes] = []
+        if self.key:
+            parts += (b"\x0a", _varint(len(self.key)), self.key)
+        for tag, number in (
+            (b"\x10", self.create_revision),
+            (b"\x18", self.mod_revision),
+            (b"\x20", self.version),
+        ):
+            if number:
+                parts += (tag, _varint(number))
+        if self.value:
+            parts += (b"\x2a", _varint(len(self.value)), self.value)
+        if self.lease:
+            parts += (b"\x30", _varint(self.lease))
+        return b"".join(parts)
+
+
+def _varint(number: int) -> bytes:
+    """A protobuf varint; a negative int64 as its 64-bit two's complement, as protobuf does."""
+    number &= 0xFFFF_FFFF_FFFF_FFFF
+    out = bytearray()
+    while number > 0x7F:
+        out.append(number & 0x7F | 0x80)
+        number >>= 7
+    out.append(number)
+    return bytes(out)
+
 
 class EventType(IntEnum):
     PUT = 0
