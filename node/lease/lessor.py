@@ -203,8 +203,9 @@ class Lessor:
         return self._leases.get(lease_id)
 
     def leases(self) -> list[Lease]:
-        """Every lease, sorted by id."""
-        return [self._leases[lease_id] for lease_id in sorted(self._leases)]
+        """Every lease, soonest expiry first as etcd's Leases() (leasesByExpiry); ties, and
+        all of a non-primary's leases (which never expire locally), in id order."""
+        return sorted(self._leases.values(), key=lambda lease: (lease.expiry, lease.id))
 
     def time_to_live(self, lease_id: int, keys: bool = False) -> TimeToLive:
         """What etcd's LeaseTimeToLive answers; only the primary knows real expiries.
