@@ -51,6 +51,9 @@ log = logging.getLogger(__name__)
 
 GRPC_OVERHEAD_BYTES = 512 * 1024
 """Room etcd allows above --max-request-bytes for gRPC's own framing."""
+OVERSIZE_READ_BYTES = 64 * 1024 * 1024
+"""grpcio reads messages up to this much above etcd's limit, so that the door refuses them in
+grpc-go's words, as etcd does; a still larger one grpcio refuses in its own."""
 MAX_SEND_BYTES = 2**31 - 1
 """etcd sends messages of any size (math.MaxInt32)."""
 STREAM_WINDOW = 64
@@ -120,6 +123,16 @@ _AUTH_FAILURES: dict[str, type[errors.EtcdError]] = {
     ),
 }
 """What etcd answers with auth disabled and no users or roles; the rest succeed empty."""
+
+
+class MessageTooLarge(errors.EtcdError):
+    """A request above --max-request-bytes plus gRPC's overhead, refused with the text etcd's
+    gRPC server (grpc-go) sends."""
+
+    code = "RESOURCE_EXHAUSTED"
+
+    def __init__(self, size: int, limit: int) -> None:
+        super().__init__(f"grpc: received message larger than max ({size} vs. {limit})")
 
 
 class BindError(Exception):
@@ -329,6 +342,9 @@ class _TrioBridge:
     async def _read_inbound(self, inbound: AsyncIterator[Body], pipe: _StreamPipe) -> None:
         with contextlib.suppress(grpc.aio.AioRpcError, asyncio.InvalidStateError):
             async for body in inbound:
+                if isinstance(body, MessageTooLarge):
+                    pipe.outbox.put_nowait(_Ended(body))
+                    break
                 await pipe.inbox_credit.acquire()
                 self.to_trio.post(_deliver, pipe.inbox_in, body)
         self.to_trio.post(pipe.inbox_in.close)
@@ -412,12 +428,19 @@ async def _abort(context: grpc.aio.ServicerContext, error: errors.EtcdError) -> 
 # -- method handlers --------------------------------------------------------------------------
 
 
-def _codec(method: MethodDescriptor) -> dict[str, Callable[[Any], Any]]:
-    """grpcio (de)serializers that turn request bytes into bodies and reply bodies into bytes."""
+def _codec(method: MethodDescriptor, max_message_bytes: int) -> dict[str, Callable[[Any], Any]]:
+    """grpcio (de)serializers that turn request bytes into bodies and reply bodies into bytes;
+    a request over `max_message_bytes` becomes the MessageTooLarge its handler answers with."""
     request_class = message_factory.GetMessageClass(method.input_type)
     reply_class = message_factory.GetMessageClass(method.output_type)
+
+    def deserialize(data: bytes) -> Body | MessageTooLarge:
+        if len(data) > max_message_bytes:
+            return MessageTooLarge(len(data), max_message_bytes)
+        return message_to_body(request_class.FromString(data))
+
     return {
-        "request_deserializer": lambda data: message_to_body(request_class.FromString(data)),
+        "request_deserializer": deserialize,
         "response_serializer": lambda body: body_to_message(reply_class, body).SerializeToString(),
     }
 
@@ -425,9 +448,10 @@ def _codec(method: MethodDescriptor) -> dict[str, Callable[[Any], Any]]:
 class _Handlers:
     """grpcio method handlers for every served method, each crossing to trio via the bridge."""
 
-    def __init__(self, service: Service, bridge: _TrioBridge) -> None:
+    def __init__(self, service: Service, bridge: _TrioBridge, max_message_bytes: int) -> None:
         self._service = service
         self._bridge = bridge
+        self._max_message_bytes = max_message_bytes
 
     def generic_handlers(self) -> list[grpc.GenericRpcHandler]:
         handlers = [self._service_handler(s, self._served) for s in _SERVED_SERVICES]
@@ -442,7 +466,7 @@ class _Handlers:
         methods = {}
         for method in service.methods:
             name = f"{service.name}.{method.name}"
-            codec = _codec(method)
+            codec = _codec(method, self._max_message_bytes)
             if method.client_streaming:
                 methods[method.name] = grpc.stream_stream_rpc_method_handler(
                     self._bidirectional(name), **codec
@@ -456,7 +480,9 @@ class _Handlers:
         return grpc.method_handlers_generic_handler(service.full_name, methods)
 
     def _served(self, name: str) -> Callable[..., Awaitable[Body]]:
-        async def handle(body: Body, context: grpc.aio.ServicerContext) -> Body:
+        async def handle(body: Body | MessageTooLarge, context: grpc.aio.ServicerContext) -> Body:
+            if isinstance(body, MessageTooLarge):
+                await _abort(context, body)
             require_leader = requires_leader(context.invocation_metadata())
             try:
                 return await self._bridge.call(
@@ -470,7 +496,9 @@ class _Handlers:
     def _auth(self, name: str) -> Callable[..., Awaitable[Body]]:
         method = name.rpartition(".")[2]
 
-        async def handle(body: Body, context: grpc.aio.ServicerContext) -> Body:
+        async def handle(body: Body | MessageTooLarge, context: grpc.aio.ServicerContext) -> Body:
+            if isinstance(body, MessageTooLarge):
+                await _abort(context, body)
             require_leader = requires_leader(context.invocation_metadata())
             try:
                 return await self._bridge.call(
@@ -482,7 +510,9 @@ class _Handlers:
         return handle
 
     def _server_stream(self, name: str) -> Callable[..., Awaitable[None]]:
-        async def handle(body: Body, context: grpc.aio.ServicerContext) -> None:
+        async def handle(body: Body | MessageTooLarge, context: grpc.aio.ServicerContext) -> None:
+            if isinstance(body, MessageTooLarge):
+                await _abort(context, body)
             await self._bridge.stream(self._service, name, body, None, context)
 
         return handle
@@ -548,11 +578,16 @@ class GrpcDoor:
         self._stop_requested: asyncio.Event | None = None
         self._stop_grace = 0.0
 
+    @property
+    def max_message_bytes(self) -> int:
+        """The largest request etcd's gRPC server takes: --max-request-bytes plus overhead."""
+        return self.max_request_bytes + GRPC_OVERHEAD_BYTES
+
     def server_options(self) -> list[tuple[str, Any]]:
         """grpcio options as etcd's server: message sizes, client pings, one owner per port."""
         return [
             ("grpc.so_reuseport", 0),
-            ("grpc.max_receive_message_length", self.max_request_bytes + GRPC_OVERHEAD_BYTES),
+            ("grpc.max_receive_message_length", self.max_message_bytes + OVERSIZE_READ_BYTES),
             ("grpc.max_send_message_length", MAX_SEND_BYTES),
             # etcdctl pings every 2 s (--keepalive-time); grpcio would answer GOAWAY.
             ("grpc.keepalive_permit_without_calls", 1),
@@ -642,7 +677,8 @@ class GrpcDoor:
         bridge.attach(asyncio.get_running_loop())
         self._stop_requested = asyncio.Event()
         server = grpc.aio.server(options=self.server_options())
-        server.add_generic_rpc_handlers(_Handlers(self.service, bridge).generic_handlers())
+        handlers = _Handlers(self.service, bridge, self.max_message_bytes)
+        server.add_generic_rpc_handlers(handlers.generic_handlers())
         try:
             self.ports = [self._bind(server, host, port) for host, port in host_ports]
         except BindError as exc:
