@@ -807,13 +807,15 @@ class EtcdServer:
         return all(v in self._active_peers for v in voters)
 
     async def member_remove(self, req: m.MemberRemoveRequest) -> m.MemberRemoveResponse:
-        """etcd's MemberRemove; the removed member stops itself."""
+        """etcd's MemberRemove; the removed member stops itself.
+
+        As etcd, an id this member does not know is not refused here but when the change is
+        applied: a member still catching up would otherwise say "member not found" of one
+        the cluster has."""
         self._check_not_learner()
         cluster = self._state_now.cluster
         target = cluster.member(req.id)
-        if target is None:
-            raise errors.MemberNotFound()
-        if not target.is_learner:
+        if target is None or not target.is_learner:
             if not cluster.is_ready_to_remove_voting_member(req.id):
                 raise errors.MemberNotEnoughStarted()
             if req.id != self.member_id and req.id in self._active_peers:
@@ -828,8 +830,6 @@ class EtcdServer:
         """etcd's MemberUpdate: new peer URLs for a member."""
         self._check_not_learner()
         urls = _checked_urls(req.peer_urls)
-        if self._state_now.cluster.member(req.id) is None:
-            raise errors.MemberNotFound()
         members = await self._conf_change(
             ConfChangeType.UPDATE_NODE, m.Member(req.id, peer_urls=urls)
         )
