@@ -414,6 +414,7 @@ class Playground:
         self._spawn(record)
         self._save()
         await self._wait_until_serving(record, timeout)
+        await self._wait_until_published(record, timeout)
         if self._has_faults():
             await self._apply_faults(record)
 
@@ -563,6 +564,7 @@ class Playground:
         self._spawn(record)
         self._save()
         await self._wait_until_serving(record, timeout)
+        await self._wait_until_published(record, timeout)
         if self._has_faults():
             await self._apply_faults_everywhere()
         return name
@@ -582,19 +584,22 @@ class Playground:
         """Remove member `name` through MemberRemove, then stop its process.
 
         A member the cluster has already removed (say, by a MemberRemove whose reply was lost)
-        is only stopped and dropped from the playground.
+        is only stopped and dropped from the playground. The leader is asked first, even when
+        it is the member removed (as etcd, it answers before it stops): a member that joined
+        a moment ago may not know the membership yet.
         """
         record = self.member(name)
         self._check_running_playground()
         if not record.id:
             raise PlaygroundError(f"member {name} has not told its id yet: try again")
-        others = [member for member in self.members.values() if member.name != name]
+        leader = _agreed_leader(await self.statuses(), everyone=False)
+        asked = sorted(self.members.values(), key=lambda m: (m.name != leader, m.name == name))
 
         async def remove(client: Client) -> None:
             with contextlib.suppress(MemberNotFound):
                 await client.member_remove(record.id)
 
-        await self._call_cluster(remove, among=others)
+        await self._call_cluster(remove, among=asked)
         await self._stop_member(record)
         del self.members[name]
         self.faults.slow.pop(name, None)
@@ -682,6 +687,21 @@ class Playground:
                 f"member {record.name} did not serve within {timeout:g} s; "
                 f"see {record.data_dir}/stdout.log"
             ) from None
+
+    async def _wait_until_published(self, record: MemberRecord, timeout: float) -> None:
+        """Wait until the others list the member by its name: etcd counts it as started only
+        then, and refuses a reconfiguration that needs it until it is."""
+
+        async def published(client: Client) -> bool:
+            members = (await client.member_list()).members
+            return any(record.id == member.ID and member.name for member in members)
+
+        others = [member for member in self.members.values() if member is not record]
+        with anyio.move_on_after(timeout):
+            while not await self._call_cluster(published, among=others):
+                await anyio.sleep(_POLL_INTERVAL)
+            return
+        raise PlaygroundError(f"member {record.name} did not publish its name within {timeout:g} s")
 
     async def _wait_until_each_answers(self, records: Iterable[MemberRecord]) -> None:
         """Wait until every member answers a status call; PlaygroundError if one exits."""

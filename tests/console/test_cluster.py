@@ -406,3 +406,21 @@ def test_cli_status_without_a_playground_is_one_line(
     assert capsys.readouterr().err == (
         f"etcd-console: no playground in {tmp_path}: start one with etcd-console up\n"
     )
+
+
+async def test_the_member_added_to_a_one_member_cluster_leads_once_the_first_is_removed(
+    tmp_path: Path,
+):
+    playground = Playground(tmp_path / "two", members=1, **FAST)
+    try:
+        await playground.start()
+        added = await playground.add_node()
+        await playground.remove_node("n1")
+
+        assert await playground.wait_for_leader(timeout=WAIT) == added
+        async with await Client.connect(playground.native_endpoints()) as client:
+            await client.put(b"still", b"here")
+            assert (await client.get(b"still")).kvs[0].value == b"here"
+    finally:
+        with trio.CancelScope(shield=True):
+            await playground.stop()
