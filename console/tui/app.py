@@ -225,6 +225,11 @@ class DashboardApp(App[int]):
         for name in [name for name in self.cluster.members if name not in playground.members]:
             self._followers.pop(name).cancel()
             del self.cluster.members[name]
+        endpoints = playground.native_endpoints()
+        if isinstance(self.source, NativeSource):
+            self.source.follow_endpoints(endpoints)
+        if self.session is not None:
+            self.session.follow_endpoints(endpoints)
 
     def _read_process_states(self) -> None:
         playground = self.playground

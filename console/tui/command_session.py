@@ -9,6 +9,7 @@ import anyio
 
 from console.cluster import Playground
 from console.commands import BackgroundOutput, Command, Console, Result
+from console.tui.followed_endpoints import FollowedEndpoints
 from node.client import Client
 from node.errors import EtcdError
 
@@ -27,7 +28,7 @@ class CommandSession:
         playground: Playground | None,
         on_background: Callable[[BackgroundOutput], None],
     ) -> None:
-        self.endpoints = list(endpoints)
+        self._endpoints = FollowedEndpoints(endpoints)
         self.playground = playground
         self.on_background = on_background
         self._console: Console | None = None
@@ -38,20 +39,33 @@ class CommandSession:
             self._ready = anyio.Event()
         return self._ready
 
+    @property
+    def endpoints(self) -> list[str]:
+        """The members' endpoints, as last followed."""
+        return self._endpoints.current
+
+    def follow_endpoints(self, endpoints: list[str]) -> None:
+        """The cluster's members are now at `endpoints` (reconnect if none is left)."""
+        self._endpoints.follow(endpoints)
+
     async def run(self) -> None:
         """Connect and keep the Console entered until cancelled."""
         while True:
-            try:
-                async with (
-                    await Client.connect(self.endpoints, timeout=CALL_TIMEOUT) as client,
-                    Console(client, self.playground) as console,
-                ):
-                    console.on_background = self.on_background
-                    self._console = console
-                    self._ready_event().set()
-                    await anyio.sleep_forever()
-            except* (EtcdError, OSError):
-                self._console = None  # the client's task group may wrap what it lost
+            with self._endpoints.connection() as endpoints:
+                try:
+                    async with (
+                        await Client.connect(endpoints, timeout=CALL_TIMEOUT) as client,
+                        Console(client, self.playground) as console,
+                    ):
+                        console.on_background = self.on_background
+                        self._console = console
+                        self._ready_event().set()
+                        try:
+                            await anyio.sleep_forever()
+                        finally:
+                            self._console = None  # before it closes: no command may start on it
+                except* (EtcdError, OSError):
+                    pass  # the client's task group may wrap what it lost
             await anyio.sleep(RECONNECT_INTERVAL)
 
     async def execute(self, command: Command) -> Result:

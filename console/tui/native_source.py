@@ -13,6 +13,7 @@ from collections.abc import Callable
 import anyio
 
 from console.tui.cluster_view import ClusterView, LiveMember, StatusReport
+from console.tui.followed_endpoints import FollowedEndpoints
 from console.tui.records import KeyPage, KeyRecord, WatchEvent, WatchSpec
 from console.tui.source import SourceUnavailable, WatchCanceled, WatchDelivery
 from node.client import Client, Response, as_dict
@@ -61,8 +62,8 @@ class NativeSource:
     streams_logs = True
 
     def __init__(self, endpoints: list[str]) -> None:
-        self.endpoints = list(endpoints)
-        self.label = f"native {','.join(self.endpoints)}"
+        self._endpoints = FollowedEndpoints(endpoints)
+        self.label = f"native {','.join(endpoints)}"
         self._client: Client | None = None
         self._ready: anyio.Event | None = None
 
@@ -71,16 +72,29 @@ class NativeSource:
             self._ready = anyio.Event()
         return self._ready
 
+    @property
+    def endpoints(self) -> list[str]:
+        """The members' endpoints, as last followed."""
+        return self._endpoints.current
+
+    def follow_endpoints(self, endpoints: list[str]) -> None:
+        """The cluster's members are now at `endpoints` (reconnect if none is left)."""
+        self._endpoints.follow(endpoints)
+
     async def run(self) -> None:
         """Hold one client of every endpoint (it fails over by itself) until cancelled."""
         while True:
-            try:
-                async with await Client.connect(self.endpoints, timeout=CALL_TIMEOUT) as client:
-                    self._client = client
-                    self._ready_event().set()
-                    await anyio.sleep_forever()
-            except* FAILURES:
-                self._client = None  # the client's task group may wrap what it lost
+            with self._endpoints.connection() as endpoints:
+                try:
+                    async with await Client.connect(endpoints, timeout=CALL_TIMEOUT) as client:
+                        self._client = client
+                        self._ready_event().set()
+                        try:
+                            await anyio.sleep_forever()
+                        finally:
+                            self._client = None  # before it closes: no call may start on it
+                except* FAILURES:
+                    pass  # the client's task group may wrap what it lost
             await anyio.sleep(RECONNECT_INTERVAL)
 
     async def _connected(self) -> Client:
