@@ -15,7 +15,12 @@ from node.client.concurrency import (
     Session,
     SessionExpired,
 )
-from node.client.failures import ConnectionLost, DeadlineExceeded, NoEndpointAvailable
+from node.client.failures import (
+    ClientClosed,
+    ConnectionLost,
+    DeadlineExceeded,
+    NoEndpointAvailable,
+)
 from node.client.requests import (
     AlarmAction,
     AlarmType,
@@ -43,6 +48,7 @@ __all__ = [
     "AlarmAction",
     "AlarmType",
     "Client",
+    "ClientClosed",
     "ConnectionLost",
     "DeadlineExceeded",
     "Election",

@@ -24,7 +24,12 @@ import anyio.abc
 
 from node import errors
 from node.client.connection import Connection, NotSent, Stream
-from node.client.failures import ConnectionLost, DeadlineExceeded, NoEndpointAvailable
+from node.client.failures import (
+    ClientClosed,
+    ConnectionLost,
+    DeadlineExceeded,
+    NoEndpointAvailable,
+)
 from node.client.requests import (
     AlarmAction,
     AlarmType,
@@ -155,7 +160,7 @@ class Client:
 
     async def _connection(self) -> Connection:
         if self._closed:
-            raise RuntimeError("the client is closed")
+            raise ClientClosed()
         connection = self._connections.get(self._current)
         if connection is not None and connection.usable:
             return connection

@@ -24,6 +24,14 @@ class ConnectionLost(errors.EtcdError):
     message = "transport is closing"
 
 
+class ClientClosed(errors.EtcdError):
+    """The client was closed before or while the call ran (grpc-go's ErrClientConnClosing):
+    a call racing with the close may or may not have been applied."""
+
+    code = "CANCELED"
+    message = "grpc: the client connection is closing"
+
+
 class DeadlineExceeded(errors.EtcdError):
     """The call's deadline passed before its reply came (clientv3's context deadline): it may
     or may not have been applied."""

@@ -1,0 +1,23 @@
+"""A call on a client that was closed fails with grpc-go's error for a closing connection."""
+
+from __future__ import annotations
+
+import pytest
+
+from node import errors
+from node.client import ClientClosed, connect_client
+
+from .frame_peer import frame_peer
+
+
+async def _empty(call):
+    return {"header": {"revision": 2}, "kvs": []}
+
+
+async def test_a_call_after_the_client_closed_is_refused_as_grpc_does() -> None:
+    async with frame_peer(_empty) as endpoint, connect_client([endpoint]) as client:
+        await client.get("k")
+        await client.aclose()
+        with pytest.raises(ClientClosed, match="grpc: the client connection is closing") as err:
+            await client.get("k")
+    assert isinstance(err.value, errors.EtcdError)
