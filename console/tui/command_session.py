@@ -51,21 +51,21 @@ class CommandSession:
     async def run(self) -> None:
         """Connect and keep the Console entered until cancelled."""
         while True:
-            with self._endpoints.connection() as endpoints:
-                try:
-                    async with (
-                        await Client.connect(endpoints, timeout=CALL_TIMEOUT) as client,
-                        Console(client, self.playground) as console,
-                    ):
-                        console.on_background = self.on_background
-                        self._console = console
-                        self._ready_event().set()
-                        try:
-                            await anyio.sleep_forever()
-                        finally:
-                            self._console = None  # before it closes: no command may start on it
-                except* (EtcdError, OSError):
-                    pass  # the client's task group may wrap what it lost
+            endpoints = self._endpoints.connect()
+            try:
+                async with (
+                    await Client.connect(endpoints, timeout=CALL_TIMEOUT) as client,
+                    Console(client, self.playground) as console,
+                ):
+                    console.on_background = self.on_background
+                    self._console = console
+                    self._ready_event().set()
+                    try:
+                        await self._endpoints.wait_until_gone()
+                    finally:
+                        self._console = None  # before it closes: no command may start on it
+            except* (EtcdError, OSError):
+                pass  # the client's task group may wrap what it lost
             await anyio.sleep(RECONNECT_INTERVAL)
 
     async def execute(self, command: Command) -> Result:

@@ -84,17 +84,17 @@ class NativeSource:
     async def run(self) -> None:
         """Hold one client of every endpoint (it fails over by itself) until cancelled."""
         while True:
-            with self._endpoints.connection() as endpoints:
-                try:
-                    async with await Client.connect(endpoints, timeout=CALL_TIMEOUT) as client:
-                        self._client = client
-                        self._ready_event().set()
-                        try:
-                            await anyio.sleep_forever()
-                        finally:
-                            self._client = None  # before it closes: no call may start on it
-                except* FAILURES:
-                    pass  # the client's task group may wrap what it lost
+            endpoints = self._endpoints.connect()
+            try:
+                async with await Client.connect(endpoints, timeout=CALL_TIMEOUT) as client:
+                    self._client = client
+                    self._ready_event().set()
+                    try:
+                        await self._endpoints.wait_until_gone()
+                    finally:
+                        self._client = None  # before it closes: no call may start on it
+            except* FAILURES:
+                pass  # the client's task group may wrap what it lost
             await anyio.sleep(RECONNECT_INTERVAL)
 
     async def _connected(self) -> Client:

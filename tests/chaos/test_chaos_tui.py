@@ -104,7 +104,7 @@ def test_a_chaos_run_inside_the_dashboard_shows_the_members_and_ends_with_the_ve
     assert lines[0].endswith("s  chaos: seed 7, 4s, 3 members, 2 clients, faults pause")
     assert any("s  fault pause: paused n" in line for line in lines)
     assert title.startswith("chaos over: linearizable, watch OK")
-    assert status == EXIT_PASSED
+    assert status == EXIT_PASSED, closing
     assert members_running(directory) == []
     assert terminal.getvalue().splitlines()[-len(closing) :] == closing
 

@@ -21,9 +21,8 @@ async def test_a_connection_ends_once_none_of_its_endpoints_is_a_member() -> Non
     ended = trio.Event()
 
     async def connected() -> None:
-        with endpoints.connection() as used:
-            assert used == ["a:1", "b:2"]
-            await trio.sleep_forever()
+        assert endpoints.connect() == ["a:1", "b:2"]
+        await endpoints.wait_until_gone()
         ended.set()
 
     async with trio.open_nursery() as nursery:
@@ -35,7 +34,7 @@ async def test_a_connection_ends_once_none_of_its_endpoints_is_a_member() -> Non
         endpoints.follow(["c:3"])
         with trio.fail_after(5):
             await ended.wait()
-    assert endpoints.current == ["c:3"]
+    assert endpoints.connect() == ["c:3"]
 
 
 @pytest.fixture
