@@ -414,7 +414,6 @@ class Playground:
         self._spawn(record)
         self._save()
         await self._wait_until_serving(record, timeout)
-        await self._wait_until_published(record, timeout)
         if self._has_faults():
             await self._apply_faults(record)
 
