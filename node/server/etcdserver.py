@@ -760,7 +760,7 @@ class EtcdServer:
             for lease in lessor.expired_leases():
                 if lease.id not in revoking:
                     revoking.add(lease.id)
-                    self._nursery.start_soon(self._revoke_expired, lease.id, revoking)
+                    self._nursery.start_soon(self._revoke_expired, lease.id, self.term, revoking)
             checkpoints = lessor.due_checkpoints()
             if checkpoints:
                 request = m.LeaseCheckpointRequest(
@@ -768,8 +768,22 @@ class EtcdServer:
                 )
                 self._nursery.start_soon(self._propose_quietly, request)
 
-    async def _revoke_expired(self, lease_id: int, revoking: set[int]) -> None:
+    async def _revoke_expired(self, lease_id: int, term: int, revoking: set[int]) -> None:
+        """Revoke a lease this leader's lessor found expired, once a ReadIndex round confirms
+        it still leads in the term it found it in (etcd's ensureLeadership, etcd #15247): a
+        leader that was paused or blocked wakes up believing it leads, and would revoke a
+        lease the new leader has kept alive meanwhile."""
         try:
+            await self._linearizable()
+            if not self.is_leader or self.term != term:
+                self.logger.info(
+                    "member %x: not revoking expired lease %x: no longer the leader of term %d",
+                    self.member_id, lease_id, term,
+                )  # fmt: skip
+                return
+            lease = self._state_now.lessor.lookup(lease_id)
+            if lease is None or not lease.expired():
+                return
             await self._raft_request(m.LeaseRevokeRequest(lease_id))
             self.logger.info("member %x: revoked expired lease %x", self.member_id, lease_id)
         except errors.EtcdError as exc:

@@ -5,6 +5,7 @@ change, watches across members, and no acknowledged write lost while members die
 from __future__ import annotations
 
 import random
+import signal
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -295,3 +296,33 @@ async def test_no_acknowledged_write_is_lost_while_random_members_are_killed(mak
         stored = {kv.key.decode(): kv.value.decode() for kv in reply.kvs}
         lost = {k: v for k, v in acknowledged.items() if stored.get(k) != v}
         assert not lost, f"seed {seed}: {member.name} lost {len(lost)} acknowledged writes"
+
+
+async def test_a_leader_paused_past_a_leases_ttl_does_not_revoke_it_when_it_wakes(make_cluster):
+    # etcd #15247: the old leader wakes believing it still leads, finds the lease expired by
+    # its own clock and must not revoke it: the new leader has kept it alive meanwhile.
+    ttl = 2
+    cluster = await started(make_cluster)
+    for attempt in range(3):
+        with trio.fail_after(ELECTION_S):
+            leader = await leader_of(cluster.members)
+        survivors = [m for m in cluster.members if m is not leader]
+        assert leader.process is not None
+        async with connect_client(native_endpoints(survivors)) as client:
+            lease = await client.lease_grant(ttl)
+            await client.put(f"leased-{attempt}", "v", lease=lease.ID)
+            leader.process.send_signal(signal.SIGSTOP)
+            try:
+                paused_until = trio.current_time() + ttl + 1.5
+                while trio.current_time() < paused_until:
+                    with trio.move_on_after(1.0):
+                        await client.keep_alive_once(lease.ID)
+                    await trio.sleep(0.3)
+            finally:
+                leader.process.send_signal(signal.SIGCONT)
+            woke_at = trio.current_time()
+            while trio.current_time() < woke_at + 1.5:  # the woken member's lease loop has run
+                await client.keep_alive_once(lease.ID)
+                await trio.sleep(0.3)
+            assert (await client.get(f"leased-{attempt}")).kvs, f"attempt {attempt}"
+            await client.lease_revoke(lease.ID)
