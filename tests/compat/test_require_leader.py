@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import signal
+import uuid
 from collections.abc import Iterator
 
 import pytest
@@ -68,15 +69,17 @@ def cut_off(cluster: ProcessCluster, lone: MemberProcess) -> Iterator[None]:
 
 def test_etcdctl_watch_ends_with_no_leader_once_its_member_is_cut_off(three_members):
     lone = follower_of(three_members)
-    with RunningEtcdctl(lone.endpoint, "watch", "require-leader/open") as watch:
-        etcdctl(lone.endpoint, "put", "require-leader/open", "v")
+    key = f"require-leader/open-{uuid.uuid4().hex[:8]}"
+    # from revision 1: the put is seen even if it lands before etcdctl's watch is created
+    with RunningEtcdctl(lone.endpoint, "watch", key, "--rev", "1") as watch:
+        etcdctl(lone.endpoint, "put", key, "v")
         seen = watch.read_lines(3)
 
         with cut_off(three_members, lone):
             status = watch.process.wait(timeout=COMMAND_S)
 
         stderr = watch.stderr_so_far()
-    assert seen == ["PUT", "require-leader/open", "v"]
+    assert seen == ["PUT", key, "v"]
     assert (status, stderr) == (EXIT_INTERRUPTED, WATCH_CANCELED_BY_NO_LEADER)
 
 
