@@ -8,12 +8,13 @@ process whose connection stays open.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 
 import anyio
 
 from console.tui.cluster_view import ClusterView, LiveMember, StatusReport
-from console.tui.followed_endpoints import FollowedEndpoints
+from console.tui.followed_endpoints import HeldClient
 from console.tui.records import KeyPage, KeyRecord, WatchEvent, WatchSpec
 from console.tui.source import SourceUnavailable, WatchCanceled, WatchDelivery
 from node.client import Client, Response, as_dict
@@ -23,8 +24,6 @@ CALL_TIMEOUT = 2.0
 """Seconds one call to a member may take before the member counts as unreachable."""
 STATUS_INTERVAL = 1.0
 RECONNECT_INTERVAL = 0.5
-READY_TIMEOUT = 5.0
-"""Seconds a key or watch call waits for the cluster connection before giving up."""
 FAILURES = (EtcdError, OSError, TimeoutError, anyio.BrokenResourceError)
 
 
@@ -62,47 +61,27 @@ class NativeSource:
     streams_logs = True
 
     def __init__(self, endpoints: list[str]) -> None:
-        self._endpoints = FollowedEndpoints(endpoints)
+        self._client = HeldClient(endpoints, contextlib.nullcontext, FAILURES)
         self.label = f"native {','.join(endpoints)}"
-        self._client: Client | None = None
-        self._ready: anyio.Event | None = None
-
-    def _ready_event(self) -> anyio.Event:
-        if self._ready is None:
-            self._ready = anyio.Event()
-        return self._ready
 
     @property
     def endpoints(self) -> list[str]:
         """The members' endpoints, as last followed."""
-        return self._endpoints.current
+        return self._client.endpoints.current
 
     def follow_endpoints(self, endpoints: list[str]) -> None:
         """The cluster's members are now at `endpoints` (reconnect if none is left)."""
-        self._endpoints.follow(endpoints)
+        self._client.endpoints.follow(endpoints)
 
     async def run(self) -> None:
         """Hold one client of every endpoint (it fails over by itself) until cancelled."""
-        while True:
-            endpoints = self._endpoints.connect()
-            try:
-                async with await Client.connect(endpoints, timeout=CALL_TIMEOUT) as client:
-                    self._client = client
-                    self._ready_event().set()
-                    try:
-                        await self._endpoints.wait_until_gone()
-                    finally:
-                        self._client = None  # before it closes: no call may start on it
-            except* FAILURES:
-                pass  # the client's task group may wrap what it lost
-            await anyio.sleep(RECONNECT_INTERVAL)
+        await self._client.run()
 
     async def _connected(self) -> Client:
-        with anyio.move_on_after(READY_TIMEOUT):
-            await self._ready_event().wait()
-        if self._client is None:
+        client = await self._client.held()
+        if client is None:
             raise SourceUnavailable(f"no member answers at {', '.join(self.endpoints)}")
-        return self._client
+        return client
 
     # -- members --------------------------------------------------------------------------------
 
