@@ -25,6 +25,7 @@ from node.raft import (
     MessageType,
     RawNode,
     ReadState,
+    Ready,
     StateType,
 )
 
@@ -81,6 +82,8 @@ class Network:
         self.cut: set[frozenset[int]] = set()
         self.drop: Callable[[Message], bool] | None = None
         self.sent: list[Message] = []
+        # Sees every Ready as a member takes it, before it is handled (the transcripts print it).
+        self.on_ready: Callable[[int, Ready], None] | None = None
         for node_id in [*self.initial.voters, *self.initial.learners]:
             self.add(node_id, self.initial)
 
@@ -131,6 +134,8 @@ class Network:
         if not node.has_ready():
             return False
         rd = node.ready()
+        if self.on_ready is not None:
+            self.on_ready(node_id, rd)
         if rd.snapshot is not None:
             member.storage.apply_snapshot(rd.snapshot)
             member.applied = [d for d in rd.snapshot.data.split(b"\n") if d]
@@ -176,6 +181,22 @@ class Network:
                 continue
             self.members[msg.to].node.step(msg)
             self.process_all()
+
+    def deliver_to(self, node_id: int, drop: bool = False) -> list[tuple[Message, bool]]:
+        """Step every queued message addressed to one node, in order, with no Ready loop.
+
+        Returns each message with whether it was lost (to a cut link, the drop filter, or all
+        of them with `drop`).
+        """
+        mine = [m for m in self.queue if m.to == node_id]
+        self.queue = deque(m for m in self.queue if m.to != node_id)
+        delivered = []
+        for msg in mine:
+            lost = drop or self._lost(msg)
+            if not lost:
+                self.members[node_id].node.step(msg)
+            delivered.append((msg, lost))
+        return delivered
 
     def _lost(self, msg: Message) -> bool:
         return (
