@@ -25,6 +25,8 @@ nothing moves until a command says so, so every Ready and every message shows up
     deliver-msgs N... [drop=true]
                               step the messages queued for each node and print them
     stabilize [N...]          handle Readys and deliver messages until nothing moves
+    (any command) log-level=none
+                              run it but print only `ok` (for the set-up of a scenario)
     isolate N / heal          cut every link of N / restore all links
     compact N                 snapshot N's state machine at its applied index, compact its log
     status N                  N's term, role, indexes and, on a leader, every peer's progress
@@ -165,6 +167,8 @@ class Interpreter:
             raise ValueError(f"unknown command {command.name!r}")
         self._out = []
         handler(command)
+        if command.options.get("log-level") == "none":
+            self._out = []
         return self._out or ["ok"]
 
     def _print(self, text: str) -> None:
