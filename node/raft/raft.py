@@ -607,7 +607,7 @@ class Raft:
         log = self.raft_log
         pending = self.pending_conf_index > log.applied
         local = m.frm == self.id
-        entries = []
+        entries: list[Entry] = []
         for entry in m.entries:
             etype, data = entry.type, entry.data
             if etype == EntryType.CONF_CHANGE:
@@ -834,10 +834,13 @@ class Raft:
         )
 
     def _follower_snapshot(self, m: Message) -> None:
+        snapshot = m.snapshot
+        if snapshot is None:  # RawNode.step lets no MSG_SNAP without a snapshot through
+            return
         self.election_elapsed = 0
         self.lead = m.frm
         log = self.raft_log
-        index = log.last_index() if self._restore(m.snapshot) else log.committed
+        index = log.last_index() if self._restore(snapshot) else log.committed
         self.msgs.append(
             Message(type=MT.MSG_APP_RESP, to=m.frm, frm=self.id, term=self.term, index=index)
         )
