@@ -10,7 +10,7 @@ so a snapshot file or a stream of chunks is never held whole in the sender's mem
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterable, AsyncIterator, Iterable
+from collections.abc import AsyncGenerator, AsyncIterable, Iterable
 from contextlib import aclosing
 from dataclasses import replace
 
@@ -37,15 +37,17 @@ def _split(piece: bytes | memoryview, chunk_size: int) -> Iterable[memoryview]:
         yield view[start : start + chunk_size]
 
 
-async def payload_chunks(payload: SnapshotPayload, chunk_size: int) -> AsyncIterator[memoryview]:
+async def payload_chunks(
+    payload: SnapshotPayload, chunk_size: int
+) -> AsyncGenerator[memoryview, None]:
     """The payload as chunks of at most `chunk_size` bytes, read only as they are consumed."""
     if isinstance(payload, bytes | bytearray | memoryview):
         for chunk in _split(payload, chunk_size):
             yield chunk
     elif isinstance(payload, os.PathLike):
         async with await trio.open_file(payload, "rb") as file:
-            while chunk := await file.read(chunk_size):
-                yield memoryview(chunk)
+            while data := await file.read(chunk_size):
+                yield memoryview(data)
     elif isinstance(payload, AsyncIterable):
         async for piece in payload:
             for chunk in _split(piece, chunk_size):

@@ -374,11 +374,13 @@ class Transport:
         peer.stats.snapshots_received += 1
         peer.stats.messages_received += 1
         peer.stats.bytes_received += reader.bytes_received
+        snapshot = message.snapshot
+        assert snapshot is not None, "receive_snapshot returns only a MSG_SNAP with a snapshot"
         logger.info(
             "member %x: received a snapshot of %d bytes at index %d from peer %x",
             self.member_id,
-            len(message.snapshot.data),
-            message.snapshot.metadata.index,
+            len(snapshot.data),
+            snapshot.metadata.index,
             peer.id,
         )
         if self._on_snapshot is not None:
