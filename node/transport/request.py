@@ -27,7 +27,7 @@ DEFAULT_MAX_ANSWER = 32 * 1024 * 1024
 
 
 class RequestFailed(Exception):
-    """The member was unreachable, refused the connection, or did not answer in time."""
+    """The member was unreachable or refused the connection, or the connection broke."""
 
 
 async def serve_requests(
@@ -51,24 +51,21 @@ async def serve_requests(
 
 
 async def send_request(
-    address: tuple[str, int],
-    value: Any,
-    *,
-    timeout: float,
-    max_answer_size: int = DEFAULT_MAX_ANSWER,
+    address: tuple[str, int], value: Any, *, max_answer_size: int = DEFAULT_MAX_ANSWER
 ) -> Any:
     """Send one request to the member listening for peers at `address` and return its answer;
-    RequestFailed if it cannot be reached, refuses, or does not answer within `timeout`."""
+    RequestFailed if it cannot be reached or refuses. It waits as long as the member takes:
+    bound it with `trio.fail_after` (a peer that never answers is the caller's to give up on).
+    """
     try:
-        with trio.fail_after(timeout):
-            stream = await trio.open_tcp_stream(*address)
-            async with stream:
-                reader = FrameReader(stream, max_answer_size)
-                await stream.send_all(encode_frame(Hello(0, 0, 0, StreamKind.REQUEST).to_wire()))
-                verdict = Verdict.from_wire(await reader.read_frame())
-                if verdict.accepted:
-                    await stream.send_all(encode_frame(value))
-                    return await reader.read_frame()
-    except (trio.TooSlowError, EOFError, FrameError, HandshakeError, *CONNECTION_ERRORS) as exc:
+        stream = await trio.open_tcp_stream(*address)
+        async with stream:
+            reader = FrameReader(stream, max_answer_size)
+            await stream.send_all(encode_frame(Hello(0, 0, 0, StreamKind.REQUEST).to_wire()))
+            verdict = Verdict.from_wire(await reader.read_frame())
+            if verdict.accepted:
+                await stream.send_all(encode_frame(value))
+                return await reader.read_frame()
+    except (EOFError, FrameError, HandshakeError, *CONNECTION_ERRORS) as exc:
         raise RequestFailed(f"peer at {format_address(address)}: {exc!r}") from exc
     raise RequestFailed(f"peer at {format_address(address)} refused: {verdict.reason}")

@@ -13,7 +13,7 @@ async def test_messages_flow_both_ways_in_order(nursery):
                 a.transport.send([app(1, 2, index)])
                 b.transport.send([heartbeat(2, 1, index)])
                 if index % 10 == 0:
-                    await trio.sleep(0)
+                    await trio.lowlevel.checkpoint()
 
             await b.until(lambda: len(b.received) == 50)
             await a.until(lambda: len(a.received) == 50)
