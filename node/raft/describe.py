@@ -108,7 +108,8 @@ def describe_state(state: StateType) -> str:
 
 
 def quote(data: bytes) -> str:
-    """Bytes as Go's %q prints them: printable ASCII as is, the rest escaped, in double quotes."""
+    """Bytes in double quotes, close to Go's %q: printable ASCII as is, `\\n` `\\t` `\\r`, `\\"`,
+    `\\\\`, every other byte as `\\xNN` (Go would keep valid UTF-8 letters)."""
     out = []
     for byte in data:
         char = chr(byte)
