@@ -12,6 +12,8 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import trio
+
 from node import errors
 from node.transport import RequestFailed, send_request
 
@@ -49,9 +51,12 @@ async def call_peer(
     """One request to the member at `address` (its peer port); raises the EtcdError it
     answered with, or PeerUnavailable."""
     try:
-        answer = await send_request(address, [method, body], timeout=timeout)
+        with trio.fail_after(timeout):
+            answer = await send_request(address, [method, body])
     except RequestFailed as exc:
         raise PeerUnavailable(f"peer api: {exc}") from exc
+    except trio.TooSlowError as exc:
+        raise PeerUnavailable(f"peer api: peer at {address[0]}:{address[1]}: no answer") from exc
     if isinstance(answer, dict) and "ok" in answer:
         return answer["ok"]
     try:
