@@ -132,6 +132,13 @@ def describe_event(
             return f"{member} became the leader (term {term})"
         if role == "candidate":
             return f"{member} started an election (term {term})"
+        if role == "pre_candidate":
+            return f"{member} asks for pre-votes: would the others elect it? (still term {term})"
+        if role == "follower":
+            leader = fields.get("leader", 0)
+            if not leader:
+                return f"{member} is a follower with no leader (term {term})"
+            return f"{member} follows {names.get(leader, f'{leader:x}')} (term {term})"
         return None
     if kind != "snapshot":
         return None
