@@ -34,8 +34,8 @@ def render_member_states(
             role = "learner" if status.isLearner else "follower"
         leader = names.get(status.leader, f"{status.leader:x}") if status.leader else "none"
         revision = status.header.revision
-        cells = (status.raftTerm, status.raftIndex, status.raftAppliedIndex, revision)
-        rows.append((who, role, str(cells[0]), leader, *(str(cell) for cell in cells[1:])))
+        term, commit, applied = status.raftTerm, status.raftIndex, status.raftAppliedIndex
+        rows.append((who, role, str(term), leader, str(commit), str(applied), str(revision)))
         value.append(
             {
                 "member": who,
