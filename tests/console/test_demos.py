@@ -36,9 +36,10 @@ def members_running(directory: Path) -> list[str]:
 # -- the demos -----------------------------------------------------------------------------------
 
 
-def test_the_study_plan_has_its_eight_demos():
+def test_the_study_plan_has_its_twelve_demos():
     stories = ("keys", "transactions", "watch", "leases", "failover", "partition", "membership")
-    for story in (*stories, "lock-and-election"):
+    later = ("leader-transfer", "learners", "lease-leader-change", "lock-fencing")
+    for story in (*stories, "lock-and-election", *later):
         assert any(story in demo.stem for demo in DEMOS), f"no demo tells {story}"
 
 
