@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 from pathlib import Path
+from typing import TypedDict
 
 import pytest
 import trio
@@ -19,7 +20,16 @@ from console.demo import DemoFailed, run_demo
 from console.demo_script import DEMO_SUFFIX, DemoError, load_demo, substitute
 
 DEMOS = sorted((Path(__file__).parents[2] / "demos").glob(f"*{DEMO_SUFFIX}"))
-FAST = {"heartbeat_interval_ms": 50, "election_timeout_ms": 500}
+
+
+class Timing(TypedDict):
+    """A playground's raft timing, as run_demo and Playground take it."""
+
+    heartbeat_interval_ms: int
+    election_timeout_ms: int
+
+
+FAST: Timing = {"heartbeat_interval_ms": 50, "election_timeout_ms": 500}
 
 
 def write_demo(directory: Path, text: str) -> Path:
@@ -96,7 +106,7 @@ def test_a_broken_script_is_refused_before_any_member_starts(
 
 
 def test_a_variable_plus_a_number_is_the_number_after_it(tmp_path: Path):
-    script = "get k -w json\nexpect \"revision\":(?P<seen>\\d+)\nwatch k --rev=${seen+1}\n"
+    script = 'get k -w json\nexpect "revision":(?P<seen>\\d+)\nwatch k --rev=${seen+1}\n'
     load_demo(write_demo(tmp_path, script))
     assert substitute("watch k --rev=${seen+1}", {"seen": "7"}) == "watch k --rev=8"
     assert substitute("expect ^${seen}$", {"seen": "7"}) == "expect ^7$"
