@@ -213,6 +213,11 @@ BUILTIN_SPECS = (
         CLUSTER,
         aliases=("endpoint status",),
     ),
+    CommandSpec(
+        "members",
+        "Prints each member's role, term, leader, commit and applied index, and revision",
+        CLUSTER,
+    ),
     CommandSpec("leader", "Prints which member leads, and in which term", CLUSTER),
     CommandSpec(
         "move-leader",

@@ -79,6 +79,7 @@ from console.command_output import (
     text_of,
 )
 from console.command_specs import GRAMMAR, PLAYGROUND
+from console.member_table import render_member_states
 from node import errors
 from node.client import (
     Client,
@@ -238,6 +239,7 @@ class Console:
             "member remove": self._member_remove,
             "member promote": self._member_promote,
             "status": self._status,
+            "members": self._member_states,
             "leader": self._leader,
             "move-leader": self._move_leader,
             "snapshot save": self._snapshot_save,
@@ -581,6 +583,23 @@ class Console:
         results = await self._ask_each_member(lambda client: client.status())
         return self._result(command, render_statuses(results))
 
+    async def _member_states(self, command: Command) -> Result:
+        answers = await self._ask_each_member(lambda client: client.status())
+        names: dict[int, str] = {}
+        by_endpoint: dict[str, str] = {}
+        if self.playground is not None:
+            records = self.playground.members.items()
+            names = {record.id: name for name, record in records if record.id}
+            by_endpoint = {record.native_endpoint: name for name, record in records}
+        else:
+            with anyio.move_on_after(MEMBER_CALL_TIMEOUT), contextlib.suppress(errors.EtcdError):
+                names = {member.ID: member.name for member in await self._members()}
+        rows = [
+            (by_endpoint.get(endpoint) or _member_name(answer, names) or endpoint, answer)
+            for endpoint, answer in answers
+        ]
+        return self._result(command, render_member_states(rows, names))
+
     async def _hash(self, command: Command) -> Result:
         results = await self._ask_each_member(lambda client: client.hash_kv())
         return self._result(command, render_hashes(results))
@@ -875,6 +894,11 @@ def _os_reason(error: BaseException) -> str | None:
             return os.strerror(cause.errno)
         cause = cause.__cause__ or cause.__context__
     return None
+
+
+def _member_name(status: Response | str, names: dict[int, str]) -> str:
+    """The name of the member that sent `status`, if it answered and has one."""
+    return "" if isinstance(status, str) else names.get(status.header.member_id, "")
 
 
 def _watch_canceled(response: Response) -> Rendered:

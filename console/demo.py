@@ -23,7 +23,7 @@ import textwrap
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import TYPE_CHECKING, Any, Protocol, TextIO
 
 import anyio
 import anyio.abc
@@ -81,10 +81,22 @@ class DemoFailed(DemoError):
     """The story did not happen as the script says."""
 
 
+class TextSink(Protocol):
+    """Where a transcript writes: a text stream, or the dashboard's panel through _LineSink."""
+
+    def write(self, text: str, /) -> int:
+        """Write `text`; the number of characters written."""
+        ...
+
+    def flush(self) -> None:
+        """Push out what was written."""
+        ...
+
+
 class Transcript:
     """Where the story goes, as text: narration as # lines, commands after $, their output."""
 
-    def __init__(self, out: TextIO) -> None:
+    def __init__(self, out: TextSink) -> None:
         self.out = out
 
     def _write(self, lines: list[str]) -> None:
@@ -132,6 +144,13 @@ def describe_event(
             return f"{member} became the leader (term {term})"
         if role == "candidate":
             return f"{member} started an election (term {term})"
+        if role == "pre_candidate":
+            return f"{member} asks for pre-votes: would the others elect it? (still term {term})"
+        if role == "follower":
+            leader = fields.get("leader", 0)
+            if not leader:
+                return f"{member} is a follower with no leader (term {term})"
+            return f"{member} follows {names.get(leader, f'{leader:x}')} (term {term})"
         return None
     if kind != "snapshot":
         return None
@@ -514,7 +533,9 @@ async def run_demo(
     script = load_demo(path)
     transcript = Transcript(sys.stdout if out is None else out)
     temporary = directory is None
-    where = Path(tempfile.mkdtemp(prefix="etcd-console-demo-") if temporary else directory)
+    where = Path(
+        directory if directory is not None else tempfile.mkdtemp(prefix="etcd-console-demo-")
+    )
     playground = Playground(
         where,
         script.members,
@@ -549,7 +570,7 @@ async def run_demo(
 class _LineSink:
     """A text stream that hands each finished line to `emit` (the dashboard's output panel)."""
 
-    def __init__(self, emit: Callable[[str], None]) -> None:
+    def __init__(self, emit: Callable[[str], object]) -> None:
         self._emit = emit
         self._partial = ""
 
@@ -570,7 +591,7 @@ def demo_dashboard(script: DemoScript, playground: Playground) -> DashboardApp:
 
     from console.tui.app import dashboard_for
 
-    failures: list[DemoError] = []
+    failures: list[Exception] = []
 
     async def story(app: DashboardApp) -> None:
         app.action_show_panel(6)

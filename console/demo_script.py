@@ -6,7 +6,8 @@ A demo script is the console's command language, one command a line, plus verbs 
     expect PATTERN        a regex (Python syntax, ^ and $ match at each line) searched in the
                           last command's output, else in what background jobs and members
                           reported since the previous expect, waiting a while for it; its named
-                          groups (?P<name>...) set variables, used later as ${name}
+                          groups (?P<name>...) set variables, used later as ${name} (and a
+                          number as ${name+1}: the revision after the one a read saw)
     wait leader           until a majority of the voters follow one leader
     wait healthy          until every member runs, follows one leader and has applied its commits
     wait commit N         until every running member has committed and applied raft index N
@@ -70,7 +71,7 @@ WAITS = ("wait leader", "wait healthy", "wait commit")
 
 _DEMO_VERBS = {spec.name for spec in DEMO_SPECS}
 _SESSION_VERBS = ("as", "on")
-_VARIABLE = re.compile(r"\$\{(\w+)\}")
+_VARIABLE = re.compile(r"\$\{(\w+)(?:\+(\d+))?\}")
 _DURATION = re.compile(r"^(?P<number>\d+(?:\.\d+)?)(?P<unit>ms|s)?$")
 _PLAYGROUND_HEADER = re.compile(r"^#\s*playground:(?P<flags>.*)$")
 _IN_BACKGROUND = re.compile(r"\s+&$")
@@ -129,7 +130,8 @@ def load_demo(path: str | Path) -> DemoScript:
         text = path.read_text()
     except OSError as error:
         raise DemoError(f"cannot read {path}: {error.strerror}") from None
-    title, members, member_flags = "", DEFAULT_MEMBERS, []
+    title, members = "", DEFAULT_MEMBERS
+    member_flags: list[str] = []
     lines: list[DemoLine] = []
     in_header = True
     for number, raw in enumerate(text.splitlines(), start=1):
@@ -172,7 +174,7 @@ def _check(script: DemoScript) -> None:
     ran_a_command = False
     for line in script.lines:
         where = script.where(line)
-        for name in _VARIABLE.findall(line.text):
+        for name, _ in _VARIABLE.findall(line.text):
             if name not in defined:
                 raise DemoError(f"{where}: ${{{name}}} is not set by an expect before this line")
         # a variable stands for one word, and "1" parses as a name, a number and a hex ID
@@ -215,9 +217,22 @@ def read_step(text: str) -> Step:
 
 
 def substitute(text: str, variables: dict[str, str]) -> str:
-    """The line with each ${name} replaced; in an expect's pattern it stands for its text."""
+    """The line with each ${name} replaced; in an expect's pattern it stands for its text.
+
+    ${name+N} is the variable's number plus N (the revision after the one a read saw).
+    """
     as_text = re.escape if text.startswith("expect") else str
-    return _VARIABLE.sub(lambda match: as_text(variables[match[1]]), text)
+
+    def value(match: re.Match[str]) -> str:
+        name, offset = match[1], match[2]
+        if offset is None:
+            return as_text(variables[name])
+        try:
+            return str(int(variables[name]) + int(offset))
+        except ValueError:
+            raise DemoError(f"${{{name}+{offset}}}: {variables[name]!r} is not a number") from None
+
+    return _VARIABLE.sub(value, text)
 
 
 def sleep_seconds(duration: str) -> float:

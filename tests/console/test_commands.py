@@ -63,6 +63,7 @@ LEASE_LINE = re.compile(r"^lease ([0-9a-f]{16}) granted with TTL\((\d+)s\)$")
         ("member remove n2", "member remove", {"member": "n2"}, {}),
         ("member promote 8e9e05c52164694d", "member promote", {}, {}),
         ("status", "status", {}, {}),
+        ("members", "members", {}, {}),
         ("endpoint status", "status", {}, {}),
         ("endpoint hashkv", "hash", {}, {}),
         ("leader", "leader", {}, {}),
@@ -580,6 +581,33 @@ async def test_cluster_commands_describe_and_steer_three_members(tmp_path):
     assert moved == [f"Leadership transferred from {ids[leader_name]} to {ids[follower]}"]
     assert new_leader[0].startswith(f"{follower} is the leader")
     assert sorted(names) == ["m1", "m2", "m3"]
+
+
+async def test_members_prints_each_members_raft_state_beside_its_revision(tmp_path):
+    async with (
+        native_cluster(tmp_path, size=3) as members,
+        connect_client([m.endpoint for m in members]) as client,
+        Console(client) as console,
+    ):
+        await ok(console, "put k v")
+        leader_name = next(m.name for m in members if m.server.member_id == m.server.leader_id)
+        with trio.fail_after(WAIT):
+            while True:
+                rows = json.loads((await ok(console, "members -w json"))[0])
+                if len({(row["applied_index"], row["revision"]) for row in rows}) == 1:
+                    break
+                await trio.sleep(0.05)
+        table = await ok(console, "members")
+
+    assert sorted(row["member"] for row in rows) == ["m1", "m2", "m3"]
+    assert sorted(row["role"] for row in rows) == ["follower", "follower", "leader"]
+    assert {row["leader"] for row in rows} == {leader_name}
+    assert len({row["term"] for row in rows}) == 1
+    (row, *_) = rows
+    assert row["revision"] == 2, "one put on a fresh store"
+    assert row["commit_index"] > row["revision"], "raft entries are more than the puts"
+    assert table[1].split("|")[1:3] == [" MEMBER ", "   ROLE   "]
+    assert len(table) == 3 + 3 + 1
 
 
 async def test_members_are_added_refused_promotion_and_removed_as_etcdctl_says(tmp_path):

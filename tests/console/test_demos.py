@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 from pathlib import Path
+from typing import TypedDict
 
 import pytest
 import trio
@@ -16,10 +17,19 @@ import trio
 from console.cli import main
 from console.cluster import Playground
 from console.demo import DemoFailed, run_demo
-from console.demo_script import DEMO_SUFFIX, DemoError, load_demo
+from console.demo_script import DEMO_SUFFIX, DemoError, load_demo, substitute
 
 DEMOS = sorted((Path(__file__).parents[2] / "demos").glob(f"*{DEMO_SUFFIX}"))
-FAST = {"heartbeat_interval_ms": 50, "election_timeout_ms": 500}
+
+
+class Timing(TypedDict):
+    """A playground's raft timing, as run_demo and Playground take it."""
+
+    heartbeat_interval_ms: int
+    election_timeout_ms: int
+
+
+FAST: Timing = {"heartbeat_interval_ms": 50, "election_timeout_ms": 500}
 
 
 def write_demo(directory: Path, text: str) -> Path:
@@ -36,9 +46,10 @@ def members_running(directory: Path) -> list[str]:
 # -- the demos -----------------------------------------------------------------------------------
 
 
-def test_the_study_plan_has_its_eight_demos():
+def test_the_study_plan_has_its_twelve_demos():
     stories = ("keys", "transactions", "watch", "leases", "failover", "partition", "membership")
-    for story in (*stories, "lock-and-election"):
+    later = ("leader-transfer", "learners", "lease-leader-change", "lock-fencing")
+    for story in (*stories, "lock-and-election", *later):
         assert any(story in demo.stem for demo in DEMOS), f"no demo tells {story}"
 
 
@@ -92,6 +103,17 @@ def test_a_broken_script_is_refused_before_any_member_starts(
     with pytest.raises(DemoError) as refused:
         load_demo(write_demo(tmp_path, text))
     assert message in str(refused.value)
+
+
+def test_a_variable_plus_a_number_is_the_number_after_it(tmp_path: Path):
+    script = 'get k -w json\nexpect "revision":(?P<seen>\\d+)\nwatch k --rev=${seen+1}\n'
+    load_demo(write_demo(tmp_path, script))
+    assert substitute("watch k --rev=${seen+1}", {"seen": "7"}) == "watch k --rev=8"
+    assert substitute("expect ^${seen}$", {"seen": "7"}) == "expect ^7$"
+    with pytest.raises(DemoError, match="'n2' is not a number"):
+        substitute("watch k --rev=${who+1}", {"who": "n2"})
+    with pytest.raises(DemoError, match=r"\$\{late\} is not set"):
+        load_demo(write_demo(tmp_path, "put k v\nwatch k --rev=${late+1}\n"))
 
 
 # -- running -------------------------------------------------------------------------------------
