@@ -31,9 +31,9 @@ from pathlib import Path
 
 import anyio
 
+from checker.validate.violation import Violation
 from console.chaos import disk_faults
 from console.chaos.disk_faults import Damage
-from console.chaos.violation import Violation
 from console.cluster import OutcomeUnknown, Playground, PlaygroundError
 from node.client import Client, FaultKind
 from node.errors import EtcdError, LearnerNotReady

@@ -23,20 +23,20 @@ from typing import TextIO
 
 import anyio
 
-from console.chaos.doors import DOOR_FAILURES
-from console.chaos.history import (
+from checker.model.history import (
     History,
     KeyValue,
     StoreSnapshot,
     from_json_lines,
     to_json_lines,
 )
-from console.chaos.linearizability import Verdict
+from checker.validate.linearizability import Verdict
+from checker.validate.verdict import RunVerdict, check_history
+from checker.validate.violation import Violation
+from console.chaos.doors import DOOR_FAILURES
 from console.chaos.nemesis import ALL_FAULTS, Fault, FaultRecord, Nemesis, Timing
 from console.chaos.progress import ProgressDisplay
 from console.chaos.recorder import Recorder
-from console.chaos.verdict import RunVerdict, check_history
-from console.chaos.violation import Violation
 from console.chaos.watchers import WatcherFleet
 from console.chaos.workload import MemberEndpoints, Workload, WorkloadConfig
 from console.cluster import Playground, PlaygroundError

@@ -15,7 +15,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
-from console.chaos.history import (
+from checker.model.history import (
     EventType,
     KeyValue,
     Operation,
@@ -26,7 +26,7 @@ from console.chaos.history import (
     WatchRequest,
     WatchResponse,
 )
-from console.chaos.violation import Violation
+from checker.validate.violation import Violation
 
 
 @dataclass(slots=True)

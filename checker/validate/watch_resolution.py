@@ -19,8 +19,8 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
-from console.chaos.history import RAFT_ORDERED, EventType, Operation, OpKind, Request, Response
-from console.chaos.watch_check import MergedEvents
+from checker.model.history import RAFT_ORDERED, EventType, Operation, OpKind, Request, Response
+from checker.validate.watch_check import MergedEvents
 
 _VALUE_WRITES = frozenset({OpKind.PUT, OpKind.PUT_WITH_LEASE, OpKind.CAS})
 

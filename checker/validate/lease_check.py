@@ -18,9 +18,9 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from console.chaos.history import EventType, KeyValue, Operation, OpKind
-from console.chaos.violation import Violation
-from console.chaos.watch_check import MergedEvents
+from checker.model.history import EventType, KeyValue, Operation, OpKind
+from checker.validate.violation import Violation
+from checker.validate.watch_check import MergedEvents
 
 
 def check_leased_keys(operations: Iterable[Operation], merged: MergedEvents) -> list[Violation]:

@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import NamedTuple
 
-from console.chaos.history import KeyValue, Operation, OpKind, Request, Response
+from checker.model.history import KeyValue, Operation, OpKind, Request, Response
 
 
 class KeyState(NamedTuple):
