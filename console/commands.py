@@ -13,7 +13,7 @@ The API:
   more verbs (the demo runner's `say`, `expect`, `wait`, `sleep`): parse with it, run those
   verbs yourself and hand every other Command to `execute`.
 - `Console(client, playground=None, *, output="text", grammar=GRAMMAR, timeout=None)`: a
-  `node.client.Client` (and a `console.cluster.Playground` for kill, partition, ...); `output`
+  `node.client.Client` (and a `playground.playground.Playground` for kill, partition, ...); `output`
   is the default format, "text" (etcdctl's) or "json" (etcd's JSON); `-w` overrides it per
   command. `timeout` bounds each call (default: the client's timeout plus one second).
 - `await console.execute(line_or_command) -> Result`: `ok`, the `lines` to print, the
@@ -45,7 +45,6 @@ from typing import Any, Literal, Self
 import anyio
 import anyio.abc
 
-from console.cluster import Playground, PlaygroundError
 from console.command_grammar import (
     Command,
     CommandError,
@@ -92,6 +91,8 @@ from node.client import (
     op_get,
     op_put,
 )
+from playground.errors import PlaygroundError
+from playground.playground import Playground
 
 __all__ = [
     "GRAMMAR",

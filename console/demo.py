@@ -28,7 +28,6 @@ from typing import TYPE_CHECKING, Any, TextIO
 import anyio
 import anyio.abc
 
-from console.cluster import MemberStatus, Playground, PlaygroundError
 from console.commands import BackgroundOutput, Console, Result
 from console.demo_script import (
     WAITS,
@@ -43,6 +42,9 @@ from console.demo_script import (
 )
 from node.client import Client, as_dict
 from node.errors import EtcdError
+from playground.errors import PlaygroundError
+from playground.playground import Playground
+from playground.status import MemberStatus
 
 if TYPE_CHECKING:
     from console.tui.app import DashboardApp

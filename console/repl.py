@@ -23,11 +23,12 @@ from prompt_toolkit.history import FileHistory, History, InMemoryHistory
 from prompt_toolkit.patch_stdout import patch_stdout
 from prompt_toolkit.shortcuts import print_formatted_text
 
-from console.cluster import DEFAULT_DIRECTORY, Playground, PlaygroundError
 from console.command_grammar import Command, CommandError, TxnRequest
 from console.commands import BackgroundOutput, Console, Result
 from console.repl_input import STYLE, CommandLexer, ConsoleCompleter
 from node.client import Client
+from playground.errors import PlaygroundError
+from playground.playground import DEFAULT_DIRECTORY, Playground
 
 PROMPT = "etcd> "
 TXN_PROMPT = "> "

@@ -39,8 +39,9 @@ from console.chaos.progress import ProgressDisplay
 from console.chaos.recorder import Recorder
 from console.chaos.watchers import WatcherFleet
 from console.chaos.workload import MemberEndpoints, Workload, WorkloadConfig
-from console.cluster import Playground, PlaygroundError
 from node.client import Client
+from playground.errors import PlaygroundError
+from playground.playground import Playground
 
 HISTORY_FILE = "history.jsonl"
 READ_TIMEOUT = 30.0

@@ -18,7 +18,6 @@ from textual.widget import Widget
 from textual.widgets import Footer, Header, Input, Log, TabbedContent, TabPane
 from textual.worker import Worker
 
-from console.cluster import Playground, PlaygroundError
 from console.command_specs import PLAYGROUND
 from console.commands import GRAMMAR, BackgroundOutput, CommandError, parse
 from console.tui.cluster_view import ClusterView
@@ -34,6 +33,8 @@ from console.tui.records import WatchSpec
 from console.tui.source import DataSource
 from console.tui.watch_dialog import WatchDialog
 from console.tui.watches_panel import WatchesPanel, WatchView
+from playground.errors import PlaygroundError
+from playground.playground import Playground
 
 REFRESH_SECONDS = 0.1
 """How often panels redraw from the buffered state."""

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from console.cluster import Playground
 from console.commands import BackgroundOutput, Command, Console, Result
 from console.tui.followed_endpoints import HeldClient
 from node.client import Client
 from node.errors import EtcdError
+from playground.playground import Playground
 
 
 class CommandSession:

@@ -23,7 +23,7 @@ from console.chaos.dashboard import EXIT_INTERRUPTED, ChaosDashboard, start_chao
 from console.chaos.nemesis import Fault, Timing
 from console.chaos.run import EXIT_PASSED, ChaosConfig, load_history
 from console.cli import main
-from console.cluster import Playground
+from playground.playground import Playground
 
 WAIT = 60.0
 """Seconds a scenario's wait may take on a busy machine before the test fails."""

@@ -15,12 +15,12 @@ from pathlib import Path
 import pytest
 import trio
 
-from console.cluster import Playground
 from console.command_grammar import Arg, CommandError, CommandSpec
 from console.command_output import draw_table, human_bytes, render_member_list
 from console.command_specs import GRAMMAR
 from console.commands import BackgroundOutput, Console, Result, parse
 from node.client import Client, Response, connect_client
+from playground.playground import Playground
 from tests.api.native_cluster import native_cluster
 
 WAIT = 10.0
@@ -280,10 +280,22 @@ async def ok(console: Console, line: str) -> list[str]:
     return result.lines
 
 
-async def wait_for_outputs(outputs: list[BackgroundOutput], count: int) -> None:
-    with trio.fail_after(WAIT):
-        while len(outputs) < count:
-            await trio.sleep(0.01)
+class ReceivedOutputs:
+    """The background outputs a console delivered, in order, and a wait for the next one."""
+
+    def __init__(self) -> None:
+        self.outputs: list[BackgroundOutput] = []
+        self._arrived = trio.Event()
+
+    def append(self, output: BackgroundOutput) -> None:
+        self.outputs.append(output)
+        self._arrived.set()
+
+    async def wait_for(self, count: int) -> None:
+        with trio.fail_after(WAIT):
+            while len(self.outputs) < count:
+                await self._arrived.wait()
+                self._arrived = trio.Event()
 
 
 def assert_one_error_line(result: Result, text: str) -> None:
@@ -386,18 +398,19 @@ async def test_a_txn_prints_its_branch_then_each_response(tmp_path):
 
 
 async def test_a_watch_prints_events_in_the_background_until_unwatched(tmp_path):
-    outputs: list[BackgroundOutput] = []
+    received = ReceivedOutputs()
+    outputs = received.outputs
     async with (
         native_cluster(tmp_path) as (member,),
         connect_client([member.endpoint]) as client,
         Console(client) as console,
     ):
-        console.on_background = outputs.append
+        console.on_background = received.append
         started = await run(console, "watch job/ --prefix --prev-kv")
         await ok(console, "put job/1 queued")
         await ok(console, "put job/1 running")
         await ok(console, "del job/1")
-        await wait_for_outputs(outputs, 3)
+        await received.wait_for(3)
         listed = await ok(console, "jobs")
         stopped = await ok(console, f"unwatch {started.job.id}")
         after = await ok(console, "jobs")
@@ -415,18 +428,19 @@ async def test_a_watch_prints_events_in_the_background_until_unwatched(tmp_path)
 
 
 async def test_a_watch_from_a_compacted_revision_ends_with_etcds_reason(tmp_path):
-    outputs: list[BackgroundOutput] = []
+    received = ReceivedOutputs()
+    outputs = received.outputs
     async with (
         native_cluster(tmp_path) as (member,),
         connect_client([member.endpoint]) as client,
         Console(client, output="json") as console,
     ):
-        console.on_background = outputs.append
+        console.on_background = received.append
         for value in "abc":
             await ok(console, f"put k {value}")
         await ok(console, "compact 4")
         started = await run(console, "watch k --rev=2 -w simple")
-        await wait_for_outputs(outputs, 1)
+        await received.wait_for(1)
 
     assert started.ok
     assert outputs[0].finished is True
@@ -437,23 +451,24 @@ async def test_a_watch_from_a_compacted_revision_ends_with_etcds_reason(tmp_path
 
 
 async def test_leases_are_granted_kept_alive_listed_and_revoked(tmp_path):
-    outputs: list[BackgroundOutput] = []
+    received = ReceivedOutputs()
+    outputs = received.outputs
     async with (
         native_cluster(tmp_path) as (member,),
         connect_client([member.endpoint]) as client,
         Console(client) as console,
     ):
-        console.on_background = outputs.append
+        console.on_background = received.append
         (granted,) = await ok(console, "lease grant 1")
         lease = LEASE_LINE.match(granted).group(1)
         await ok(console, f"put session alive --lease={lease}")
         alive = await ok(console, f"lease timetolive {lease} --keys")
         listed = await ok(console, "lease list")
         kept = await run(console, f"lease keep-alive {lease}")
-        await wait_for_outputs(outputs, 3)  # a renewal every TTL/3: this is past the 1 s TTL
+        await received.wait_for(3)  # a renewal every TTL/3: this is past the 1 s TTL
         still_there = await ok(console, "get session --print-value-only")
         revoked = await ok(console, f"lease revoke {lease}")
-        await wait_for_outputs(outputs, 4)
+        await received.wait_for(4)
         gone = await ok(console, f"lease timetolive {lease}")
         again = await run(console, f"lease revoke {lease}")
 
@@ -481,7 +496,7 @@ async def _count_keys(client: Client, prefix: str) -> int:
 
 async def _wait_for_keys(client: Client, prefix: str, count: int) -> None:
     with trio.fail_after(WAIT):
-        while await _count_keys(client, prefix) != count:
+        while await _count_keys(client, prefix) != count:  # noqa: ASYNC110 - polls the member
             await trio.sleep(0.01)
 
 
@@ -517,7 +532,8 @@ async def test_a_lock_is_held_in_the_background_until_unlock(tmp_path):
 
 
 async def test_an_election_is_led_observed_and_resigned(tmp_path):
-    observed: list[BackgroundOutput] = []
+    received = ReceivedOutputs()
+    observed = received.outputs
     async with (
         native_cluster(tmp_path) as (member,),
         connect_client([member.endpoint]) as client,
@@ -525,10 +541,10 @@ async def test_an_election_is_led_observed_and_resigned(tmp_path):
         Console(client) as bob,
         Console(client) as audience,
     ):
-        audience.on_background = observed.append
+        audience.on_background = received.append
         led = await run(alice, "elect coordinator alice")
         await ok(audience, "observe coordinator")
-        await wait_for_outputs(observed, 1)
+        await received.wait_for(1)
         outcome: dict[str, Result] = {}
 
         async def bob_campaigns() -> None:
@@ -538,7 +554,7 @@ async def test_an_election_is_led_observed_and_resigned(tmp_path):
             nursery.start_soon(bob_campaigns)
             await _wait_for_keys(client, "coordinator/", 2)
             resigned = await ok(alice, "resign coordinator")
-        await wait_for_outputs(observed, 2)
+        await received.wait_for(2)
 
     assert led.lines[1:] == [
         "alice",

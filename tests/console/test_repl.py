@@ -74,13 +74,14 @@ class Session:
     async def printed(self, text: str, after: int = 0) -> int:
         """Wait until `text` is printed (after offset `after`); where it starts."""
         with anyio.fail_after(WAIT):
-            while (found := self.output.text.find(text, after)) < 0:
+            # the REPL's output pipe has no event to wait on
+            while (found := self.output.text.find(text, after)) < 0:  # noqa: ASYNC110
                 await anyio.sleep(0.01)
         return found
 
     async def until(self, condition: Callable[[], Awaitable[bool]]) -> None:
         with anyio.fail_after(WAIT):
-            while not await condition():
+            while not await condition():  # noqa: ASYNC110 - polls the members
                 await anyio.sleep(0.01)
 
     async def keys_under(self, prefix: str) -> int:
