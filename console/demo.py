@@ -298,7 +298,7 @@ class DemoRunner:
         except (OSError, EtcdError):
             return f"Error: cannot reach the cluster: no member answers at {', '.join(endpoints)}"
         await self._stack.enter_async_context(client)
-        console = await self._stack.enter_async_context(Console(client, self.playground))
+        console = await self._stack.enter_async_context(Console.open(client, self.playground))
         console.on_background = lambda output: self._job_output(session, output)
         self._sessions[session] = console
         return console

@@ -178,7 +178,7 @@ def parse_endpoints(text: str) -> list[str]:
 
 async def run_repl(endpoints: list[str], playground: Playground | None, history: Path) -> None:
     """Connect to `endpoints` (lazily: a dead cluster is reported per command) and run the REPL."""
-    async with Client(endpoints) as client, Console(client, playground) as console:
+    async with Client(endpoints) as client, Console.open(client, playground) as console:
         where = f"the playground in {playground.directory}" if playground else ", ".join(endpoints)
         repl = Repl(console, history=FileHistory(str(history)))
         await repl.run(banner=f"etcd-console repl: {where}")

@@ -21,10 +21,16 @@ import anyio
 from rich.text import Text
 from textual.widgets import TabbedContent
 
-from console.chaos.command import closing_lines
 from console.chaos.nemesis import FaultRecord
 from console.chaos.progress import Progress
-from console.chaos.run import EXIT_PASSED, EXIT_VIOLATION, ChaosConfig, ChaosResult, ChaosRun
+from console.chaos.run import (
+    EXIT_PASSED,
+    EXIT_VIOLATION,
+    ChaosConfig,
+    ChaosResult,
+    ChaosRun,
+    closing_lines,
+)
 from console.tui.app import DashboardApp, FollowedMember
 from console.tui.native_source import NativeSource
 

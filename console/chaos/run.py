@@ -164,6 +164,19 @@ def _limited(violations: list[Violation], limit: int | None) -> Iterator[str]:
             yield f"... and {count - limit} more [{check}] violations (--check FILE shows all)"
 
 
+def closing_lines(config: ChaosConfig, result: ChaosResult) -> list[str]:
+    """What a run prints at its end: the verdict lines, where the history is, and the
+    command that runs the same schedule again."""
+    faults = ",".join(fault.value for fault in config.faults)
+    return [
+        *result.report().split("\n"),
+        f"history: {config.history_path}",
+        f"replay:  etcd-console chaos --seed {config.seed} --seconds {config.seconds:g} "
+        f"--clients {config.clients} --members {config.members} --keys {config.keys} "
+        f"--faults {faults}",
+    ]
+
+
 class ChaosRun:
     """One run on its own playground, in steps, so that a front end can bring the cluster up
     before it shows it: `start`, then `drive`, `stop` whatever happened, then `check`.

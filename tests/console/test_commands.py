@@ -307,7 +307,7 @@ async def test_put_get_and_del_print_what_etcdctl_prints(tmp_path):
     async with (
         native_cluster(tmp_path) as (member,),
         connect_client([member.endpoint]) as client,
-        Console(client) as console,
+        Console.open(client) as console,
     ):
         assert await ok(console, "put foo bar") == ["OK"]
         assert await ok(console, "put foo2 bar2 --prev-kv") == ["OK"]
@@ -333,8 +333,8 @@ async def test_json_output_is_etcds_json_shape(tmp_path):
     async with (
         native_cluster(tmp_path) as (member,),
         connect_client([member.endpoint]) as client,
-        Console(client) as console,
-        Console(client, output="json") as json_console,
+        Console.open(client) as console,
+        Console.open(client, output="json") as json_console,
     ):
         put = json.loads((await ok(console, "put foo bar -w json"))[0])
         got = json.loads((await ok(console, "get foo -w json"))[0])
@@ -357,7 +357,7 @@ async def test_revisions_are_read_until_compacted_then_refused_in_etcds_words(tm
     async with (
         native_cluster(tmp_path) as (member,),
         connect_client([member.endpoint]) as client,
-        Console(client) as console,
+        Console.open(client) as console,
     ):
         await ok(console, "put k v1")
         await ok(console, "put k v2")
@@ -375,7 +375,7 @@ async def test_a_txn_prints_its_branch_then_each_response(tmp_path):
     async with (
         native_cluster(tmp_path) as (member,),
         connect_client([member.endpoint]) as client,
-        Console(client) as console,
+        Console.open(client) as console,
     ):
         await ok(console, "put k1 v1")
         swapped = await ok(console, 'txn value("k1") = "v1" : put k1 v2 --prev-kv; get k1 : get k1')
@@ -403,7 +403,7 @@ async def test_a_watch_prints_events_in_the_background_until_unwatched(tmp_path)
     async with (
         native_cluster(tmp_path) as (member,),
         connect_client([member.endpoint]) as client,
-        Console(client) as console,
+        Console.open(client) as console,
     ):
         console.on_background = received.append
         started = await run(console, "watch job/ --prefix --prev-kv")
@@ -433,7 +433,7 @@ async def test_a_watch_from_a_compacted_revision_ends_with_etcds_reason(tmp_path
     async with (
         native_cluster(tmp_path) as (member,),
         connect_client([member.endpoint]) as client,
-        Console(client, output="json") as console,
+        Console.open(client, output="json") as console,
     ):
         console.on_background = received.append
         for value in "abc":
@@ -456,7 +456,7 @@ async def test_leases_are_granted_kept_alive_listed_and_revoked(tmp_path):
     async with (
         native_cluster(tmp_path) as (member,),
         connect_client([member.endpoint]) as client,
-        Console(client) as console,
+        Console.open(client) as console,
     ):
         console.on_background = received.append
         (granted,) = await ok(console, "lease grant 1")
@@ -504,8 +504,8 @@ async def test_a_lock_is_held_in_the_background_until_unlock(tmp_path):
     async with (
         native_cluster(tmp_path) as (member,),
         connect_client([member.endpoint]) as client,
-        Console(client) as first,
-        Console(client) as second,
+        Console.open(client) as first,
+        Console.open(client) as second,
     ):
         held = await run(first, "lock printer")
         twice = await run(first, "lock printer")
@@ -537,9 +537,9 @@ async def test_an_election_is_led_observed_and_resigned(tmp_path):
     async with (
         native_cluster(tmp_path) as (member,),
         connect_client([member.endpoint]) as client,
-        Console(client) as alice,
-        Console(client) as bob,
-        Console(client) as audience,
+        Console.open(client) as alice,
+        Console.open(client) as bob,
+        Console.open(client) as audience,
     ):
         audience.on_background = received.append
         led = await run(alice, "elect coordinator alice")
@@ -570,7 +570,7 @@ async def test_cluster_commands_describe_and_steer_three_members(tmp_path):
     async with (
         native_cluster(tmp_path, size=3) as members,
         connect_client([m.endpoint for m in members]) as client,
-        Console(client) as console,
+        Console.open(client) as console,
     ):
         ids = {m.name: f"{m.server.member_id:x}" for m in members}
         leader_name = next(m.name for m in members if m.server.member_id == m.server.leader_id)
@@ -602,7 +602,7 @@ async def test_members_are_added_refused_promotion_and_removed_as_etcdctl_says(t
     async with (
         native_cluster(tmp_path) as (member,),
         connect_client([member.endpoint]) as client,
-        Console(client) as console,
+        Console.open(client) as console,
     ):
         added = await ok(console, "member add m9 --peer-urls=http://127.0.0.1:9 --learner")
         new_id = added[0].split()[1]
@@ -632,7 +632,7 @@ async def test_a_snapshot_is_saved_to_a_file(tmp_path):
     async with (
         native_cluster(tmp_path) as (member,),
         connect_client([member.endpoint]) as client,
-        Console(client) as console,
+        Console.open(client) as console,
     ):
         await ok(console, "put k v")
         saved = await ok(console, f"snapshot save {tmp_path / 'backup.db'}")
@@ -650,10 +650,10 @@ async def test_a_dead_member_and_an_unreachable_cluster_are_one_line_each(tmp_pa
         await gone.stop()
         async with (
             connect_client([m.endpoint for m in members]) as client,
-            Console(client) as console,
+            Console.open(client) as console,
         ):
             status = await run(console, "status -w simple")
-        async with Client([gone.endpoint], timeout=0.5) as dead, Console(dead) as console:
+        async with Client([gone.endpoint], timeout=0.5) as dead, Console.open(dead) as console:
             unreachable = await run(console, "get k")
             no_playground = await run(console, "kill n1")
 
@@ -692,7 +692,7 @@ async def test_the_completion_api_offers_commands_flags_and_live_keys(tmp_path):
     async with (
         native_cluster(tmp_path) as (member,),
         connect_client([member.endpoint]) as client,
-        Console(client) as console,
+        Console.open(client) as console,
     ):
         for key in ("app/a", "app/b", "other"):
             await ok(console, f"put {key} v")
@@ -725,7 +725,7 @@ async def test_the_playground_is_broken_and_mended_through_commands(tmp_path: Pa
         await playground.start()
         async with (
             Client(playground.native_endpoints(), timeout=1.0) as client,
-            Console(client, playground) as console,
+            Console.open(client, playground) as console,
         ):
             await ok(console, "put k before")
             killed = await ok(console, "kill n1")

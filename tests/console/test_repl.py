@@ -98,7 +98,7 @@ async def repl_session(
             async with (
                 Client(endpoints) as client,
                 Client(endpoints) as side,
-                Console(client) as console,
+                Console.open(client) as console,
                 anyio.create_task_group() as group,
             ):
                 repl = Repl(console, history=history)
@@ -134,7 +134,7 @@ def test_completion_offers_commands_flags_members_and_live_keys(endpoints):
     asyncio.run(put_keys())
 
     async def offered() -> dict[str, list[str]]:
-        async with Client(endpoints) as client, Console(client) as console:
+        async with Client(endpoints) as client, Console.open(client) as console:
             completer = ConsoleCompleter(console)
             texts = {
                 "ge": "ge",
