@@ -40,6 +40,7 @@ from console.demo_script import (
     sleep_seconds,
     substitute,
 )
+from console.text_stream import TextStream
 from node.client import Client, as_dict
 from node.errors import EtcdError
 from playground.errors import PlaygroundError
@@ -86,7 +87,7 @@ class DemoFailed(DemoError):
 class Transcript:
     """Where the story goes, as text: narration as # lines, commands after $, their output."""
 
-    def __init__(self, out: TextIO) -> None:
+    def __init__(self, out: TextStream) -> None:
         self.out = out
 
     def _write(self, lines: list[str]) -> None:
@@ -516,7 +517,7 @@ async def run_demo(
     script = load_demo(path)
     transcript = Transcript(sys.stdout if out is None else out)
     temporary = directory is None
-    where = Path(tempfile.mkdtemp(prefix="etcd-console-demo-") if temporary else directory)
+    where = Path(tempfile.mkdtemp(prefix="etcd-console-demo-") if directory is None else directory)
     playground = Playground(
         where,
         script.members,
@@ -551,7 +552,7 @@ async def run_demo(
 class _LineSink:
     """A text stream that hands each finished line to `emit` (the dashboard's output panel)."""
 
-    def __init__(self, emit: Callable[[str], None]) -> None:
+    def __init__(self, emit: Callable[[str], object]) -> None:
         self._emit = emit
         self._partial = ""
 
@@ -572,7 +573,7 @@ def demo_dashboard(script: DemoScript, playground: Playground) -> DashboardApp:
 
     from console.tui.app import dashboard_for
 
-    failures: list[DemoError] = []
+    failures: list[Exception] = []
 
     async def story(app: DashboardApp) -> None:
         app.action_show_panel(6)

@@ -129,7 +129,8 @@ def load_demo(path: str | Path) -> DemoScript:
         text = path.read_text()
     except OSError as error:
         raise DemoError(f"cannot read {path}: {error.strerror}") from None
-    title, members, member_flags = "", DEFAULT_MEMBERS, []
+    title, members = "", DEFAULT_MEMBERS
+    member_flags: list[str] = []
     lines: list[DemoLine] = []
     in_header = True
     for number, raw in enumerate(text.splitlines(), start=1):

@@ -120,6 +120,7 @@ def check_kept_alive_leases(operations: Iterable[Operation]) -> list[Violation]:
         gone, promised = life.gone_by, life.promised_by
         if gone is None or promised is None or gone.completed_ns is None:
             continue
+        assert promised.response is not None  # a promise comes from a grant's or keep-alive's reply
         if gone.completed_ns >= life.revoke_sent_ns:
             continue  # a revoke was under way: the lease may have been revoked, not expired
         early = life.promised_ns - gone.completed_ns

@@ -19,7 +19,6 @@ import time
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TextIO
 
 import anyio
 
@@ -39,6 +38,7 @@ from console.chaos.progress import ProgressDisplay
 from console.chaos.recorder import Recorder
 from console.chaos.watchers import WatcherFleet
 from console.chaos.workload import MemberEndpoints, Workload, WorkloadConfig
+from console.text_stream import TerminalStream
 from node.client import Client
 from playground.errors import PlaygroundError
 from playground.playground import Playground
@@ -182,7 +182,7 @@ class ChaosRun:
     before it shows it: `start`, then `drive`, `stop` whatever happened, then `check`.
     Progress goes to `out` (and to `display.live` once set)."""
 
-    def __init__(self, config: ChaosConfig, out: TextIO) -> None:
+    def __init__(self, config: ChaosConfig, out: TerminalStream) -> None:
         if (config.directory / "playground.json").exists():
             raise PlaygroundError(
                 f"{config.directory} already holds a playground: a chaos run needs a fresh "
@@ -257,7 +257,7 @@ class ChaosRun:
         return ChaosResult(verdict, list(nemesis.log), list(nemesis.violations), self.notes)
 
 
-async def run_chaos(config: ChaosConfig, out: TextIO = sys.stdout) -> ChaosResult:
+async def run_chaos(config: ChaosConfig, out: TerminalStream = sys.stdout) -> ChaosResult:
     """Run the workload and the nemesis against a fresh playground, then check the history."""
     run = ChaosRun(config, out)
     try:
