@@ -13,7 +13,7 @@ from enum import IntEnum
 from typing import Protocol
 
 from node.client import Client
-from playground.errors import PlaygroundError
+from playground.errors import PlaygroundError, unknown_member
 
 
 class FaultKind(IntEnum):
@@ -57,10 +57,7 @@ def partition_groups(groups: Iterable[Iterable[str]], members: Iterable[str]) ->
         names = list(group)
         for name in names:
             if name not in known:
-                raise PlaygroundError(
-                    f"no member named {name!r} in the playground (members: "
-                    f"{', '.join(known) or 'none'})"
-                )
+                raise unknown_member(name, known)
             if name in seen:
                 raise PlaygroundError(f"member {name} is in two groups")
             seen.add(name)

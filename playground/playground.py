@@ -20,7 +20,7 @@ from typing import TypeVar
 import anyio
 
 from node.client import Client
-from playground.errors import PlaygroundError
+from playground.errors import PlaygroundError, unknown_member
 from playground.faults import Faults, faults_of, inject_faults, partition_groups
 from playground.member_call import CALL_TIMEOUT, RECONFIG_TIMEOUT, call_members
 from playground.member_process import POLL_INTERVAL, MemberProcesses, MemberState, last_log_line
@@ -122,10 +122,7 @@ class Playground:
         try:
             return self.members[name]
         except KeyError:
-            known = ", ".join(self.members) or "none"
-            raise PlaygroundError(
-                f"no member named {name!r} in the playground (members: {known})"
-            ) from None
+            raise unknown_member(name, self.members) from None
 
     def state(self, name: str) -> MemberState:
         """Whether member `name`'s process runs (up), is stopped by SIGSTOP (paused) or is gone."""
