@@ -13,14 +13,9 @@ from collections.abc import Sequence
 import anyio
 
 from console.chaos import command as chaos_command
-from console.cluster import (
-    DEFAULT_DIRECTORY,
-    MAX_MEMBERS,
-    MIN_MEMBERS,
-    MemberStatus,
-    Playground,
-    PlaygroundError,
-)
+from playground.errors import PlaygroundError
+from playground.playground import DEFAULT_DIRECTORY, MAX_MEMBERS, MIN_MEMBERS, Playground
+from playground.status import MemberStatus
 
 PROG = "etcd-console"
 _STATUS_HEADER = ("NAME", "ID", "PID", "STATE", "ROLE", "TERM", "RAFT INDEX", "ENDPOINT")

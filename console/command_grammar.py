@@ -381,8 +381,9 @@ class Grammar:
         if spec is None:
             return Expectation("nothing", current)
         if spec.takes_raw_text:
-            kind = "argument" if spec.args[0].kind == "command" and not rest else "nothing"
-            return Expectation(kind, current, spec, arg=spec.args[0])
+            if spec.args[0].kind == "command" and not rest:
+                return Expectation("argument", current, spec, arg=spec.args[0])
+            return Expectation("nothing", current, spec, arg=spec.args[0])
         flags = {flag.name: flag for flag in spec.all_flags}
         shorts = {flag.short: flag for flag in spec.all_flags if flag.short}
         if current.startswith("-"):

@@ -2,26 +2,27 @@
 
 The REPL, the dashboard's command bar and the demo runner all go through this module:
 
-    async with Console(client, playground) as console:    # playground: optional
-        console.on_background = show                       # receives BackgroundOutput
+    async with Console.open(client, playground) as console:    # playground: optional
+        console.on_background = show                            # receives BackgroundOutput
         result = await console.execute("get foo --prefix")
-        print(result.text)                                  # what etcdctl prints
+        print(result.text)                                       # what etcdctl prints
 
 The API:
 - `parse(line, grammar=GRAMMAR) -> Command`, raising `CommandError` whose message is one
   line (an unknown command gets a "did you mean"). `GRAMMAR.extended(specs)` is a grammar with
   more verbs (the demo runner's `say`, `expect`, `wait`, `sleep`): parse with it, run those
   verbs yourself and hand every other Command to `execute`.
-- `Console(client, playground=None, *, output="text", grammar=GRAMMAR, timeout=None)`: a
-  `node.client.Client` (and a `console.cluster.Playground` for kill, partition, ...); `output`
-  is the default format, "text" (etcdctl's) or "json" (etcd's JSON); `-w` overrides it per
-  command. `timeout` bounds each call (default: the client's timeout plus one second).
+- `Console.open(client, playground=None, *, output="text", grammar=GRAMMAR, command_timeout=None)`:
+  a Console, entered, of a `node.client.Client` (and a `playground.playground.Playground` for
+  kill, partition, ...); `output` is the default format, "text" (etcdctl's) or "json"
+  (etcd's JSON); `-w` overrides it per command. `command_timeout` bounds each command (default:
+  the client's timeout plus one second). `Console(...)` alone runs foreground commands only.
 - `await console.execute(line_or_command) -> Result`: `ok`, the `lines` to print, the
   JSON-able `value`, and for a background command the `job` it started. Errors never raise:
   they come back as one line, `Error: <etcd's text>`.
 - Background commands (`watch`, `lease keep-alive`, `lock`, `elect`, `observe`) run in the
-  task group the Console owns while it is entered; `execute` returns once the job is
-  established (the watch created, the lock acquired) and each later output goes to
+  task group the Console owns while `Console.open` is entered; `execute` returns once the job
+  is established (the watch created, the lock acquired) and each later output goes to
   `console.on_background(BackgroundOutput)`. `jobs()` lists them; `await stop_job(id)`
   ends one (also `unwatch ID`, `stop ID`, `unlock NAME`, `resign NAME`).
 - Interactive txn: `parse("txn")` gives a Command whose `txn` is None. Ask the user for the
@@ -36,16 +37,14 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import TracebackType
 from typing import Any, Literal, Self
 
 import anyio
 import anyio.abc
 
-from console.cluster import Playground, PlaygroundError
 from console.command_grammar import (
     Command,
     CommandError,
@@ -93,6 +92,8 @@ from node.client import (
     op_get,
     op_put,
 )
+from playground.errors import PlaygroundError
+from playground.playground import Playground
 
 __all__ = [
     "GRAMMAR",
@@ -204,13 +205,13 @@ class Console:
         *,
         output: OutputFormat = "text",
         grammar: Grammar = GRAMMAR,
-        timeout: float | None = None,
+        command_timeout: float | None = None,
     ) -> None:
         self.client = client
         self.playground = playground
         self.output = output
         self.grammar = grammar
-        self.timeout = client.timeout + 1 if timeout is None else timeout
+        self.command_timeout = client.timeout + 1 if command_timeout is None else command_timeout
         self.on_background: Callable[[BackgroundOutput], None] | None = None
         self._jobs: dict[int, Job] = {}
         self._next_job_id = 1
@@ -258,25 +259,35 @@ class Console:
             "help": self._help,
         }
 
-    async def __aenter__(self) -> Self:
-        self._task_group = anyio.create_task_group()
-        await self._task_group.__aenter__()
-        with anyio.move_on_after(MEMBER_CALL_TIMEOUT), contextlib.suppress(errors.EtcdError):
-            await self._members()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> bool | None:
-        assert self._task_group is not None
-        self._task_group.cancel_scope.cancel()
-        try:
-            return await self._task_group.__aexit__(exc_type, exc, traceback)
-        finally:
-            self._task_group = None
+    @classmethod
+    @contextlib.asynccontextmanager
+    async def open(
+        cls,
+        client: Client,
+        playground: Playground | None = None,
+        *,
+        output: OutputFormat = "text",
+        grammar: Grammar = GRAMMAR,
+        command_timeout: float | None = None,
+    ) -> AsyncIterator[Self]:
+        """A Console whose background commands run in a task group it owns until the block
+        ends; leaving the block stops them. A Console made without it runs foreground
+        commands only."""
+        console = cls(
+            client, playground, output=output, grammar=grammar, command_timeout=command_timeout
+        )
+        async with anyio.create_task_group() as group:
+            console._task_group = group
+            try:
+                with (
+                    anyio.move_on_after(MEMBER_CALL_TIMEOUT),
+                    contextlib.suppress(errors.EtcdError),
+                ):
+                    await console._members()
+                yield console
+            finally:
+                console._task_group = None
+                group.cancel_scope.cancel()
 
     # -- running commands ----------------------------------------------------------------------
 
@@ -291,7 +302,7 @@ class Console:
                 )
             spec = self.grammar.spec(command.name)
             waits_for_others = command.name in ("lock", "elect") or spec.group == PLAYGROUND
-            with anyio.fail_after(None if waits_for_others else self.timeout):
+            with anyio.fail_after(None if waits_for_others else self.command_timeout):
                 return await handler(command)
         except (CommandError, PlaygroundError, errors.EtcdError, TimeoutError, OSError) as error:
             return Result(False, [self.error_line(error)], {"error": self.error_line(error)})

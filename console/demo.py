@@ -23,12 +23,11 @@ import textwrap
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 import anyio
 import anyio.abc
 
-from console.cluster import MemberStatus, Playground, PlaygroundError
 from console.commands import BackgroundOutput, Console, Result
 from console.demo_script import (
     WAITS,
@@ -41,8 +40,12 @@ from console.demo_script import (
     sleep_seconds,
     substitute,
 )
+from console.text_stream import TextStream
 from node.client import Client, as_dict
 from node.errors import EtcdError
+from playground.errors import PlaygroundError
+from playground.playground import Playground
+from playground.status import MemberStatus
 
 if TYPE_CHECKING:
     from console.tui.app import DashboardApp
@@ -81,22 +84,10 @@ class DemoFailed(DemoError):
     """The story did not happen as the script says."""
 
 
-class TextSink(Protocol):
-    """Where a transcript writes: a text stream, or the dashboard's panel through _LineSink."""
-
-    def write(self, text: str, /) -> int:
-        """Write `text`; the number of characters written."""
-        ...
-
-    def flush(self) -> None:
-        """Push out what was written."""
-        ...
-
-
 class Transcript:
     """Where the story goes, as text: narration as # lines, commands after $, their output."""
 
-    def __init__(self, out: TextSink) -> None:
+    def __init__(self, out: TextStream) -> None:
         self.out = out
 
     def _write(self, lines: list[str]) -> None:
@@ -315,7 +306,7 @@ class DemoRunner:
         except (OSError, EtcdError):
             return f"Error: cannot reach the cluster: no member answers at {', '.join(endpoints)}"
         await self._stack.enter_async_context(client)
-        console = await self._stack.enter_async_context(Console(client, self.playground))
+        console = await self._stack.enter_async_context(Console.open(client, self.playground))
         console.on_background = lambda output: self._job_output(session, output)
         self._sessions[session] = console
         return console
@@ -533,9 +524,7 @@ async def run_demo(
     script = load_demo(path)
     transcript = Transcript(sys.stdout if out is None else out)
     temporary = directory is None
-    where = Path(
-        directory if directory is not None else tempfile.mkdtemp(prefix="etcd-console-demo-")
-    )
+    where = Path(tempfile.mkdtemp(prefix="etcd-console-demo-") if directory is None else directory)
     playground = Playground(
         where,
         script.members,

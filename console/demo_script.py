@@ -30,9 +30,9 @@ import shlex
 from dataclasses import dataclass
 from pathlib import Path
 
-from console.cluster import DEFAULT_MEMBERS, MAX_MEMBERS, MIN_MEMBERS
 from console.command_grammar import Arg, Command, CommandError, CommandSpec
 from console.command_specs import GRAMMAR
+from playground.playground import DEFAULT_MEMBERS, MAX_MEMBERS, MIN_MEMBERS
 
 DEMO_SUFFIX = ".demo"
 MAX_SLEEP = 60.0

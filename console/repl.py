@@ -23,11 +23,12 @@ from prompt_toolkit.history import FileHistory, History, InMemoryHistory
 from prompt_toolkit.patch_stdout import patch_stdout
 from prompt_toolkit.shortcuts import print_formatted_text
 
-from console.cluster import DEFAULT_DIRECTORY, Playground, PlaygroundError
 from console.command_grammar import Command, CommandError, TxnRequest
 from console.commands import BackgroundOutput, Console, Result
 from console.repl_input import STYLE, CommandLexer, ConsoleCompleter
 from node.client import Client
+from playground.errors import PlaygroundError
+from playground.playground import DEFAULT_DIRECTORY, Playground
 
 PROMPT = "etcd> "
 TXN_PROMPT = "> "
@@ -177,7 +178,7 @@ def parse_endpoints(text: str) -> list[str]:
 
 async def run_repl(endpoints: list[str], playground: Playground | None, history: Path) -> None:
     """Connect to `endpoints` (lazily: a dead cluster is reported per command) and run the REPL."""
-    async with Client(endpoints) as client, Console(client, playground) as console:
+    async with Client(endpoints) as client, Console.open(client, playground) as console:
         where = f"the playground in {playground.directory}" if playground else ", ".join(endpoints)
         repl = Repl(console, history=FileHistory(str(history)))
         await repl.run(banner=f"etcd-console repl: {where}")

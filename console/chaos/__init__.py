@@ -1,1 +1,1 @@
-"""`etcd-console chaos`: history records and the checkers that judge a recorded history."""
+"""`etcd-console chaos`: the workload and faults that drive a playground, and the run itself."""

@@ -79,15 +79,15 @@ def run_command(args: argparse.Namespace) -> int:
     """Run (or re-check) as the flags say; print the verdict; return the exit status."""
     import anyio
 
-    from console.chaos.run import ChaosConfig, check_file
+    from console.chaos.run import ChaosConfig, check_file, closing_lines
 
     if args.check:
         if args.tui:
             print("etcd-console chaos: --check and --tui do not go together", file=sys.stderr)
             return 2
-        result = check_file(Path(args.check))
-        print(result.report(limit=None))
-        return result.exit_status
+        checked = check_file(Path(args.check))
+        print(checked.report(limit=None))
+        return checked.exit_status
     if args.tui and not (sys.stdin.isatty() and sys.stdout.isatty()):
         print(
             "etcd-console chaos: --tui needs a terminal (standard input and output are not one)",
@@ -148,15 +148,3 @@ async def _run_until_terminated(config: ChaosConfig) -> ChaosResult | None:
         group.cancel_scope.cancel()
     return result
 
-
-def closing_lines(config: ChaosConfig, result: ChaosResult) -> list[str]:
-    """What a run prints at its end: the verdict lines, where the history is, and the
-    command that runs the same schedule again."""
-    faults = ",".join(fault.value for fault in config.faults)
-    return [
-        *result.report().split("\n"),
-        f"history: {config.history_path}",
-        f"replay:  etcd-console chaos --seed {config.seed} --seconds {config.seconds:g} "
-        f"--clients {config.clients} --members {config.members} --keys {config.keys} "
-        f"--faults {faults}",
-    ]

@@ -19,12 +19,19 @@ from typing import TextIO
 
 import anyio
 from rich.text import Text
+from textual.notifications import SeverityLevel
 from textual.widgets import TabbedContent
 
-from console.chaos.command import closing_lines
 from console.chaos.nemesis import FaultRecord
 from console.chaos.progress import Progress
-from console.chaos.run import EXIT_PASSED, EXIT_VIOLATION, ChaosConfig, ChaosResult, ChaosRun
+from console.chaos.run import (
+    EXIT_PASSED,
+    EXIT_VIOLATION,
+    ChaosConfig,
+    ChaosResult,
+    ChaosRun,
+    closing_lines,
+)
 from console.tui.app import DashboardApp, FollowedMember
 from console.tui.native_source import NativeSource
 
@@ -33,7 +40,10 @@ EXIT_INTERRUPTED = 130
 TITLE_FAULT_WIDTH = 50
 """Characters of the current fault the title shows (the Output panel has it all)."""
 _VERDICT_STYLES = {EXIT_PASSED: "bold green", EXIT_VIOLATION: "bold red"}
-_VERDICT_SEVERITIES = {EXIT_PASSED: "information", EXIT_VIOLATION: "error"}
+_VERDICT_SEVERITIES: dict[int, SeverityLevel] = {
+    EXIT_PASSED: "information",
+    EXIT_VIOLATION: "error",
+}
 
 
 class PanelText:
@@ -42,7 +52,7 @@ class PanelText:
 
     def __init__(self, terminal: TextIO) -> None:
         self.terminal = terminal
-        self._emit: Callable[[str], None] | None = None
+        self._emit: Callable[[str], object] | None = None
         self._before: list[str] | None = []
         self._partial = ""
 
@@ -67,7 +77,7 @@ class PanelText:
         if self._emit is None:
             self.terminal.flush()
 
-    def attach(self, emit: Callable[[str], None]) -> None:
+    def attach(self, emit: Callable[[str], object]) -> None:
         """Hand every line to `emit` from now on, the ones written so far first."""
         for line in self._before or []:
             emit(line)
@@ -82,7 +92,7 @@ class PanelText:
 class ChaosDashboard(DashboardApp):
     """The dashboard of a chaos run's started cluster, with the rest of the run as its story."""
 
-    CSS_PATH = Path(inspect.getfile(DashboardApp)).parent / DashboardApp.CSS_PATH
+    CSS_PATH = str(Path(inspect.getfile(DashboardApp)).parent / DashboardApp.CSS_PATH)
 
     def __init__(self, run: ChaosRun, text: PanelText) -> None:
         playground = run.playground
@@ -151,6 +161,7 @@ class ChaosDashboard(DashboardApp):
         """A notification when a fault starts and when it is over."""
         if record.skipped:
             return
+        severity: SeverityLevel
         if record.ended is None:
             message, severity = f"{record.kind}: {record.detail}", "warning"
         else:

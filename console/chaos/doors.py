@@ -16,7 +16,7 @@ import anyio
 import anyio.lowlevel
 import grpc
 
-from console.chaos.history import KeyValue, OpKind, Request, Response
+from checker.model.history import KeyValue, OpKind, Request, Response
 from node.api.gen.etcdserverpb import rpc_pb2, rpc_pb2_grpc
 from node.client import Client, compare_mod_revision, compare_value, op_put
 from node.errors import EtcdError

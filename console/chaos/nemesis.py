@@ -31,12 +31,13 @@ from pathlib import Path
 
 import anyio
 
+from checker.validate.violation import Violation
 from console.chaos import disk_faults
 from console.chaos.disk_faults import Damage
-from console.chaos.violation import Violation
-from console.cluster import OutcomeUnknown, Playground, PlaygroundError
 from node.client import Client, FaultKind
 from node.errors import EtcdError, LearnerNotReady
+from playground.errors import OutcomeUnknown, PlaygroundError
+from playground.playground import Playground
 
 FAULT_CALL_TIMEOUT = 3.0
 """Seconds one fault-injection call to a member may take."""
@@ -212,7 +213,7 @@ class Nemesis:
 
     async def _leader(self) -> str:
         try:
-            return await self.playground.wait_for_leader(timeout=5.0)
+            return await self.playground.wait_for_leader(within=5.0)
         except PlaygroundError:
             raise _Skip("no leader to pick") from None
 

@@ -13,12 +13,13 @@ import itertools
 from collections.abc import Callable
 from dataclasses import dataclass
 from textwrap import shorten
-from typing import Protocol, TextIO
+from typing import Protocol
 
 import anyio
 
 from console.chaos.nemesis import FaultRecord, Nemesis
 from console.chaos.recorder import Recorder
+from console.text_stream import TerminalStream
 
 TTY_INTERVAL = 1.0
 LOG_INTERVAL = 5.0
@@ -77,7 +78,7 @@ class ProgressDisplay:
 
     def __init__(
         self,
-        out: TextIO,
+        out: TerminalStream,
         recorder: Recorder,
         nemesis: Nemesis,
         clock: Callable[[], float],

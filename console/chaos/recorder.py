@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import anyio
 import grpc
 
-from console.chaos.history import (
+from checker.model.history import (
     History,
     Operation,
     Request,

@@ -19,28 +19,29 @@ import time
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TextIO
 
 import anyio
 
-from console.chaos.doors import DOOR_FAILURES
-from console.chaos.history import (
+from checker.model.history import (
     History,
     KeyValue,
     StoreSnapshot,
     from_json_lines,
     to_json_lines,
 )
-from console.chaos.linearizability import Verdict
+from checker.validate.linearizability import Verdict
+from checker.validate.verdict import RunVerdict, check_history
+from checker.validate.violation import Violation
+from console.chaos.doors import DOOR_FAILURES
 from console.chaos.nemesis import ALL_FAULTS, Fault, FaultRecord, Nemesis, Timing
 from console.chaos.progress import ProgressDisplay
 from console.chaos.recorder import Recorder
-from console.chaos.verdict import RunVerdict, check_history
-from console.chaos.violation import Violation
 from console.chaos.watchers import WatcherFleet
 from console.chaos.workload import MemberEndpoints, Workload, WorkloadConfig
-from console.cluster import Playground, PlaygroundError
+from console.text_stream import TerminalStream
 from node.client import Client
+from playground.errors import PlaygroundError
+from playground.playground import Playground
 
 HISTORY_FILE = "history.jsonl"
 READ_TIMEOUT = 30.0
@@ -163,12 +164,25 @@ def _limited(violations: list[Violation], limit: int | None) -> Iterator[str]:
             yield f"... and {count - limit} more [{check}] violations (--check FILE shows all)"
 
 
+def closing_lines(config: ChaosConfig, result: ChaosResult) -> list[str]:
+    """What a run prints at its end: the verdict lines, where the history is, and the
+    command that runs the same schedule again."""
+    faults = ",".join(fault.value for fault in config.faults)
+    return [
+        *result.report().split("\n"),
+        f"history: {config.history_path}",
+        f"replay:  etcd-console chaos --seed {config.seed} --seconds {config.seconds:g} "
+        f"--clients {config.clients} --members {config.members} --keys {config.keys} "
+        f"--faults {faults}",
+    ]
+
+
 class ChaosRun:
     """One run on its own playground, in steps, so that a front end can bring the cluster up
     before it shows it: `start`, then `drive`, `stop` whatever happened, then `check`.
     Progress goes to `out` (and to `display.live` once set)."""
 
-    def __init__(self, config: ChaosConfig, out: TextIO) -> None:
+    def __init__(self, config: ChaosConfig, out: TerminalStream) -> None:
         if (config.directory / "playground.json").exists():
             raise PlaygroundError(
                 f"{config.directory} already holds a playground: a chaos run needs a fresh "
@@ -243,7 +257,7 @@ class ChaosRun:
         return ChaosResult(verdict, list(nemesis.log), list(nemesis.violations), self.notes)
 
 
-async def run_chaos(config: ChaosConfig, out: TextIO = sys.stdout) -> ChaosResult:
+async def run_chaos(config: ChaosConfig, out: TerminalStream = sys.stdout) -> ChaosResult:
     """Run the workload and the nemesis against a fresh playground, then check the history."""
     run = ChaosRun(config, out)
     try:

@@ -21,8 +21,8 @@ from typing import Any, Protocol
 import anyio
 import grpc
 
+from checker.model.history import EventType, KeyValue, ResponseKind, WatchEvent, WatchRequest
 from console.chaos.doors import DOOR_FAILURES, DOORS, grpc_call
-from console.chaos.history import EventType, KeyValue, ResponseKind, WatchEvent, WatchRequest
 from console.chaos.recorder import Recorder, now_ns
 from node.api.gen.etcdserverpb import rpc_pb2, rpc_pb2_grpc
 from node.client import Client

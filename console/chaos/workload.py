@@ -19,8 +19,8 @@ from functools import partial
 
 import anyio
 
+from checker.model.history import Operation, OpKind, Request
 from console.chaos.doors import DOOR_FAILURES, DOORS, Door, GrpcDoor, NativeDoor
-from console.chaos.history import Operation, OpKind, Request
 from console.chaos.recorder import Recorder
 
 _RECONNECT_DELAY = 0.1

@@ -18,7 +18,6 @@ from textual.widget import Widget
 from textual.widgets import Footer, Header, Input, Log, TabbedContent, TabPane
 from textual.worker import Worker
 
-from console.cluster import Playground, PlaygroundError
 from console.command_specs import PLAYGROUND
 from console.commands import GRAMMAR, BackgroundOutput, CommandError, parse
 from console.tui.cluster_view import ClusterView
@@ -34,6 +33,8 @@ from console.tui.records import WatchSpec
 from console.tui.source import DataSource
 from console.tui.watch_dialog import WatchDialog
 from console.tui.watches_panel import WatchesPanel, WatchView
+from playground.errors import PlaygroundError
+from playground.playground import Playground
 
 REFRESH_SECONDS = 0.1
 """How often panels redraw from the buffered state."""
@@ -241,6 +242,7 @@ class DashboardApp(App[int]):
             return
         states = {}
         for name in self.cluster.members:
+            state: str
             try:
                 state = playground.state(name)
             except PlaygroundError:
@@ -297,7 +299,7 @@ class DashboardApp(App[int]):
             views = self.watches_panel.views
             return views[-1].query_one(Log) if views else self.watches_panel
         if number == 5:
-            return self.keys_panel.tree
+            return self.keys_panel.key_tree
         if number == 6:
             return self.output_panel.lines
         return self._panel(number)

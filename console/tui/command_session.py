@@ -3,13 +3,14 @@ client of its own, held open while the dashboard runs (background jobs live in i
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+from collections.abc import AsyncIterator, Callable
 
-from console.cluster import Playground
 from console.commands import BackgroundOutput, Command, Console, Result
 from console.tui.followed_endpoints import HeldClient
 from node.client import Client
 from node.errors import EtcdError
+from playground.playground import Playground
 
 
 class CommandSession:
@@ -25,10 +26,11 @@ class CommandSession:
         self.on_background = on_background
         self._console = HeldClient(endpoints, self._console_on, (EtcdError, OSError))
 
-    def _console_on(self, client: Client) -> Console:
-        console = Console(client, self.playground)
-        console.on_background = self.on_background
-        return console
+    @contextlib.asynccontextmanager
+    async def _console_on(self, client: Client) -> AsyncIterator[Console]:
+        async with Console.open(client, self.playground) as console:
+            console.on_background = self.on_background
+            yield console
 
     @property
     def endpoints(self) -> list[str]:

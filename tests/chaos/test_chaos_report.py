@@ -5,7 +5,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from console.chaos.history import History
+from checker.model.history import History
+from checker.validate.verdict import check_history
+from checker.validate.violation import Violation
 from console.chaos.nemesis import Fault, FaultRecord
 from console.chaos.run import (
     EXIT_PASSED,
@@ -15,9 +17,7 @@ from console.chaos.run import (
     check_file,
     write_history,
 )
-from console.chaos.verdict import check_history
-from console.chaos.violation import Violation
-from tests.chaos.builders import Ops, kv
+from tests.checker.builders import Ops, kv
 
 FAULTS = [
     FaultRecord("kill-leader", 1.0, "killed n1 (leader)", 4.0),

@@ -17,8 +17,8 @@ from pathlib import Path
 import anyio
 import pytest
 
-from console.chaos.history import EventType
-from console.chaos.linearizability import Verdict
+from checker.model.history import EventType
+from checker.validate.linearizability import Verdict
 from console.chaos.nemesis import Fault, Timing, parse_faults
 from console.chaos.run import ChaosConfig, ChaosResult, check_file, load_history, run_chaos
 

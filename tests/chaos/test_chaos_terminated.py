@@ -11,7 +11,7 @@ from pathlib import Path
 
 import trio
 
-from console.cluster import Playground
+from playground.playground import Playground
 
 
 def test_sigterm_stops_the_members_saves_the_history_and_exits_143(tmp_path: Path) -> None:

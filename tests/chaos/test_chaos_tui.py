@@ -18,12 +18,11 @@ import pytest
 from textual.pilot import Pilot
 from textual.widgets.data_table import CellDoesNotExist
 
-from console.chaos.command import closing_lines
 from console.chaos.dashboard import EXIT_INTERRUPTED, ChaosDashboard, start_chaos_dashboard
 from console.chaos.nemesis import Fault, Timing
-from console.chaos.run import EXIT_PASSED, ChaosConfig, load_history
+from console.chaos.run import EXIT_PASSED, ChaosConfig, closing_lines, load_history
 from console.cli import main
-from console.cluster import Playground
+from playground.playground import Playground
 
 WAIT = 60.0
 """Seconds a scenario's wait may take on a busy machine before the test fails."""

@@ -9,9 +9,9 @@ import pytest
 import trio
 
 from console.chaos.nemesis import Fault, Nemesis
-from console.cluster import Playground
-from console.ports import LOOPBACK, free_ports
 from node.client import Client
+from playground.playground import Playground
+from playground.ports import LOOPBACK, free_ports
 
 
 @pytest.fixture

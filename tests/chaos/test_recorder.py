@@ -7,7 +7,7 @@ import math
 
 import trio
 
-from console.chaos.history import OpKind, Request, Response, ResponseKind
+from checker.model.history import OpKind, Request, Response, ResponseKind
 from console.chaos.recorder import Recorder
 
 PUT = Request(OpKind.PUT, "k", "v1")

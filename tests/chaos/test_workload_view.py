@@ -3,7 +3,7 @@ compare-and-sets aim at, and the leases they may use."""
 
 from __future__ import annotations
 
-from console.chaos.history import KeyValue, Operation, OpKind, Request, Response
+from checker.model.history import KeyValue, Operation, OpKind, Request, Response
 from console.chaos.workload import SharedView
 
 

@@ -15,12 +15,12 @@ from pathlib import Path
 import pytest
 import trio
 
-from console.cluster import Playground
 from console.command_grammar import Arg, CommandError, CommandSpec
 from console.command_output import draw_table, human_bytes, render_member_list
 from console.command_specs import GRAMMAR
 from console.commands import BackgroundOutput, Console, Result, parse
 from node.client import Client, Response, connect_client
+from playground.playground import Playground
 from tests.api.native_cluster import native_cluster
 
 WAIT = 10.0
@@ -281,10 +281,22 @@ async def ok(console: Console, line: str) -> list[str]:
     return result.lines
 
 
-async def wait_for_outputs(outputs: list[BackgroundOutput], count: int) -> None:
-    with trio.fail_after(WAIT):
-        while len(outputs) < count:
-            await trio.sleep(0.01)
+class ReceivedOutputs:
+    """The background outputs a console delivered, in order, and a wait for the next one."""
+
+    def __init__(self) -> None:
+        self.outputs: list[BackgroundOutput] = []
+        self._arrived = trio.Event()
+
+    def append(self, output: BackgroundOutput) -> None:
+        self.outputs.append(output)
+        self._arrived.set()
+
+    async def wait_for(self, count: int) -> None:
+        with trio.fail_after(WAIT):
+            while len(self.outputs) < count:
+                await self._arrived.wait()
+                self._arrived = trio.Event()
 
 
 def assert_one_error_line(result: Result, text: str) -> None:
@@ -296,7 +308,7 @@ async def test_put_get_and_del_print_what_etcdctl_prints(tmp_path):
     async with (
         native_cluster(tmp_path) as (member,),
         connect_client([member.endpoint]) as client,
-        Console(client) as console,
+        Console.open(client) as console,
     ):
         assert await ok(console, "put foo bar") == ["OK"]
         assert await ok(console, "put foo2 bar2 --prev-kv") == ["OK"]
@@ -322,8 +334,8 @@ async def test_json_output_is_etcds_json_shape(tmp_path):
     async with (
         native_cluster(tmp_path) as (member,),
         connect_client([member.endpoint]) as client,
-        Console(client) as console,
-        Console(client, output="json") as json_console,
+        Console.open(client) as console,
+        Console.open(client, output="json") as json_console,
     ):
         put = json.loads((await ok(console, "put foo bar -w json"))[0])
         got = json.loads((await ok(console, "get foo -w json"))[0])
@@ -346,7 +358,7 @@ async def test_revisions_are_read_until_compacted_then_refused_in_etcds_words(tm
     async with (
         native_cluster(tmp_path) as (member,),
         connect_client([member.endpoint]) as client,
-        Console(client) as console,
+        Console.open(client) as console,
     ):
         await ok(console, "put k v1")
         await ok(console, "put k v2")
@@ -364,7 +376,7 @@ async def test_a_txn_prints_its_branch_then_each_response(tmp_path):
     async with (
         native_cluster(tmp_path) as (member,),
         connect_client([member.endpoint]) as client,
-        Console(client) as console,
+        Console.open(client) as console,
     ):
         await ok(console, "put k1 v1")
         swapped = await ok(console, 'txn value("k1") = "v1" : put k1 v2 --prev-kv; get k1 : get k1')
@@ -387,18 +399,19 @@ async def test_a_txn_prints_its_branch_then_each_response(tmp_path):
 
 
 async def test_a_watch_prints_events_in_the_background_until_unwatched(tmp_path):
-    outputs: list[BackgroundOutput] = []
+    received = ReceivedOutputs()
+    outputs = received.outputs
     async with (
         native_cluster(tmp_path) as (member,),
         connect_client([member.endpoint]) as client,
-        Console(client) as console,
+        Console.open(client) as console,
     ):
-        console.on_background = outputs.append
+        console.on_background = received.append
         started = await run(console, "watch job/ --prefix --prev-kv")
         await ok(console, "put job/1 queued")
         await ok(console, "put job/1 running")
         await ok(console, "del job/1")
-        await wait_for_outputs(outputs, 3)
+        await received.wait_for(3)
         listed = await ok(console, "jobs")
         stopped = await ok(console, f"unwatch {started.job.id}")
         after = await ok(console, "jobs")
@@ -416,18 +429,19 @@ async def test_a_watch_prints_events_in_the_background_until_unwatched(tmp_path)
 
 
 async def test_a_watch_from_a_compacted_revision_ends_with_etcds_reason(tmp_path):
-    outputs: list[BackgroundOutput] = []
+    received = ReceivedOutputs()
+    outputs = received.outputs
     async with (
         native_cluster(tmp_path) as (member,),
         connect_client([member.endpoint]) as client,
-        Console(client, output="json") as console,
+        Console.open(client, output="json") as console,
     ):
-        console.on_background = outputs.append
+        console.on_background = received.append
         for value in "abc":
             await ok(console, f"put k {value}")
         await ok(console, "compact 4")
         started = await run(console, "watch k --rev=2 -w simple")
-        await wait_for_outputs(outputs, 1)
+        await received.wait_for(1)
 
     assert started.ok
     assert outputs[0].finished is True
@@ -438,23 +452,24 @@ async def test_a_watch_from_a_compacted_revision_ends_with_etcds_reason(tmp_path
 
 
 async def test_leases_are_granted_kept_alive_listed_and_revoked(tmp_path):
-    outputs: list[BackgroundOutput] = []
+    received = ReceivedOutputs()
+    outputs = received.outputs
     async with (
         native_cluster(tmp_path) as (member,),
         connect_client([member.endpoint]) as client,
-        Console(client) as console,
+        Console.open(client) as console,
     ):
-        console.on_background = outputs.append
+        console.on_background = received.append
         (granted,) = await ok(console, "lease grant 1")
         lease = LEASE_LINE.match(granted).group(1)
         await ok(console, f"put session alive --lease={lease}")
         alive = await ok(console, f"lease timetolive {lease} --keys")
         listed = await ok(console, "lease list")
         kept = await run(console, f"lease keep-alive {lease}")
-        await wait_for_outputs(outputs, 3)  # a renewal every TTL/3: this is past the 1 s TTL
+        await received.wait_for(3)  # a renewal every TTL/3: this is past the 1 s TTL
         still_there = await ok(console, "get session --print-value-only")
         revoked = await ok(console, f"lease revoke {lease}")
-        await wait_for_outputs(outputs, 4)
+        await received.wait_for(4)
         gone = await ok(console, f"lease timetolive {lease}")
         again = await run(console, f"lease revoke {lease}")
 
@@ -482,7 +497,7 @@ async def _count_keys(client: Client, prefix: str) -> int:
 
 async def _wait_for_keys(client: Client, prefix: str, count: int) -> None:
     with trio.fail_after(WAIT):
-        while await _count_keys(client, prefix) != count:
+        while await _count_keys(client, prefix) != count:  # noqa: ASYNC110 - polls the member
             await trio.sleep(0.01)
 
 
@@ -490,8 +505,8 @@ async def test_a_lock_is_held_in_the_background_until_unlock(tmp_path):
     async with (
         native_cluster(tmp_path) as (member,),
         connect_client([member.endpoint]) as client,
-        Console(client) as first,
-        Console(client) as second,
+        Console.open(client) as first,
+        Console.open(client) as second,
     ):
         held = await run(first, "lock printer")
         twice = await run(first, "lock printer")
@@ -518,18 +533,19 @@ async def test_a_lock_is_held_in_the_background_until_unlock(tmp_path):
 
 
 async def test_an_election_is_led_observed_and_resigned(tmp_path):
-    observed: list[BackgroundOutput] = []
+    received = ReceivedOutputs()
+    observed = received.outputs
     async with (
         native_cluster(tmp_path) as (member,),
         connect_client([member.endpoint]) as client,
-        Console(client) as alice,
-        Console(client) as bob,
-        Console(client) as audience,
+        Console.open(client) as alice,
+        Console.open(client) as bob,
+        Console.open(client) as audience,
     ):
-        audience.on_background = observed.append
+        audience.on_background = received.append
         led = await run(alice, "elect coordinator alice")
         await ok(audience, "observe coordinator")
-        await wait_for_outputs(observed, 1)
+        await received.wait_for(1)
         outcome: dict[str, Result] = {}
 
         async def bob_campaigns() -> None:
@@ -539,7 +555,7 @@ async def test_an_election_is_led_observed_and_resigned(tmp_path):
             nursery.start_soon(bob_campaigns)
             await _wait_for_keys(client, "coordinator/", 2)
             resigned = await ok(alice, "resign coordinator")
-        await wait_for_outputs(observed, 2)
+        await received.wait_for(2)
 
     assert led.lines[1:] == [
         "alice",
@@ -555,7 +571,7 @@ async def test_cluster_commands_describe_and_steer_three_members(tmp_path):
     async with (
         native_cluster(tmp_path, size=3) as members,
         connect_client([m.endpoint for m in members]) as client,
-        Console(client) as console,
+        Console.open(client) as console,
     ):
         ids = {m.name: f"{m.server.member_id:x}" for m in members}
         leader_name = next(m.name for m in members if m.server.member_id == m.server.leader_id)
@@ -614,7 +630,7 @@ async def test_members_are_added_refused_promotion_and_removed_as_etcdctl_says(t
     async with (
         native_cluster(tmp_path) as (member,),
         connect_client([member.endpoint]) as client,
-        Console(client) as console,
+        Console.open(client) as console,
     ):
         added = await ok(console, "member add m9 --peer-urls=http://127.0.0.1:9 --learner")
         new_id = added[0].split()[1]
@@ -644,7 +660,7 @@ async def test_a_snapshot_is_saved_to_a_file(tmp_path):
     async with (
         native_cluster(tmp_path) as (member,),
         connect_client([member.endpoint]) as client,
-        Console(client) as console,
+        Console.open(client) as console,
     ):
         await ok(console, "put k v")
         saved = await ok(console, f"snapshot save {tmp_path / 'backup.db'}")
@@ -662,10 +678,10 @@ async def test_a_dead_member_and_an_unreachable_cluster_are_one_line_each(tmp_pa
         await gone.stop()
         async with (
             connect_client([m.endpoint for m in members]) as client,
-            Console(client) as console,
+            Console.open(client) as console,
         ):
             status = await run(console, "status -w simple")
-        async with Client([gone.endpoint], timeout=0.5) as dead, Console(dead) as console:
+        async with Client([gone.endpoint], timeout=0.5) as dead, Console.open(dead) as console:
             unreachable = await run(console, "get k")
             no_playground = await run(console, "kill n1")
 
@@ -704,7 +720,7 @@ async def test_the_completion_api_offers_commands_flags_and_live_keys(tmp_path):
     async with (
         native_cluster(tmp_path) as (member,),
         connect_client([member.endpoint]) as client,
-        Console(client) as console,
+        Console.open(client) as console,
     ):
         for key in ("app/a", "app/b", "other"):
             await ok(console, f"put {key} v")
@@ -737,7 +753,7 @@ async def test_the_playground_is_broken_and_mended_through_commands(tmp_path: Pa
         await playground.start()
         async with (
             Client(playground.native_endpoints(), timeout=1.0) as client,
-            Console(client, playground) as console,
+            Console.open(client, playground) as console,
         ):
             await ok(console, "put k before")
             killed = await ok(console, "kill n1")

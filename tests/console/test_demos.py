@@ -15,9 +15,9 @@ import pytest
 import trio
 
 from console.cli import main
-from console.cluster import Playground
 from console.demo import DemoFailed, run_demo
 from console.demo_script import DEMO_SUFFIX, DemoError, load_demo, substitute
+from playground.playground import Playground
 
 DEMOS = sorted((Path(__file__).parents[2] / "demos").glob(f"*{DEMO_SUFFIX}"))
 

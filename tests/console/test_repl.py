@@ -74,13 +74,14 @@ class Session:
     async def printed(self, text: str, after: int = 0) -> int:
         """Wait until `text` is printed (after offset `after`); where it starts."""
         with anyio.fail_after(WAIT):
-            while (found := self.output.text.find(text, after)) < 0:
+            # the REPL's output pipe has no event to wait on
+            while (found := self.output.text.find(text, after)) < 0:  # noqa: ASYNC110
                 await anyio.sleep(0.01)
         return found
 
     async def until(self, condition: Callable[[], Awaitable[bool]]) -> None:
         with anyio.fail_after(WAIT):
-            while not await condition():
+            while not await condition():  # noqa: ASYNC110 - polls the members
                 await anyio.sleep(0.01)
 
     async def keys_under(self, prefix: str) -> int:
@@ -97,7 +98,7 @@ async def repl_session(
             async with (
                 Client(endpoints) as client,
                 Client(endpoints) as side,
-                Console(client) as console,
+                Console.open(client) as console,
                 anyio.create_task_group() as group,
             ):
                 repl = Repl(console, history=history)
@@ -133,7 +134,7 @@ def test_completion_offers_commands_flags_members_and_live_keys(endpoints):
     asyncio.run(put_keys())
 
     async def offered() -> dict[str, list[str]]:
-        async with Client(endpoints) as client, Console(client) as console:
+        async with Client(endpoints) as client, Console.open(client) as console:
             completer = ConsoleCompleter(console)
             texts = {
                 "ge": "ge",

@@ -26,7 +26,6 @@ from textual.pilot import Pilot
 from textual.widgets import Input, Log, RichLog, Select, Static
 from textual.widgets.data_table import CellDoesNotExist
 
-from console.cluster import Playground
 from console.tui.app import ACTIONS, DashboardApp, dashboard_for
 from console.tui.cluster_view import LiveMember
 from console.tui.key_space import ChildPage, KeyChild, list_children
@@ -35,6 +34,7 @@ from console.tui.records import KeyPage
 from console.tui.watches_panel import WatchView
 from node.api.gen.etcdserverpb import rpc_pb2, rpc_pb2_grpc
 from node.client import connect_client
+from playground.playground import Playground
 
 FAST = {"heartbeat_interval_ms": 50, "election_timeout_ms": 500}
 WAIT = 20.0
@@ -144,7 +144,7 @@ def test_members_appear_with_their_roles_and_the_leader_highlighted(
         assert any("on green" in str(span.style) for span in name_cell.spans)
         assert states == {"up"}
         assert leader_column == {leader}
-        assert "Members" in screenshot.read_text()
+        assert "Members" in await anyio.Path(screenshot).read_text()
 
     asyncio.run(scenario())
 
@@ -241,7 +241,7 @@ def test_the_key_browser_lists_keys_under_a_prefix_and_shows_a_keys_details(
             await pilot.press("f")
             app.keys_panel.query_one("#key-find", Input).value = "shop/"
             await pilot.press("enter")
-            tree = app.keys_panel.tree
+            tree = app.keys_panel.key_tree
             labels = lambda node: [str(child.label) for child in node.children]  # noqa: E731
             await wait_until(pilot, lambda: len(tree.root.children) == 3, "shop/'s children")
             top = labels(tree.root)
@@ -469,7 +469,7 @@ def test_etcd_endpoints_attach_the_watch_monitor_and_key_browser_to_a_real_etcd(
             await pilot.press("f")
             app.keys_panel.query_one("#key-find", Input).value = "etcd/"
             await pilot.press("enter")
-            tree = app.keys_panel.tree
+            tree = app.keys_panel.key_tree
             await wait_until(pilot, lambda: len(tree.root.children) == 1, "etcd/hello")
             listed = str(tree.root.children[0].label)
             logs = lines_of(app.logs_panel.lines)

@@ -6,11 +6,11 @@ from dataclasses import replace
 
 import pytest
 
-from console.chaos.history import History, KeyValue, Operation, OpKind, Response
-from console.chaos.linearizability import Verdict, check_linearizability
-from console.chaos.verdict import check_history
-from console.chaos.watch_check import check_watches, merge_watch_events
-from tests.chaos.simulation import Workload, simulate
+from checker.model.history import History, KeyValue, Operation, OpKind, Response
+from checker.validate.linearizability import Verdict, check_linearizability
+from checker.validate.verdict import check_history
+from checker.validate.watch_check import check_watches, merge_watch_events
+from tests.checker.simulation import Workload, simulate
 
 SEEDS = range(20)
 WORKLOAD = Workload(clients=8, keys=4, operations=150, indeterminate_rate=0.1)

@@ -18,9 +18,9 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from console.chaos.history import EventType, KeyValue, Operation, OpKind
-from console.chaos.violation import Violation
-from console.chaos.watch_check import MergedEvents
+from checker.model.history import EventType, KeyValue, Operation, OpKind
+from checker.validate.violation import Violation
+from checker.validate.watch_check import MergedEvents
 
 
 def check_leased_keys(operations: Iterable[Operation], merged: MergedEvents) -> list[Violation]:
@@ -120,6 +120,7 @@ def check_kept_alive_leases(operations: Iterable[Operation]) -> list[Violation]:
         gone, promised = life.gone_by, life.promised_by
         if gone is None or promised is None or gone.completed_ns is None:
             continue
+        assert promised.response is not None  # a promise comes from a grant's or keep-alive's reply
         if gone.completed_ns >= life.revoke_sent_ns:
             continue  # a revoke was under way: the lease may have been revoked, not expired
         early = life.promised_ns - gone.completed_ns

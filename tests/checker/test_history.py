@@ -1,8 +1,8 @@
 """History records: JSON lines round trip and readable descriptions."""
 
-from console.chaos.history import from_json_lines, to_json_lines
-from tests.chaos.builders import Ops, kv
-from tests.chaos.simulation import Workload, simulate
+from checker.model.history import from_json_lines, to_json_lines
+from tests.checker.builders import Ops, kv
+from tests.checker.simulation import Workload, simulate
 
 
 def test_history_survives_a_json_lines_round_trip():

@@ -11,8 +11,8 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable
 
-from console.chaos.history import Operation, OpKind, StoreSnapshot
-from console.chaos.violation import Violation
+from checker.model.history import Operation, OpKind, StoreSnapshot
+from checker.validate.violation import Violation
 
 
 def check_durability(operations: Iterable[Operation], final: StoreSnapshot) -> list[Violation]:

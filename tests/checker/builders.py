@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from console.chaos.history import (
+from checker.model.history import (
     EventType,
     KeyValue,
     Operation,

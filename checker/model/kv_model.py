@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import NamedTuple
 
-from console.chaos.history import KeyValue, Operation, OpKind, Request, Response
+from checker.model.history import KeyValue, Operation, OpKind, Request, Response
 
 
 class KeyState(NamedTuple):
@@ -101,7 +101,7 @@ def transition(op: Operation) -> Transition:
         return lambda state: _cas(state, request, response)
     if kind is OpKind.DELETE:
         if response is None:
-            return lambda state: [] if state.value is None else [_delete(state, None)]
+            return lambda state: [] if state.value is None else _some(_delete(state, None))
         header = response.revision
         if response.deleted > 0:
             return lambda state: [] if state.value is None else _some(_delete(state, header))
@@ -109,7 +109,7 @@ def transition(op: Operation) -> Transition:
     if kind is OpKind.LEASE_REVOKE:
         if response is None:
             return lambda state: (
-                [_delete(state, None)]
+                _some(_delete(state, None))
                 if state.lease_id == lease_id and state.value is not None
                 else []
             )

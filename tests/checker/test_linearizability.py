@@ -4,10 +4,10 @@ import time
 
 import pytest
 
-from console.chaos.linearizability import Verdict, check_linearizability
-from console.chaos.watch_check import merge_watch_events
-from console.chaos.wing_gong import SearchBudget
-from tests.chaos.builders import Ops, Watcher, kv, put_event
+from checker.validate.linearizability import Verdict, check_linearizability
+from checker.validate.watch_check import merge_watch_events
+from checker.validate.wing_gong import SearchBudget
+from tests.checker.builders import Ops, Watcher, kv, put_event
 
 
 def verdict_of(ops: Ops) -> Verdict:

@@ -16,8 +16,10 @@ import pytest
 import trio
 
 from console.cli import main
-from console.cluster import MemberStatus, Playground, PlaygroundError
 from node.client import Client, DeadlineExceeded, connect_client
+from playground.errors import PlaygroundError
+from playground.playground import Playground
+from playground.status import MemberStatus
 
 FAST = {"heartbeat_interval_ms": 50, "election_timeout_ms": 500}
 WAIT = 20.0
@@ -48,9 +50,9 @@ async def statuses_by_name(playground: Playground) -> dict[str, MemberStatus]:
     return {status.name: status for status in await playground.statuses()}
 
 
-async def wait_for(condition: Callable[[], Awaitable[bool]], timeout: float = WAIT) -> None:
-    with trio.fail_after(timeout):
-        while not await condition():
+async def wait_for(condition: Callable[[], Awaitable[bool]]) -> None:
+    with trio.fail_after(WAIT):
+        while not await condition():  # noqa: ASYNC110 - polls the member processes
             await trio.sleep(0.05)
 
 
@@ -417,7 +419,7 @@ async def test_the_member_added_to_a_one_member_cluster_leads_once_the_first_is_
         added = await playground.add_node()
         await playground.remove_node("n1")
 
-        assert await playground.wait_for_leader(timeout=WAIT) == added
+        assert await playground.wait_for_leader(within=WAIT) == added
         async with await Client.connect(playground.native_endpoints()) as client:
             await client.put(b"still", b"here")
             assert (await client.get(b"still")).kvs[0].value == b"here"

@@ -34,14 +34,14 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from console.chaos import kv_model
-from console.chaos.history import Operation, OpKind, Request, StoreSnapshot
-from console.chaos.kv_model import KeyState
-from console.chaos.revision_order import check_revision_order
-from console.chaos.violation import Violation
-from console.chaos.watch_check import MergedEvents
-from console.chaos.watch_resolution import Resolution, resolve_with_watch
-from console.chaos.wing_gong import Call, Outcome, SearchBudget, SearchResult, search
+from checker.model import kv_model
+from checker.model.history import Operation, OpKind, Request, StoreSnapshot
+from checker.model.kv_model import KeyState
+from checker.validate.revision_order import check_revision_order
+from checker.validate.violation import Violation
+from checker.validate.watch_check import MergedEvents
+from checker.validate.watch_resolution import Resolution, resolve_with_watch
+from checker.validate.wing_gong import Call, Outcome, SearchBudget, SearchResult, search
 
 _KEY_KINDS = frozenset({OpKind.PUT, OpKind.PUT_WITH_LEASE, OpKind.GET, OpKind.CAS, OpKind.DELETE})
 _MAX_START_STATES = 64

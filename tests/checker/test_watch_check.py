@@ -2,9 +2,9 @@
 
 from collections.abc import Sequence
 
-from console.chaos.history import Operation
-from console.chaos.watch_check import check_watches
-from tests.chaos.builders import Ops, Watcher, delete_event, kv, put_event
+from checker.model.history import Operation
+from checker.validate.watch_check import check_watches
+from tests.checker.builders import Ops, Watcher, delete_event, kv, put_event
 
 # The store's history: rev 2 creates a, 3 creates b, 4 updates a (with lease 7), 5 deletes
 # b, 6 creates b again (with lease 7), 7 revokes lease 7: one revision deleting a and b.

@@ -2,8 +2,8 @@
 
 from dataclasses import replace
 
-from console.chaos.verdict import check_history
-from tests.chaos.simulation import Workload, simulate
+from checker.validate.verdict import check_history
+from tests.checker.simulation import Workload, simulate
 
 
 def test_clean_run_reports_every_check_passed():

@@ -14,7 +14,7 @@ import heapq
 import random
 from dataclasses import dataclass, field, replace
 
-from console.chaos.history import (
+from checker.model.history import (
     EventType,
     History,
     KeyValue,

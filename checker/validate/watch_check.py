@@ -15,7 +15,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
-from console.chaos.history import (
+from checker.model.history import (
     EventType,
     KeyValue,
     Operation,
@@ -26,7 +26,7 @@ from console.chaos.history import (
     WatchRequest,
     WatchResponse,
 )
-from console.chaos.violation import Violation
+from checker.validate.violation import Violation
 
 
 @dataclass(slots=True)
@@ -385,10 +385,10 @@ def _reliable(
             )
         )
     partial = []
-    for revision, events in scan.delivered.items():
+    for revision, delivered in scan.delivered.items():
         request = scan.delivered_by[revision]
         wanted = {k for k, e in merged.by_revision[revision].items() if request.selects(e)}
-        got = {e.key for e in events}
+        got = {e.key for e in delivered}
         if wanted - got:
             partial.append(
                 Violation(
@@ -485,7 +485,7 @@ def _key_history(merged: MergedEvents) -> list[Violation]:
                 continue
             should_create = previous is None
             if event.is_create != should_create:
-                state = "absent" if should_create else f"holding {previous.describe()}"
+                state = "absent" if previous is None else f"holding {previous.describe()}"
                 violations.append(
                     Violation(
                         "is_create",

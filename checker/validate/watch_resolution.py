@@ -19,8 +19,8 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
-from console.chaos.history import RAFT_ORDERED, EventType, Operation, OpKind, Request, Response
-from console.chaos.watch_check import MergedEvents
+from checker.model.history import RAFT_ORDERED, EventType, Operation, OpKind, Request, Response
+from checker.validate.watch_check import MergedEvents
 
 _VALUE_WRITES = frozenset({OpKind.PUT, OpKind.PUT_WITH_LEASE, OpKind.CAS})
 
@@ -136,14 +136,14 @@ def _deletions(operations: Sequence[Operation], merged: MergedEvents) -> list[Op
         else:
             continue
         first_invoked[cause] = min(first_invoked.get(cause, op.invoked_ns), op.invoked_ns)
-    deletions = []
+    deletions: list[Operation] = []
     for key, events in merged.by_key.items():
         for event in events:
             if event.type is not EventType.DELETE or (key, event.revision) in acknowledged:
                 continue
             _, previous = merged.previous(key, event.revision)
             lease_id = previous.lease_id if previous is not None else 0
-            cause = f"lease {lease_id:x} revoked or expired" if lease_id else "a timed-out delete"
+            why = f"lease {lease_id:x} revoked or expired" if lease_id else "a timed-out delete"
             deletions.append(
                 Operation(
                     op_id=-1 - len(deletions),
@@ -152,7 +152,7 @@ def _deletions(operations: Sequence[Operation], merged: MergedEvents) -> list[Op
                     invoked_ns=first_invoked.get((key, lease_id), 0),
                     completed_ns=None,
                     response=Response(event.revision, deleted=1),
-                    error=f"{cause}, from the watch",
+                    error=f"{why}, from the watch",
                 )
             )
     return deletions

@@ -1,10 +1,10 @@
 """Leased keys after their lease is gone, and acknowledged writes after healing."""
 
-from console.chaos.durability import check_durability
-from console.chaos.history import OpKind, Request, StoreSnapshot
-from console.chaos.lease_check import check_kept_alive_leases, check_leased_keys
-from console.chaos.watch_check import merge_watch_events
-from tests.chaos.builders import Ops, Watcher, delete_event, kv, put_event
+from checker.model.history import OpKind, Request, StoreSnapshot
+from checker.validate.durability import check_durability
+from checker.validate.lease_check import check_kept_alive_leases, check_leased_keys
+from checker.validate.watch_check import merge_watch_events
+from tests.checker.builders import Ops, Watcher, delete_event, kv, put_event
 
 LEASED = kv("a", "1", 2, lease=7)
 

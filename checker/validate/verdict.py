@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from console.chaos.durability import check_durability
-from console.chaos.history import History
-from console.chaos.lease_check import check_kept_alive_leases, check_leased_keys
-from console.chaos.linearizability import LinearizabilityResult, Verdict, check_linearizability
-from console.chaos.violation import Violation
-from console.chaos.watch_check import WatchReport, check_watches
-from console.chaos.wing_gong import SearchBudget
+from checker.model.history import History
+from checker.validate.durability import check_durability
+from checker.validate.lease_check import check_kept_alive_leases, check_leased_keys
+from checker.validate.linearizability import LinearizabilityResult, Verdict, check_linearizability
+from checker.validate.violation import Violation
+from checker.validate.watch_check import WatchReport, check_watches
+from checker.validate.wing_gong import SearchBudget
 
 
 @dataclass(slots=True)

@@ -18,8 +18,8 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable
 
-from console.chaos.history import RAFT_ORDERED, Operation
-from console.chaos.violation import Violation
+from checker.model.history import RAFT_ORDERED, Operation
+from checker.validate.violation import Violation
 
 
 def check_revision_order(operations: Iterable[Operation]) -> list[Violation]:

@@ -1,0 +1,1 @@
+"""What is checked: the recorded operations, watch streams and snapshots, and the key model."""

@@ -1,0 +1,1 @@
+"""The checks over a recorded history and the verdict that gathers them."""
