@@ -603,7 +603,7 @@ async def test_members_prints_each_members_raft_state_beside_its_revision(tmp_pa
     async with (
         native_cluster(tmp_path, size=3) as members,
         connect_client([m.endpoint for m in members]) as client,
-        Console(client) as console,
+        Console.open(client) as console,
     ):
         await ok(console, "put k v")
         leader_name = next(m.name for m in members if m.server.member_id == m.server.leader_id)
