@@ -62,7 +62,7 @@ def _serve_cluster(directory: str, members: int, pipe: Connection) -> None:
         async with trio.open_nursery() as nursery:
             started = [await nursery.start(run_member, name) for name in names]
             with trio.fail_after(30):
-                while len({server.leader_id for server, _ in started} - {0}) != 1 or any(
+                while len({server.leader_id for server, _ in started} - {0}) != 1 or any(  # noqa: ASYNC110
                     server.leader_id == 0 for server, _ in started
                 ):
                     await trio.sleep(0.05)

@@ -73,7 +73,7 @@ async def wait_for_leader(members: list[MemberProcess], *, not_id: int = 0) -> i
 
 async def member_id(member: MemberProcess) -> int:
     """The member's raft id, from its own Status."""
-    while (status := await status_of(member)) is None:
+    while (status := await status_of(member)) is None:  # noqa: ASYNC110 - another process
         await trio.sleep(POLL_S)
     return status.header.member_id
 

@@ -156,9 +156,9 @@ class Cluster:
         return next(m for m in self.members if m.server is server)
 
 
-async def wait_for(condition: Callable[[], object], timeout: float = WAIT) -> object:
-    """Poll `condition` until it returns something truthy (bounded by trio.fail_after)."""
-    with trio.fail_after(timeout):
+async def wait_for(condition: Callable[[], object]) -> object:
+    """Poll `condition` until it returns something truthy, for at most WAIT seconds."""
+    with trio.fail_after(WAIT):
         while True:
             value = condition()
             if value:

@@ -36,7 +36,7 @@ async def test_a_lease_kept_alive_through_a_follower_lives_and_expires_once_left
             return (await follower.range(RangeRequest(key=b"ephemeral"))).count == 0
 
         with trio.fail_after(5):
-            while not await gone():
+            while not await gone():  # noqa: ASYNC110 - asks a member
                 await trio.sleep(0.05)
         ttl = await follower.lease_time_to_live(m.LeaseTimeToLiveRequest(id=granted.id))
         assert ttl.ttl == -1
@@ -78,6 +78,6 @@ async def test_a_new_leader_keeps_leases_alive_for_their_ttl(tmp_path):
         new_leader = await cluster.leader()
         ttl = await new_leader.lease_time_to_live(m.LeaseTimeToLiveRequest(id=granted.id))
         assert ttl.ttl >= 1  # the new leader gave it its full TTL again (plus the extension)
-        await wait_for(lambda: new_leader.state.lessor.lookup(granted.id) is None, timeout=8)
+        await wait_for(lambda: new_leader.state.lessor.lookup(granted.id) is None)
         assert (await new_leader.range(RangeRequest(key=b"k"))).count == 0
         nursery.cancel_scope.cancel()
