@@ -8,7 +8,8 @@ a history Response, so the workload and the recorder never see either wire forma
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable
+import contextlib
+from collections.abc import AsyncIterator, Awaitable
 from types import TracebackType
 from typing import Any, Protocol, Self, TypeVar
 
@@ -18,7 +19,7 @@ import grpc
 
 from console.chaos.history import KeyValue, OpKind, Request, Response
 from node.api.gen.etcdserverpb import rpc_pb2, rpc_pb2_grpc
-from node.client import Client, compare_mod_revision, compare_value, op_put
+from node.client import Client, compare_mod_revision, compare_value, connect_client, op_put
 from node.errors import EtcdError
 
 DOORS = ("native", "grpc")
@@ -67,7 +68,7 @@ def _kv(key: bytes, value: bytes, create: int, mod: int, version: int, lease: in
     return KeyValue(key.decode(), value.decode(), create, mod, version, lease)
 
 
-class NativeDoor:
+class NativeDoor(anyio.AsyncContextManagerMixin):
     """The native protocol through node.client, to `endpoints` (the first one preferred)."""
 
     def __init__(self, endpoints: list[str], timeout: float) -> None:
@@ -75,19 +76,14 @@ class NativeDoor:
         self._timeout = timeout
         self._client: Client | None = None
 
-    async def __aenter__(self) -> Self:
-        client = await Client.connect(self._endpoints, timeout=self._timeout)
-        self._client = await client.__aenter__()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> bool | None:
-        assert self._client is not None
-        return await self._client.__aexit__(exc_type, exc, traceback)
+    @contextlib.asynccontextmanager
+    async def __asynccontextmanager__(self) -> AsyncIterator[Self]:
+        async with connect_client(self._endpoints, timeout=self._timeout) as client:
+            self._client = client
+            try:
+                yield self
+            finally:
+                self._client = None
 
     async def execute(self, request: Request) -> Response:
         """Run `request` as the native RPC it stands for."""

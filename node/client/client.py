@@ -17,7 +17,7 @@ from __future__ import annotations
 import math
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
-from typing import TYPE_CHECKING, Any, Self
+from typing import Any, Self
 
 import anyio
 import anyio.abc
@@ -48,9 +48,6 @@ from node.client.requests import (
 from node.client.response import Response, as_dict
 from node.client.streams import LeaseKeepAlive, ReplyStream, SnapshotStream, Watch
 
-if TYPE_CHECKING:
-    from types import TracebackType
-
 DEFAULT_TIMEOUT = 5.0
 _FIRST_BACKOFF = 0.025
 _MAX_BACKOFF = 0.5
@@ -73,7 +70,7 @@ class _Retry:
         self._delay = min(self._delay * 2, _MAX_BACKOFF)
 
 
-class Client:
+class Client(anyio.AsyncContextManagerMixin):
     """A connection to a cluster through any of its members' native endpoints.
 
     Use as `async with await Client.connect(["127.0.0.1:32379", ...]) as client:`; `timeout`
@@ -100,23 +97,18 @@ class Client:
         await client._dial()
         return client
 
-    async def __aenter__(self) -> Self:
-        self._task_group = anyio.create_task_group()
-        await self._task_group.__aenter__()
-        for connection in self._connections.values():
-            self._task_group.start_soon(connection.run)
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> bool | None:
-        await self.aclose()
-        assert self._task_group is not None
-        self._task_group.cancel_scope.cancel()
-        return await self._task_group.__aexit__(exc_type, exc, traceback)
+    @asynccontextmanager
+    async def __asynccontextmanager__(self) -> AsyncIterator[Self]:
+        async with anyio.create_task_group() as readers:
+            self._task_group = readers
+            for connection in self._connections.values():
+                readers.start_soon(connection.run)
+            try:
+                yield self
+            finally:
+                await self.aclose()
+                readers.cancel_scope.cancel()
+                self._task_group = None
 
     async def aclose(self) -> None:
         """Close every connection; calls still waiting fail with ConnectionLost."""
