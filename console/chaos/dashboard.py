@@ -27,6 +27,7 @@ from console.chaos.progress import Progress
 from console.chaos.run import EXIT_PASSED, EXIT_VIOLATION, ChaosConfig, ChaosResult, ChaosRun
 from console.tui.app import DashboardApp, FollowedMember
 from console.tui.native_source import NativeSource
+from console.tui.playground_endpoints import playground_member_endpoints
 
 EXIT_INTERRUPTED = 130
 """The exit status of a run stopped before its verdict, as a shell reports Ctrl-C."""
@@ -92,7 +93,7 @@ class ChaosDashboard(DashboardApp):
             for name, record in playground.members.items()
         ]
         super().__init__(
-            NativeSource(endpoints),
+            NativeSource(endpoints, playground_member_endpoints(playground)),
             members,
             playground,
             endpoints,
