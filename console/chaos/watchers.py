@@ -21,12 +21,13 @@ from typing import Any, Protocol
 import anyio
 import grpc
 
-from console.chaos.doors import DOOR_FAILURES, DOORS, grpc_call
+from console.chaos.doors import DOOR_FAILURES, DOORS
 from console.chaos.history import EventType, KeyValue, ResponseKind, WatchEvent, WatchRequest
 from console.chaos.recorder import Recorder, now_ns
-from node.api.gen.etcdserverpb import rpc_pb2, rpc_pb2_grpc
+from node.api.gen.etcdserverpb import rpc_pb2
 from node.client import Client
 from node.client.connection import NotSent
+from node.client.grpc_client import GrpcClient, grpc_call
 
 ALL_KEYS = "\0"
 """key and range_end of a watch over every key."""
@@ -285,8 +286,8 @@ class _GrpcStream:
 @contextlib.asynccontextmanager
 async def grpc_watch(endpoint: str, create: dict[str, Any]) -> AsyncIterator[WatchStream]:
     """A watch stream on the member whose client URL is `endpoint`, through etcd's gRPC API."""
-    async with grpc.aio.insecure_channel(endpoint.removeprefix("http://")) as channel:
-        call = rpc_pb2_grpc.WatchStub(channel).Watch()
+    async with GrpcClient([endpoint]) as member:
+        call = member.stubs().watch.Watch()
         try:
             with anyio.fail_after(OPEN_TIMEOUT):
                 request = rpc_pb2.WatchRequest(create_request=rpc_pb2.WatchCreateRequest(**create))
