@@ -42,7 +42,7 @@ from node.mvcc.requests import (
 )
 from node.mvcc.watcher import AUTO_WATCH_ID, WatchResponse
 from node.server import messages
-from node.server.config import FlagValueError, parse_url
+from node.server.flag_values import FlagValueError, parse_url
 
 if TYPE_CHECKING:
     from node.server.etcdserver import EtcdServer
