@@ -15,10 +15,11 @@ import inspect
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import TextIO
+from typing import TextIO, cast
 
 import anyio
 from rich.text import Text
+from textual.notifications import SeverityLevel
 from textual.widgets import TabbedContent
 
 from console.chaos.command import closing_lines
@@ -34,7 +35,10 @@ EXIT_INTERRUPTED = 130
 TITLE_FAULT_WIDTH = 50
 """Characters of the current fault the title shows (the Output panel has it all)."""
 _VERDICT_STYLES = {EXIT_PASSED: "bold green", EXIT_VIOLATION: "bold red"}
-_VERDICT_SEVERITIES = {EXIT_PASSED: "information", EXIT_VIOLATION: "error"}
+_VERDICT_SEVERITIES: dict[int, SeverityLevel] = {
+    EXIT_PASSED: "information",
+    EXIT_VIOLATION: "error",
+}
 
 
 class PanelText:
@@ -43,7 +47,7 @@ class PanelText:
 
     def __init__(self, terminal: TextIO) -> None:
         self.terminal = terminal
-        self._emit: Callable[[str], None] | None = None
+        self._emit: Callable[[str], object] | None = None
         self._before: list[str] | None = []
         self._partial = ""
 
@@ -68,7 +72,7 @@ class PanelText:
         if self._emit is None:
             self.terminal.flush()
 
-    def attach(self, emit: Callable[[str], None]) -> None:
+    def attach(self, emit: Callable[[str], object]) -> None:
         """Hand every line to `emit` from now on, the ones written so far first."""
         for line in self._before or []:
             emit(line)
@@ -83,7 +87,7 @@ class PanelText:
 class ChaosDashboard(DashboardApp):
     """The dashboard of a chaos run's started cluster, with the rest of the run as its story."""
 
-    CSS_PATH = Path(inspect.getfile(DashboardApp)).parent / DashboardApp.CSS_PATH
+    CSS_PATH = str(Path(inspect.getfile(DashboardApp)).parent / DashboardApp.CSS_PATH)
 
     def __init__(self, run: ChaosRun, text: PanelText) -> None:
         playground = run.playground
@@ -152,6 +156,7 @@ class ChaosDashboard(DashboardApp):
         """A notification when a fault starts and when it is over."""
         if record.skipped:
             return
+        severity: SeverityLevel
         if record.ended is None:
             message, severity = f"{record.kind}: {record.detail}", "warning"
         else:
@@ -197,7 +202,7 @@ def start_chaos_dashboard(config: ChaosConfig, terminal: TextIO = sys.stdout) ->
     """Start the run's cluster (its lines on `terminal` meanwhile) and return the dashboard
     that runs the rest once it opens. Raises PlaygroundError if the cluster does not start."""
     text = PanelText(terminal)
-    run = ChaosRun(config, text)
+    run = ChaosRun(config, cast(TextIO, text))  # PanelText writes as a text stream does
     try:
         anyio.run(run.start, backend="asyncio")
     except BaseException:

@@ -237,6 +237,7 @@ class DashboardApp(App[int]):
             return
         states = {}
         for name in self.cluster.members:
+            state: str
             try:
                 state = playground.state(name)
             except PlaygroundError:
@@ -293,7 +294,7 @@ class DashboardApp(App[int]):
             views = self.watches_panel.views
             return views[-1].query_one(Log) if views else self.watches_panel
         if number == 5:
-            return self.keys_panel.tree
+            return self.keys_panel.key_tree
         if number == 6:
             return self.output_panel.lines
         return self._panel(number)

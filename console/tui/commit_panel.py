@@ -53,9 +53,9 @@ class CommitPanel(Vertical):
             if key not in cluster.members:
                 line.remove()
         for key, member in cluster.members.items():
-            line = lines.get(key)
-            if line is None:
+            shown = lines.get(key)
+            if shown is None:
                 self.mount(CommitLine(key))
             else:
-                line.show(member)
+                shown.show(member)
         self.border_subtitle = f"{cluster.writes_per_second():.0f} writes/s"

@@ -170,7 +170,7 @@ class KeysPanel(Horizontal):
         self.border_title = "5 Keys"
 
     @property
-    def tree(self) -> Tree[KeyNode]:
+    def key_tree(self) -> Tree[KeyNode]:
         """The key tree."""
         return self.query_one("#key-tree", Tree)
 
@@ -183,7 +183,7 @@ class KeysPanel(Horizontal):
         """Start the tree at `prefix` (empty: the whole key space) and load its first page."""
         self.prefix = prefix
         label = f"keys under {_text(prefix)!r}" if prefix else "all keys"
-        tree = self.tree
+        tree = self.key_tree
         tree.reset(label, KeyChild(label, prefix, True))
         self._loaded.clear()
         self._load_children(tree.root)
@@ -240,4 +240,4 @@ class KeysPanel(Horizontal):
         """Find: browse from the typed prefix."""
         event.stop()
         self.browse(event.value.encode())
-        self.tree.focus()
+        self.key_tree.focus()

@@ -168,7 +168,7 @@ class Service:
         if spec is None:
             raise _unknown_method(method)
         request_type, handler = spec
-        request = from_wire(request_type, body)
+        request: Any = from_wire(request_type, body)
         self._check(request)
         reply = self.reply_to_wire(await handler(request))
         if method.startswith("Cluster."):

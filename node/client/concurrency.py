@@ -43,7 +43,7 @@ DEFAULT_SESSION_TTL = 60
 _DELETE = 1
 """mvccpb.Event.EventType DELETE, as a watch event's `type`."""
 
-_FIRST_CREATED = {
+_FIRST_CREATED: dict[str, Any] = {
     "prefix": True,
     "sort_target": SortTarget.CREATE,
     "sort_order": SortOrder.ASCEND,

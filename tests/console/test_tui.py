@@ -241,7 +241,7 @@ def test_the_key_browser_lists_keys_under_a_prefix_and_shows_a_keys_details(
             await pilot.press("f")
             app.keys_panel.query_one("#key-find", Input).value = "shop/"
             await pilot.press("enter")
-            tree = app.keys_panel.tree
+            tree = app.keys_panel.key_tree
             labels = lambda node: [str(child.label) for child in node.children]  # noqa: E731
             await wait_until(pilot, lambda: len(tree.root.children) == 3, "shop/'s children")
             top = labels(tree.root)
@@ -469,7 +469,7 @@ def test_etcd_endpoints_attach_the_watch_monitor_and_key_browser_to_a_real_etcd(
             await pilot.press("f")
             app.keys_panel.query_one("#key-find", Input).value = "etcd/"
             await pilot.press("enter")
-            tree = app.keys_panel.tree
+            tree = app.keys_panel.key_tree
             await wait_until(pilot, lambda: len(tree.root.children) == 1, "etcd/hello")
             listed = str(tree.root.children[0].label)
             logs = lines_of(app.logs_panel.lines)
