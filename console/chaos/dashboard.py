@@ -15,7 +15,7 @@ import inspect
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import TextIO, cast
+from typing import TextIO
 
 import anyio
 from rich.text import Text
@@ -202,7 +202,7 @@ def start_chaos_dashboard(config: ChaosConfig, terminal: TextIO = sys.stdout) ->
     """Start the run's cluster (its lines on `terminal` meanwhile) and return the dashboard
     that runs the rest once it opens. Raises PlaygroundError if the cluster does not start."""
     text = PanelText(terminal)
-    run = ChaosRun(config, cast(TextIO, text))  # PanelText writes as a text stream does
+    run = ChaosRun(config, text)
     try:
         anyio.run(run.start, backend="asyncio")
     except BaseException:

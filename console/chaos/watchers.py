@@ -397,10 +397,10 @@ class WatcherFleet:
         """The revision every watcher of a current member has been delivered up to."""
         return min((w.covered_to for w in self._live()), default=0)
 
-    async def wait_caught_up(self, revision: int, timeout: float) -> list[MemberWatcher]:
+    async def wait_caught_up(self, revision: int, give_up_after: float) -> list[MemberWatcher]:
         """Wait until every live watcher covers `revision`; returns those that did not
-        within `timeout` seconds."""
-        with anyio.move_on_after(timeout):
+        within `give_up_after` seconds."""
+        with anyio.move_on_after(give_up_after):
             while any(w.covered_to < revision for w in self._live()):
                 await anyio.sleep(RECONNECT_DELAY)
         return [w for w in self._live() if w.covered_to < revision]

@@ -249,13 +249,14 @@ class Client(anyio.AsyncContextManagerMixin):
         body: dict[str, Any],
         *,
         repeatable: bool,
-        timeout: float | None = None,
+        time_limit: float | None = None,
     ) -> Response:
         """Run one unary RPC by its native method name, retrying as clientv3 would; it fails
-        with DeadlineExceeded once `timeout` (default: the client's) has passed. Retries stop
-        at the client's timeout even for a call allowed to wait longer (Lock, Campaign)."""
+        with DeadlineExceeded once `time_limit` (default: the
+        client's timeout) has passed. Retries stop at the client's timeout even for a call
+        allowed to wait longer (Lock, Campaign)."""
         now = anyio.current_time()
-        deadline = now + (self.timeout if timeout is None else timeout)
+        deadline = now + (self.timeout if time_limit is None else time_limit)
         retry = _Retry(min(deadline, now + self.timeout))
         while True:
             connection: Connection | None = None
@@ -514,7 +515,7 @@ class Client(anyio.AsyncContextManagerMixin):
     async def lock(self, name: Bytes, *, lease: int = 0) -> Response:
         """Lock.Lock: wait until `name` is held under `lease`; the reply's key unlocks it."""
         body = {"name": to_bytes(name), "lease": lease}
-        return await self.call("Lock.Lock", body, repeatable=False, timeout=math.inf)
+        return await self.call("Lock.Lock", body, repeatable=False, time_limit=math.inf)
 
     async def unlock(self, key: Bytes) -> Response:
         """Lock.Unlock: release the lock whose key Lock returned."""
@@ -523,7 +524,7 @@ class Client(anyio.AsyncContextManagerMixin):
     async def campaign(self, name: Bytes, value: Bytes, *, lease: int) -> Response:
         """Election.Campaign: wait to become leader of `name`; the reply's leader is the key."""
         body = {"name": to_bytes(name), "lease": lease, "value": to_bytes(value)}
-        return await self.call("Election.Campaign", body, repeatable=False, timeout=math.inf)
+        return await self.call("Election.Campaign", body, repeatable=False, time_limit=math.inf)
 
     async def proclaim(self, leader: Response | dict[str, Any], value: Bytes) -> Response:
         """Election.Proclaim: publish a new value as the leader `leader` (a LeaderKey)."""

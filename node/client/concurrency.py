@@ -170,9 +170,10 @@ def _contender_key(prefix: bytes, session: Session) -> bytes:
     return prefix + b"%x" % session.lease_id
 
 
-async def _best_effort(call: Callable[[], Awaitable[None]], timeout: float) -> None:
-    """Run a clean-up call even while cancelled, within `timeout`; the lease bounds a failure."""
-    with anyio.move_on_after(timeout, shield=True), contextlib.suppress(errors.EtcdError):
+async def _best_effort(call: Callable[[], Awaitable[None]], grace: float) -> None:
+    """Run a clean-up call even while cancelled, for at most `grace` seconds; the lease bounds
+    a failure."""
+    with anyio.move_on_after(grace, shield=True), contextlib.suppress(errors.EtcdError):
         await call()
 
 
