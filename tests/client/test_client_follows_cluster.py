@@ -125,3 +125,20 @@ async def test_with_auto_sync_calls_succeed_after_its_only_member_left_and_anoth
     assert read.kvs[0].value == b"churn"
     assert written.kvs[0].value == b"churn"
     assert followed == {m.endpoint for m in members[1:]} | {joined.endpoint}
+
+
+async def test_a_watch_on_a_dropped_endpoint_goes_on_through_a_listed_one(tmp_path):
+    async with native_cluster(tmp_path, size=3) as members:
+        endpoints = [m.endpoint for m in members]
+        async with connect_client(endpoints) as client, client.watch("feed") as watch:
+            await client.put("feed", "1")
+            first = await anext(watch)
+            dropped = client.endpoint
+            await client.set_endpoints([e for e in endpoints if e != dropped])
+            with trio.fail_after(20):
+                await client.put("feed", "2")
+                second = await anext(watch)
+            assert dropped not in client.endpoints
+            assert client.endpoint != dropped
+    assert [e.kv.value for e in first.events] == [b"1"]
+    assert [e.kv.value for e in second.events] == [b"2"]
