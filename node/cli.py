@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from importlib.metadata import version
 from typing import NoReturn
 
-from node.server.config import FLAGS, FLAGS_BY_NAME, SECTIONS, ConfigError, load_config
+from node.server.config import FLAGS, FLAGS_BY_NAME, SECTIONS, load_config
+from node.server.flag_values import ConfigError
 
 PROG = "etcd-node"
 DISTRIBUTION = "etcd-console"

@@ -34,6 +34,7 @@ from console.chaos.run import (
 )
 from console.tui.app import DashboardApp, FollowedMember
 from console.tui.native_source import NativeSource
+from console.tui.playground_endpoints import playground_member_endpoints
 
 EXIT_INTERRUPTED = 130
 """The exit status of a run stopped before its verdict, as a shell reports Ctrl-C."""
@@ -102,7 +103,7 @@ class ChaosDashboard(DashboardApp):
             for name, record in playground.members.items()
         ]
         super().__init__(
-            NativeSource(endpoints),
+            NativeSource(endpoints, playground_member_endpoints(playground)),
             members,
             playground,
             endpoints,

@@ -7,18 +7,18 @@ a history Response, so the workload and the recorder never see either wire forma
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Awaitable
+import contextlib
+from collections.abc import AsyncIterator
 from types import TracebackType
-from typing import Any, Protocol, Self, TypeVar
+from typing import Any, Protocol, Self
 
 import anyio
-import anyio.lowlevel
 import grpc
 
 from checker.model.history import KeyValue, OpKind, Request, Response
-from node.api.gen.etcdserverpb import rpc_pb2, rpc_pb2_grpc
-from node.client import Client, compare_mod_revision, compare_value, op_put
+from node.api.gen.etcdserverpb import rpc_pb2
+from node.client import Client, compare_mod_revision, compare_value, connect_client, op_put
+from node.client.grpc_client import GrpcClient, Stubs, grpc_call
 from node.errors import EtcdError
 
 DOORS = ("native", "grpc")
@@ -26,7 +26,6 @@ DOORS = ("native", "grpc")
 DOOR_FAILURES = (OSError, TimeoutError, grpc.aio.AioRpcError, EtcdError)
 """What connecting through a door, or a stream on it, can fail with: the member is down,
 cut off, or refused."""
-_Reply = TypeVar("_Reply")
 
 
 class Door(Protocol):
@@ -46,28 +45,11 @@ class Door(Protocol):
         ...
 
 
-async def grpc_call(awaitable: Awaitable[_Reply]) -> _Reply:
-    """Await one grpc.aio call, keeping anyio's cancellation intact.
-
-    grpc.aio answers a cancellation with a CancelledError of its own, which anyio's cancel
-    scopes do not recognise as theirs; a checkpoint turns it back into anyio's (when the
-    scope was cancelled) or else into a ConnectionError, as is grpc.aio's complaint about
-    a write to a stream that has ended.
-    """
-    try:
-        return await awaitable
-    except asyncio.CancelledError:
-        await anyio.lowlevel.checkpoint()
-        raise ConnectionError("the gRPC call was cancelled") from None
-    except asyncio.InvalidStateError as finished:  # a write on a stream that has ended
-        raise ConnectionError(str(finished)) from None
-
-
 def _kv(key: bytes, value: bytes, create: int, mod: int, version: int, lease: int) -> KeyValue:
     return KeyValue(key.decode(), value.decode(), create, mod, version, lease)
 
 
-class NativeDoor:
+class NativeDoor(anyio.AsyncContextManagerMixin):
     """The native protocol through node.client, to `endpoints` (the first one preferred)."""
 
     def __init__(self, endpoints: list[str], timeout: float) -> None:
@@ -75,19 +57,14 @@ class NativeDoor:
         self._timeout = timeout
         self._client: Client | None = None
 
-    async def __aenter__(self) -> Self:
-        client = await Client.connect(self._endpoints, timeout=self._timeout)
-        self._client = await client.__aenter__()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> bool | None:
-        assert self._client is not None
-        return await self._client.__aexit__(exc_type, exc, traceback)
+    @contextlib.asynccontextmanager
+    async def __asynccontextmanager__(self) -> AsyncIterator[Self]:
+        async with connect_client(self._endpoints, timeout=self._timeout) as client:
+            self._client = client
+            try:
+                yield self
+            finally:
+                self._client = None
 
     async def execute(self, request: Request) -> Response:
         """Run `request` as the native RPC it stands for."""
@@ -130,78 +107,74 @@ def _native_kv(kv: Any) -> KeyValue:
     return _kv(kv.key, kv.value, kv.create_revision, kv.mod_revision, kv.version, kv.lease)
 
 
-class GrpcDoor:
-    """etcd's v3 gRPC API through grpc.aio stubs, to one member's client URL."""
+class GrpcDoor(anyio.AsyncContextManagerMixin):
+    """etcd's v3 gRPC API through node.client's GrpcClient, to one member's client URL; a
+    call's failure is grpc.aio's own, as the history records it."""
 
     def __init__(self, target: str) -> None:
-        self._target = target.removeprefix("http://")
-        self._channel: grpc.aio.Channel | None = None
+        self._grpc = GrpcClient([target])
+        self._stubs: Stubs | None = None
 
-    async def __aenter__(self) -> Self:
-        self._channel = grpc.aio.insecure_channel(self._target)
-        self._kv = rpc_pb2_grpc.KVStub(self._channel)
-        self._lease = rpc_pb2_grpc.LeaseStub(self._channel)
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> bool | None:
-        assert self._channel is not None
-        with anyio.CancelScope(shield=True):
-            await self._channel.close()
-        return None
+    @contextlib.asynccontextmanager
+    async def __asynccontextmanager__(self) -> AsyncIterator[Self]:
+        async with self._grpc:
+            self._stubs = self._grpc.stubs()
+            try:
+                yield self
+            finally:
+                self._stubs = None
 
     async def execute(self, request: Request) -> Response:
         """Run `request` as the gRPC call it stands for."""
+        stubs = self._stubs
+        assert stubs is not None, "use the door inside `async with`"
         key, value = request.key.encode(), request.value.encode()
         match request.kind:
             case OpKind.PUT | OpKind.PUT_WITH_LEASE:
                 put = rpc_pb2.PutRequest(key=key, value=value, lease=request.lease_id)
-                reply = await grpc_call(self._kv.Put(put))
+                reply = await grpc_call(stubs.kv.Put(put))
                 return Response(reply.header.revision)
             case OpKind.GET:
-                reply = await grpc_call(self._kv.Range(rpc_pb2.RangeRequest(key=key)))
+                reply = await grpc_call(stubs.kv.Range(rpc_pb2.RangeRequest(key=key)))
                 found = [_grpc_kv(kv) for kv in reply.kvs]
                 return Response(reply.header.revision, kv=found[0] if found else None)
             case OpKind.CAS:
-                reply = await grpc_call(self._kv.Txn(_cas_txn(request)))
+                reply = await grpc_call(stubs.kv.Txn(_cas_txn(request)))
                 return Response(reply.header.revision, succeeded=reply.succeeded)
             case OpKind.DELETE:
-                reply = await grpc_call(self._kv.DeleteRange(rpc_pb2.DeleteRangeRequest(key=key)))
+                reply = await grpc_call(stubs.kv.DeleteRange(rpc_pb2.DeleteRangeRequest(key=key)))
                 return Response(reply.header.revision, deleted=reply.deleted)
             case OpKind.LEASE_GRANT:
                 reply = await grpc_call(
-                    self._lease.LeaseGrant(rpc_pb2.LeaseGrantRequest(TTL=request.ttl))
+                    stubs.lease.LeaseGrant(rpc_pb2.LeaseGrantRequest(TTL=request.ttl))
                 )
                 if reply.error:
                     raise RuntimeError(reply.error)
                 return Response(reply.header.revision, lease_id=reply.ID, ttl=reply.TTL)
             case OpKind.LEASE_REVOKE:
                 revoke = rpc_pb2.LeaseRevokeRequest(ID=request.lease_id)
-                reply = await grpc_call(self._lease.LeaseRevoke(revoke))
+                reply = await grpc_call(stubs.lease.LeaseRevoke(revoke))
                 return Response(reply.header.revision)
             case OpKind.LEASE_KEEPALIVE:
-                return await self._keep_alive_once(request.lease_id)
+                return await _keep_alive_once(stubs, request.lease_id)
             case OpKind.COMPACT:
                 compact = rpc_pb2.CompactionRequest(revision=request.revision)
-                reply = await grpc_call(self._kv.Compact(compact))
+                reply = await grpc_call(stubs.kv.Compact(compact))
                 return Response(reply.header.revision)
 
-    async def _keep_alive_once(self, lease_id: int) -> Response:
-        call = self._lease.LeaseKeepAlive()
-        try:
-            await grpc_call(call.write(rpc_pb2.LeaseKeepAliveRequest(ID=lease_id)))
-            reply = await grpc_call(call.read())
-        finally:
-            call.cancel()
-        if reply is grpc.aio.EOF:
-            raise ConnectionError("keep-alive stream ended without a reply")
-        if reply.TTL <= 0:
-            raise LookupError("etcdserver: requested lease not found")
-        return Response(reply.header.revision, lease_id=reply.ID, ttl=reply.TTL)
+
+async def _keep_alive_once(stubs: Stubs, lease_id: int) -> Response:
+    call = stubs.lease.LeaseKeepAlive()
+    try:
+        await grpc_call(call.write(rpc_pb2.LeaseKeepAliveRequest(ID=lease_id)))
+        reply = await grpc_call(call.read())
+    finally:
+        call.cancel()
+    if reply is grpc.aio.EOF:
+        raise ConnectionError("keep-alive stream ended without a reply")
+    if reply.TTL <= 0:
+        raise LookupError("etcdserver: requested lease not found")
+    return Response(reply.header.revision, lease_id=reply.ID, ttl=reply.TTL)
 
 
 def _grpc_kv(kv: Any) -> KeyValue:

@@ -57,19 +57,19 @@ class Recorder:
         client_id: int,
         request: Request,
         call: Callable[[], Awaitable[Response]],
-        timeout: float,
+        time_limit: float,
     ) -> Operation:
         """Run `call` for `request`, record it and return the record: indeterminate (no
-        response) when the call raised or took longer than `timeout` seconds. A call
+        response) when the call raised or took longer than `time_limit` seconds. A call
         cancelled midway is recorded as indeterminate too."""
         invoked = now_ns()
         response: Response | None = None
         error = ""
         try:
-            with anyio.fail_after(timeout):
+            with anyio.fail_after(time_limit):
                 response = await call()
         except TimeoutError:
-            error = f"timed out after {timeout:g} s"
+            error = f"timed out after {time_limit:g} s"
         except anyio.get_cancelled_exc_class():
             self._add(client_id, request, invoked, None, "cancelled")
             raise

@@ -22,11 +22,12 @@ import anyio
 import grpc
 
 from checker.model.history import EventType, KeyValue, ResponseKind, WatchEvent, WatchRequest
-from console.chaos.doors import DOOR_FAILURES, DOORS, grpc_call
+from console.chaos.doors import DOOR_FAILURES, DOORS
 from console.chaos.recorder import Recorder, now_ns
-from node.api.gen.etcdserverpb import rpc_pb2, rpc_pb2_grpc
+from node.api.gen.etcdserverpb import rpc_pb2
 from node.client import Client
 from node.client.connection import NotSent
+from node.client.grpc_client import GrpcClient, grpc_call
 
 ALL_KEYS = "\0"
 """key and range_end of a watch over every key."""
@@ -285,8 +286,8 @@ class _GrpcStream:
 @contextlib.asynccontextmanager
 async def grpc_watch(endpoint: str, create: dict[str, Any]) -> AsyncIterator[WatchStream]:
     """A watch stream on the member whose client URL is `endpoint`, through etcd's gRPC API."""
-    async with grpc.aio.insecure_channel(endpoint.removeprefix("http://")) as channel:
-        call = rpc_pb2_grpc.WatchStub(channel).Watch()
+    async with GrpcClient([endpoint]) as member:
+        call = member.stubs().watch.Watch()
         try:
             with anyio.fail_after(OPEN_TIMEOUT):
                 request = rpc_pb2.WatchRequest(create_request=rpc_pb2.WatchCreateRequest(**create))
@@ -396,10 +397,10 @@ class WatcherFleet:
         """The revision every watcher of a current member has been delivered up to."""
         return min((w.covered_to for w in self._live()), default=0)
 
-    async def wait_caught_up(self, revision: int, timeout: float) -> list[MemberWatcher]:
+    async def wait_caught_up(self, revision: int, give_up_after: float) -> list[MemberWatcher]:
         """Wait until every live watcher covers `revision`; returns those that did not
-        within `timeout` seconds."""
-        with anyio.move_on_after(timeout):
+        within `give_up_after` seconds."""
+        with anyio.move_on_after(give_up_after):
             while any(w.covered_to < revision for w in self._live()):
                 await anyio.sleep(RECONNECT_DELAY)
         return [w for w in self._live() if w.covered_to < revision]

@@ -29,6 +29,7 @@ from console.tui.keys_panel import KeysPanel
 from console.tui.logs_panel import LogsPanel
 from console.tui.members_panel import MembersPanel
 from console.tui.native_source import NativeSource
+from console.tui.playground_endpoints import playground_member_endpoints
 from console.tui.records import WatchSpec
 from console.tui.source import DataSource
 from console.tui.watch_dialog import WatchDialog
@@ -226,11 +227,6 @@ class DashboardApp(App[int]):
         for name in [name for name in self.cluster.members if name not in playground.members]:
             self._followers.pop(name).cancel()
             del self.cluster.members[name]
-        endpoints = playground.native_endpoints()
-        if isinstance(self.source, NativeSource):
-            self.source.follow_endpoints(endpoints)
-        if self.session is not None:
-            self.session.follow_endpoints(endpoints)
 
     def _read_process_states(self) -> None:
         playground = self.playground
@@ -541,7 +537,8 @@ def dashboard_for(
         for name, record in playground.members.items()
     ]
     endpoints = playground.native_endpoints()
-    return DashboardApp(NativeSource(endpoints), members, playground, endpoints, story=story)
+    source = NativeSource(endpoints, playground_member_endpoints(playground))
+    return DashboardApp(source, members, playground, endpoints, story=story)
 
 
 def run_dashboard(

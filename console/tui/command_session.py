@@ -1,16 +1,23 @@
 """The command language behind the dashboard's command bar: the REPL's own Console, on a
-client of its own, held open while the dashboard runs (background jobs live in it)."""
+client of its own that follows the membership, held open while the dashboard runs
+(background jobs live in it)."""
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
+
+import anyio
 
 from console.commands import BackgroundOutput, Command, Console, Result
-from console.tui.followed_endpoints import HeldClient
-from node.client import Client
-from node.errors import EtcdError
+from console.tui.playground_endpoints import playground_member_endpoints
+from node.client import Client, default_member_endpoints
 from playground.playground import Playground
+
+CALL_TIMEOUT = 2.0
+SYNC_INTERVAL = 1.0
+"""Seconds between two looks at the member list by the command bar's client."""
+READY_TIMEOUT = 5.0
+"""Seconds a command waits for the Console to be running before giving up."""
 
 
 class CommandSession:
@@ -24,30 +31,47 @@ class CommandSession:
     ) -> None:
         self.playground = playground
         self.on_background = on_background
-        self._console = HeldClient(endpoints, self._console_on, (EtcdError, OSError))
-
-    @contextlib.asynccontextmanager
-    async def _console_on(self, client: Client) -> AsyncIterator[Console]:
-        async with Console.open(client, self.playground) as console:
-            console.on_background = self.on_background
-            yield console
+        self._endpoints = list(endpoints)
+        self._console: Console | None = None
+        self._running: anyio.Event | None = None
 
     @property
     def endpoints(self) -> list[str]:
-        """The members' endpoints, as last followed."""
-        return self._console.endpoints.current
+        """The members' endpoints, as the client last synced them."""
+        return self._endpoints if self._console is None else self._console.client.endpoints
 
-    def follow_endpoints(self, endpoints: list[str]) -> None:
-        """The cluster's members are now at `endpoints` (reconnect if none is left)."""
-        self._console.endpoints.follow(endpoints)
+    def _running_event(self) -> anyio.Event:
+        if self._running is None:
+            self._running = anyio.Event()
+        return self._running
 
     async def run(self) -> None:
-        """Connect and keep the Console entered until cancelled."""
-        await self._console.run()
+        """Keep the Console entered, on a client following the members, until cancelled."""
+        member_endpoints = (
+            default_member_endpoints
+            if self.playground is None
+            else playground_member_endpoints(self.playground)
+        )
+        client = Client(
+            self._endpoints,
+            timeout=CALL_TIMEOUT,
+            auto_sync_interval=SYNC_INTERVAL,
+            member_endpoints=member_endpoints,
+        )
+        async with client, Console.open(client, self.playground) as console:
+            console.on_background = self.on_background
+            self._console = console
+            self._running_event().set()
+            try:
+                await anyio.sleep_forever()
+            finally:
+                self._endpoints, self._console = client.endpoints, None
 
     async def execute(self, command: Command) -> Result:
         """Run one parsed command; a cluster that cannot be reached is one error line."""
-        console = await self._console.held()
+        with anyio.move_on_after(READY_TIMEOUT):
+            await self._running_event().wait()
+        console = self._console
         if console is None:
             line = (
                 f"Error: cannot reach the cluster: no member answers at {', '.join(self.endpoints)}"

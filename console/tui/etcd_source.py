@@ -1,4 +1,4 @@
-"""A real etcd as a data source, over its v3 gRPC API (grpcio's asyncio API, our generated stubs).
+"""A real etcd as a data source, over its v3 gRPC API (node.client's GrpcClient).
 
 etcd streams no events and no log, so each member is followed by polling Maintenance.Status:
 role, term, leader, commit and applied index and db size are what etcd tells; the replication
@@ -16,26 +16,16 @@ import grpc
 from console.tui.cluster_view import ClusterView, LiveMember, StatusReport
 from console.tui.records import KeyPage, KeyRecord, WatchEvent, WatchSpec
 from console.tui.source import SourceUnavailable, WatchCanceled, WatchDelivery
-from node.api.gen.etcdserverpb import rpc_pb2, rpc_pb2_grpc
+from node.api.gen.etcdserverpb import rpc_pb2
 from node.api.gen.mvccpb import kv_pb2
+from node.client.failures import NoEndpointAvailable
+from node.client.grpc_client import GrpcClient, Stubs, grpc_call
 from node.client.requests import key_range
-from node.errors import Compacted, EtcdError
 
 CALL_TIMEOUT = 2.0
 STATUS_INTERVAL = 0.5
 """etcd has no event stream: its status is asked this often (seconds)."""
-_RETRY_ON = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
 _Reply = TypeVar("_Reply")
-
-
-def _error_of(error: grpc.aio.AioRpcError) -> EtcdError:
-    """etcd's error text as the error node.client would raise for it."""
-    details = error.details() or error.code().name
-    if details == Compacted.message:
-        return Compacted()
-    failure = EtcdError(details)
-    failure.code = error.code().name
-    return failure
 
 
 def _key_record(kv: kv_pb2.KeyValue) -> KeyRecord:
@@ -48,56 +38,38 @@ class EtcdSource:
     streams_logs = False
 
     def __init__(self, endpoints: list[str]) -> None:
-        self.endpoints = [endpoint.split("://", 1)[-1].rstrip("/") for endpoint in endpoints]
+        self._grpc = GrpcClient(endpoints)
+        self.endpoints = self._grpc.endpoints
         self.label = f"etcd {','.join(self.endpoints)}"
-        self._channels: dict[str, grpc.aio.Channel] = {}
-        self._current = 0
-
-    def _channel(self, endpoint: str) -> grpc.aio.Channel:
-        channel = self._channels.get(endpoint)
-        if channel is None:
-            channel = self._channels[endpoint] = grpc.aio.insecure_channel(endpoint)
-        return channel
 
     async def run(self) -> None:
         """Keep the channels until cancelled, then close them."""
-        try:
+        async with self._grpc:
             await anyio.sleep_forever()
-        finally:
-            with anyio.CancelScope(shield=True):
-                for channel in self._channels.values():
-                    await channel.close()
 
-    async def _call(self, call: Callable[[grpc.aio.Channel], Awaitable[_Reply]]) -> _Reply:
+    async def _call(self, call: Callable[[Stubs], Awaitable[_Reply]]) -> _Reply:
         """Run `call` on the current endpoint, moving on to the next ones while unreachable."""
-        last: grpc.aio.AioRpcError | None = None
-        for step in range(len(self.endpoints)):
-            index = (self._current + step) % len(self.endpoints)
-            try:
-                reply = await call(self._channel(self.endpoints[index]))
-            except grpc.aio.AioRpcError as error:
-                if error.code() not in _RETRY_ON:
-                    raise _error_of(error) from None
-                last = error
-                continue
-            self._current = index
-            return reply
-        reason = last.details() if last is not None else "no endpoint"
-        raise SourceUnavailable(f"no etcd endpoint answers ({reason})")
+        try:
+            return await self._grpc.call(call)
+        except NoEndpointAvailable as unreachable:
+            last = unreachable.__cause__
+            reason = last.details() if isinstance(last, grpc.aio.AioRpcError) else "no endpoint"
+            raise SourceUnavailable(f"no etcd endpoint answers ({reason})") from None
 
     # -- members --------------------------------------------------------------------------------
 
     async def follow(self, member: LiveMember, cluster: ClusterView) -> None:
         """Poll one member's Maintenance.Status until cancelled."""
-        maintenance = rpc_pb2_grpc.MaintenanceStub(self._channel(member.endpoint))
+        stubs = self._grpc.stubs(member.endpoint)
         named = False
         while True:
             try:
-                reply = await maintenance.Status(rpc_pb2.StatusRequest(), timeout=CALL_TIMEOUT)
+                reply = await grpc_call(
+                    stubs.maintenance.Status(rpc_pb2.StatusRequest(), timeout=CALL_TIMEOUT)
+                )
                 if not named:
-                    cluster_stub = rpc_pb2_grpc.ClusterStub(self._channel(member.endpoint))
-                    members = await cluster_stub.MemberList(
-                        rpc_pb2.MemberListRequest(), timeout=CALL_TIMEOUT
+                    members = await grpc_call(
+                        stubs.cluster.MemberList(rpc_pb2.MemberListRequest(), timeout=CALL_TIMEOUT)
                     )
             except grpc.aio.AioRpcError as error:
                 member.lose(error.details() or error.code().name.lower())
@@ -126,26 +98,20 @@ class EtcdSource:
     async def keys(self, start: bytes, end: bytes, limit: int) -> KeyPage:
         """A keys-only KV.Range page."""
         request = rpc_pb2.RangeRequest(key=start, range_end=end, limit=limit, keys_only=True)
-        reply = await self._call(
-            lambda channel: rpc_pb2_grpc.KVStub(channel).Range(request, timeout=CALL_TIMEOUT)
-        )
+        reply = await self._call(lambda stubs: stubs.kv.Range(request, timeout=CALL_TIMEOUT))
         return KeyPage([kv.key for kv in reply.kvs], reply.more)
 
     async def get(self, key: bytes, revision: int = 0) -> KeyRecord | None:
         """One key at a revision, by KV.Range."""
         request = rpc_pb2.RangeRequest(key=key, revision=revision)
-        reply = await self._call(
-            lambda channel: rpc_pb2_grpc.KVStub(channel).Range(request, timeout=CALL_TIMEOUT)
-        )
+        reply = await self._call(lambda stubs: stubs.kv.Range(request, timeout=CALL_TIMEOUT))
         return _key_record(reply.kvs[0]) if reply.kvs else None
 
     async def lease_remaining(self, lease_id: int) -> int:
         """Lease.LeaseTimeToLive's TTL."""
         request = rpc_pb2.LeaseTimeToLiveRequest(ID=lease_id)
         reply = await self._call(
-            lambda channel: rpc_pb2_grpc.LeaseStub(channel).LeaseTimeToLive(
-                request, timeout=CALL_TIMEOUT
-            )
+            lambda stubs: stubs.lease.LeaseTimeToLive(request, timeout=CALL_TIMEOUT)
         )
         return reply.TTL
 
@@ -157,8 +123,8 @@ class EtcdSource:
         create = rpc_pb2.WatchCreateRequest(
             key=key, range_end=range_end, start_revision=spec.start_revision
         )
-        endpoint = self.endpoints[self._current]
-        call = rpc_pb2_grpc.WatchStub(self._channel(endpoint)).Watch()
+        endpoint = self._grpc.endpoint
+        call = self._grpc.stubs(endpoint).watch.Watch()
         try:
             await call.write(rpc_pb2.WatchRequest(create_request=create))
             async for response in call:

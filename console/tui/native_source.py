@@ -1,29 +1,31 @@
 """Members of ours as a data source: node.client calls, and each member's Admin.Events stream.
 
-Each followed member gets a client of its own (events must come from that member, never from
-another one the client failed over to). A status call every second both refreshes what events
-do not carry (db size, alarms) and notices a member that stopped answering, such as a paused
-process whose connection stays open.
-"""
+Keys and watches go through one client of the whole cluster, which follows the membership
+(auto-sync). Each followed member gets a client of its own (events must come from that
+member, never from another one the client failed over to). A status call every second both
+refreshes what events do not carry (db size, alarms) and notices a member that stopped
+answering, such as a paused process whose connection stays open."""
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Callable
 
 import anyio
 
 from console.tui.cluster_view import ClusterView, LiveMember, StatusReport
-from console.tui.followed_endpoints import HeldClient
 from console.tui.records import KeyPage, KeyRecord, WatchEvent, WatchSpec
 from console.tui.source import SourceUnavailable, WatchCanceled, WatchDelivery
-from node.client import Client, Response, as_dict
+from node.client import Client, MemberEndpoints, Response, as_dict, default_member_endpoints
 from node.errors import EtcdError
 
 CALL_TIMEOUT = 2.0
 """Seconds one call to a member may take before the member counts as unreachable."""
 STATUS_INTERVAL = 1.0
 RECONNECT_INTERVAL = 0.5
+SYNC_INTERVAL = 1.0
+"""Seconds between two looks at the member list by the cluster client."""
+READY_TIMEOUT = 5.0
+"""Seconds a call waits for the cluster client to be running before giving up."""
 FAILURES = (EtcdError, OSError, TimeoutError, anyio.BrokenResourceError)
 
 
@@ -60,28 +62,47 @@ class NativeSource:
 
     streams_logs = True
 
-    def __init__(self, endpoints: list[str]) -> None:
-        self._client = HeldClient(endpoints, contextlib.nullcontext, FAILURES)
+    def __init__(
+        self, endpoints: list[str], member_endpoints: MemberEndpoints = default_member_endpoints
+    ) -> None:
+        self._endpoints = list(endpoints)
+        self._member_endpoints = member_endpoints
+        self._client: Client | None = None
+        self._running: anyio.Event | None = None
         self.label = f"native {','.join(endpoints)}"
 
     @property
     def endpoints(self) -> list[str]:
-        """The members' endpoints, as last followed."""
-        return self._client.endpoints.current
+        """The members' endpoints, as the cluster client last synced them."""
+        return self._endpoints if self._client is None else self._client.endpoints
 
-    def follow_endpoints(self, endpoints: list[str]) -> None:
-        """The cluster's members are now at `endpoints` (reconnect if none is left)."""
-        self._client.endpoints.follow(endpoints)
+    def _running_event(self) -> anyio.Event:
+        if self._running is None:
+            self._running = anyio.Event()
+        return self._running
 
     async def run(self) -> None:
-        """Hold one client of every endpoint (it fails over by itself) until cancelled."""
-        await self._client.run()
+        """Run the cluster client (it fails over and follows the members) until cancelled."""
+        client = Client(
+            self._endpoints,
+            timeout=CALL_TIMEOUT,
+            auto_sync_interval=SYNC_INTERVAL,
+            member_endpoints=self._member_endpoints,
+        )
+        async with client:
+            self._client = client
+            self._running_event().set()
+            try:
+                await anyio.sleep_forever()
+            finally:
+                self._endpoints, self._client = client.endpoints, None
 
     async def _connected(self) -> Client:
-        client = await self._client.held()
-        if client is None:
+        with anyio.move_on_after(READY_TIMEOUT):
+            await self._running_event().wait()
+        if self._client is None:
             raise SourceUnavailable(f"no member answers at {', '.join(self.endpoints)}")
-        return client
+        return self._client
 
     # -- members --------------------------------------------------------------------------------
 

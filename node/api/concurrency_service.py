@@ -115,7 +115,9 @@ class ConcurrencyService:
         )
         revision = created.revision
         if not created.succeeded:
-            revision = created.responses[0].kvs[0].create_revision
+            ours = created.responses[0]
+            assert isinstance(ours, RangeResponse)  # the failure branch reads our key
+            revision = ours.kvs[0].create_revision
         return key, revision, await self._wait_for_older_deleted(prefix, revision - 1, revision)
 
     async def _wait_for_older_deleted(self, prefix: bytes, max_create: int, revision: int) -> int:
@@ -167,7 +169,9 @@ class ConcurrencyService:
         )
         revision = created.revision
         if not created.succeeded:
-            existing = created.responses[0].kvs[0]
+            ours = created.responses[0]
+            assert isinstance(ours, RangeResponse)  # the failure branch reads our key
+            existing = ours.kvs[0]
             revision = existing.create_revision
             if existing.value != request.value:
                 leader = LeaderKey(request.name, key, revision, lease)

@@ -131,7 +131,7 @@ def from_wire(cls: type[T], body: Any) -> T:
         raise InvalidBody(f"native: {cls.__name__}{mismatch.path} {mismatch.reason}") from None
 
 
-def _decode_message(cls: type[T], body: Any) -> T:
+def _decode_message(cls: type, body: Any) -> Any:
     if type(body) is not dict:
         raise _Mismatch(f"must be a map, not {_type_name(body)}")
     fields = _wire_fields(cls)
@@ -202,7 +202,7 @@ def _decoder(hint: Any) -> Decoder:
     }
     if hint in simple:
         return simple[hint]
-    if dataclasses.is_dataclass(hint):
+    if isinstance(hint, type) and dataclasses.is_dataclass(hint):
         return lambda raw: _decode_message(hint, raw)
     return _anything if hint is Any else _unsupported
 

@@ -1,32 +1,25 @@
 """The gRPC front door: etcd's v3 API (KV, Watch, Lease, Cluster, Maintenance, Auth, Lock,
 Election) served by grpcio beside the trio member, so real etcd clients work unchanged.
 
-grpcio's asyncio server runs in a thread of its own with its own event loop; the trio loop
-never waits on it. Each call crosses over: the gRPC handler asks trio (through the trio
-token) to start a task in a nursery the door owns, and awaits an asyncio future that task
-settles thread-safely when the service layer answers. Crossings are batched per wake-up of
-the receiving loop. A stream has two bounded queues, one
-each way, so neither side can outrun the other by more than a window of messages. When a
-client cancels, its trio task is cancelled; when the door stops, streams end and calls in
-flight get a grace period before gRPC cancels them. Calls and streams whose metadata requires a
-leader (`hasleader: true`) are checked on the trio side by a LeaderMonitor, as etcd's
-interceptors do. Method meanings live in the service layer (node/api/service.py), shared with
-the native door; this module only carries bodies across.
+grpcio's asyncio server runs in a thread of its own; each call crosses to trio through the
+TrioBridge (node/api/grpc_bridge.py). This module holds the servicers: the method handlers,
+their codecs and size limit, etcd's Auth answers with authentication off, binding, and the
+door's lifecycle (when the door stops, streams end and calls in flight get a grace period
+before gRPC cancels them). Calls and streams whose metadata requires a leader
+(`hasleader: true`) are checked by a LeaderMonitor, as etcd's interceptors do. Method
+meanings live in the service layer (node/api/service.py), shared with the native door.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import errno
 import logging
 import os
 import socket
 import threading
-from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, Any
 
 import grpc
 import grpc.aio
@@ -38,6 +31,7 @@ from node import errors
 from node.api.gen.etcdserverpb import rpc_pb2
 from node.api.gen.v3electionpb import v3election_pb2
 from node.api.gen.v3lockpb import v3lock_pb2
+from node.api.grpc_bridge import TrioBridge, abort
 from node.api.grpc_convert import Body, body_to_message, message_to_body
 from node.api.leader_monitor import LeaderMonitor, requires_leader
 from node.api.service import Service
@@ -56,8 +50,6 @@ OVERSIZE_READ_BYTES = 64 * 1024 * 1024
 grpc-go's words, as etcd does; a still larger one grpcio refuses in its own."""
 MAX_SEND_BYTES = 2**31 - 1
 """etcd sends messages of any size (math.MaxInt32)."""
-STREAM_WINDOW = 64
-"""Messages that may wait in each direction of one stream before its sender waits."""
 DEFAULT_GRACE_S = 5.0
 """How long calls in flight may take to be answered once the door stops."""
 
@@ -148,283 +140,6 @@ async def _answer_auth(service: Service, method: str, body: Body) -> Body:
     return service.reply_to_wire(None)
 
 
-# -- crossing between the gRPC thread and trio ------------------------------------------------
-
-
-class _Mailbox:
-    """Callbacks to run on another thread's event loop, in the order posted and in batches:
-    one wake-up of that loop runs every callback posted since the last one, so a busy door
-    pays one cross-thread wake-up for many calls instead of one each."""
-
-    def __init__(self, wake: Callable[[Callable[[], None]], object], closed: type[Exception]):
-        self._wake = wake
-        self._closed = closed
-        self._posted: deque[tuple[Callable[..., Any], tuple[Any, ...]]] = deque()
-        self._woken = False
-
-    def post(self, callback: Callable[..., Any], *args: Any) -> None:
-        """Run callback(*args) soon on the other loop; dropped if that loop has ended."""
-        self._posted.append((callback, args))
-        if not self._woken:
-            self._woken = True
-            with contextlib.suppress(self._closed):
-                self._wake(self._deliver)
-
-    def _deliver(self) -> None:
-        # Cleared before draining: a post racing with this drain wakes the loop again.
-        self._woken = False
-        posted = self._posted
-        while posted:
-            callback, args = posted.popleft()
-            try:
-                callback(*args)
-            except Exception:
-                # Raising here would end the receiving loop (for trio, the whole member).
-                log.exception("gRPC door: callback %r failed", callback)
-
-
-@dataclass(slots=True)
-class _Ended:
-    """The last item of a stream's outbox: the stream is over, with this error or none."""
-
-    error: errors.EtcdError | None
-
-
-@dataclass(slots=True)
-class _StreamPipe:
-    """One stream's queues: inbox (gRPC -> trio) and outbox (trio -> gRPC), each bounded by
-    credits the receiving side hands back as it takes messages."""
-
-    require_leader: bool = False
-    scope: trio.CancelScope = field(default_factory=trio.CancelScope)
-    inbox_in: trio.MemorySendChannel[Body] = field(init=False)
-    inbox_out: trio.MemoryReceiveChannel[Body] = field(init=False)
-    inbox_credit: asyncio.Semaphore = field(
-        default_factory=lambda: asyncio.Semaphore(STREAM_WINDOW)
-    )
-    outbox: asyncio.Queue[Body | _Ended] = field(default_factory=asyncio.Queue)
-    outbox_credit: trio.Semaphore = field(default_factory=lambda: trio.Semaphore(STREAM_WINDOW))
-
-    def __post_init__(self) -> None:
-        self.inbox_in, self.inbox_out = trio.open_memory_channel[Body](STREAM_WINDOW)
-
-
-class _Inbox:
-    """The trio side of a stream's inbox: an async iterator of the client's messages that
-    hands a credit back to the gRPC side for every message taken."""
-
-    def __init__(self, pipe: _StreamPipe, to_grpc: _Mailbox) -> None:
-        self._pipe = pipe
-        self._to_grpc = to_grpc
-
-    def __aiter__(self) -> _Inbox:
-        return self
-
-    async def __anext__(self) -> Body:
-        try:
-            body = await self._pipe.inbox_out.receive()
-        except (trio.EndOfChannel, trio.ClosedResourceError):
-            raise StopAsyncIteration from None
-        self._to_grpc.post(self._pipe.inbox_credit.release)
-        return body
-
-
-def _settle(future: asyncio.Future[Body], reply: Body | None, error: BaseException | None) -> None:
-    if future.done():
-        return
-    if error is not None:
-        future.set_exception(error)
-    else:
-        future.set_result(reply)
-
-
-def _as_etcd_error(exc: Exception, what: str) -> errors.EtcdError:
-    """An unexpected failure as the client sees it (etcd's gRPC layer says Unknown)."""
-    log.exception("gRPC %s failed", what)
-    return errors.EtcdError(f"etcdserver: {exc}")
-
-
-class _TrioBridge:
-    """Runs the service's coroutines as tasks of the door's trio nursery on behalf of the gRPC
-    thread. `call` and `stream` run on the gRPC thread; methods named `_in_trio_*` on trio."""
-
-    def __init__(
-        self, token: trio.lowlevel.TrioToken, nursery: trio.Nursery, leader: LeaderMonitor
-    ) -> None:
-        self.token = token
-        self.to_trio = _Mailbox(token.run_sync_soon, trio.RunFinishedError)
-        self.to_grpc: _Mailbox | None = None
-        self._nursery = nursery
-        self._leader = leader
-        self._streams: set[trio.CancelScope] = set()
-        self._ending = False
-
-    def attach(self, loop: asyncio.AbstractEventLoop) -> None:
-        """(gRPC thread) The asyncio loop the gRPC server runs on."""
-        self.to_grpc = _Mailbox(loop.call_soon_threadsafe, RuntimeError)
-
-    # -- unary ----------------------------------------------------------------------------
-
-    async def call(
-        self, run: Callable[..., Awaitable[Body]], *args: Any, require_leader: bool = False
-    ) -> Body:
-        """`await run(*args)` on trio (NoLeader instead when `require_leader` and the member
-        knows none); raises its EtcdError. Cancelling this cancels that."""
-        future: asyncio.Future[Body] = asyncio.get_running_loop().create_future()
-        scope = trio.CancelScope()
-        self.to_trio.post(
-            self._nursery.start_soon, self._in_trio_call, future, scope, require_leader, run, args
-        )
-        try:
-            return await future
-        except asyncio.CancelledError:
-            self.to_trio.post(scope.cancel)
-            raise
-
-    async def _in_trio_call(
-        self,
-        future: asyncio.Future[Body],
-        scope: trio.CancelScope,
-        require_leader: bool,
-        run: Callable[..., Awaitable[Body]],
-        args: tuple[Any, ...],
-    ) -> None:
-        assert self.to_grpc is not None
-        reply: Body | None = None
-        error: BaseException | None = errors.Stopped()
-        try:
-            with scope:
-                try:
-                    if require_leader:
-                        self._leader.check()
-                    reply, error = await run(*args), None
-                except errors.EtcdError as exc:
-                    error = exc
-                except Exception as exc:
-                    error = _as_etcd_error(exc, getattr(run, "__name__", "call"))
-        finally:
-            self.to_grpc.post(_settle, future, reply, error)
-
-    # -- streams --------------------------------------------------------------------------
-
-    async def stream(
-        self,
-        service: Service,
-        method: str,
-        first: Body | None,
-        inbound: AsyncIterator[Body] | None,
-        context: grpc.aio.ServicerContext,
-    ) -> None:
-        """Run the stream `method`: with `first` for a server stream, or fed from `inbound`
-        (its first message opens the stream); writes the replies to `context`. A stream whose
-        metadata requires a leader is guarded by the door's LeaderMonitor."""
-        pipe = _StreamPipe(require_leader=requires_leader(context.invocation_metadata()))
-        self.to_trio.post(
-            self._in_trio_open_stream, service, method, first, inbound is not None, pipe
-        )
-        reader = None
-        if inbound is not None:
-            reader = asyncio.ensure_future(self._read_inbound(inbound, pipe))
-        try:
-            while True:
-                item = await pipe.outbox.get()
-                if isinstance(item, _Ended):
-                    if item.error is not None:
-                        await _abort(context, item.error)
-                    return
-                await context.write(item)
-                self.to_trio.post(pipe.outbox_credit.release)
-        finally:
-            self.to_trio.post(pipe.scope.cancel)
-            if reader is not None:
-                reader.cancel()
-
-    async def _read_inbound(self, inbound: AsyncIterator[Body], pipe: _StreamPipe) -> None:
-        with contextlib.suppress(grpc.aio.AioRpcError, asyncio.InvalidStateError):
-            async for body in inbound:
-                if isinstance(body, MessageTooLarge):
-                    pipe.outbox.put_nowait(_Ended(body))
-                    break
-                await pipe.inbox_credit.acquire()
-                self.to_trio.post(_deliver, pipe.inbox_in, body)
-        self.to_trio.post(pipe.inbox_in.close)
-
-    def _in_trio_open_stream(
-        self,
-        service: Service,
-        method: str,
-        first: Body | None,
-        bidirectional: bool,
-        pipe: _StreamPipe,
-    ) -> None:
-        if self._ending:
-            pipe.scope.cancel()
-        self._streams.add(pipe.scope)
-        self._nursery.start_soon(self._in_trio_stream, service, method, first, bidirectional, pipe)
-
-    async def _in_trio_stream(
-        self,
-        service: Service,
-        method: str,
-        first: Body | None,
-        bidirectional: bool,
-        pipe: _StreamPipe,
-    ) -> None:
-        to_grpc = self.to_grpc
-        assert to_grpc is not None
-
-        async def send(body: Body) -> None:
-            await pipe.outbox_credit.acquire()
-            to_grpc.post(pipe.outbox.put_nowait, body)
-
-        ended = _Ended(errors.Stopped())
-        try:
-            with pipe.scope:
-                inbound = _Inbox(pipe, to_grpc) if bidirectional else None
-                guard = (
-                    self._leader.guarded_stream()
-                    if pipe.require_leader
-                    else contextlib.nullcontext()
-                )
-                try:
-                    with guard:
-                        if inbound is not None:
-                            first = await anext(inbound, None)
-                        if first is not None:
-                            await service.stream(method, first, inbound, send)
-                    ended = _Ended(None)
-                except errors.EtcdError as exc:
-                    ended = _Ended(exc)
-                except Exception as exc:
-                    ended = _Ended(_as_etcd_error(exc, method))
-        finally:
-            self._streams.discard(pipe.scope)
-            pipe.inbox_out.close()
-            to_grpc.post(pipe.outbox.put_nowait, ended)
-
-    @property
-    def tasks(self) -> int:
-        """(trio) Calls and streams whose trio task is running."""
-        return len(self._nursery.child_tasks)
-
-    def end_streams(self) -> None:
-        """(trio) End every open stream with `etcdserver: server stopped`, and any opened later."""
-        self._ending = True
-        for scope in self._streams:
-            scope.cancel()
-
-
-def _deliver(inbox: trio.MemorySendChannel[Body], body: Body) -> None:
-    with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError):
-        inbox.send_nowait(body)
-
-
-async def _abort(context: grpc.aio.ServicerContext, error: errors.EtcdError) -> NoReturn:
-    """End the call with the error's status code and etcd's text (context.abort raises)."""
-    code = getattr(grpc.StatusCode, error.code, grpc.StatusCode.UNKNOWN)
-    await context.abort(code, error.message)
-
-
 # -- method handlers --------------------------------------------------------------------------
 
 
@@ -448,7 +163,7 @@ def _codec(method: MethodDescriptor, max_message_bytes: int) -> dict[str, Callab
 class _Handlers:
     """grpcio method handlers for every served method, each crossing to trio via the bridge."""
 
-    def __init__(self, service: Service, bridge: _TrioBridge, max_message_bytes: int) -> None:
+    def __init__(self, service: Service, bridge: TrioBridge, max_message_bytes: int) -> None:
         self._service = service
         self._bridge = bridge
         self._max_message_bytes = max_message_bytes
@@ -482,14 +197,14 @@ class _Handlers:
     def _served(self, name: str) -> Callable[..., Awaitable[Body]]:
         async def handle(body: Body | MessageTooLarge, context: grpc.aio.ServicerContext) -> Body:
             if isinstance(body, MessageTooLarge):
-                await _abort(context, body)
+                await abort(context, body)
             require_leader = requires_leader(context.invocation_metadata())
             try:
                 return await self._bridge.call(
                     self._service.call, name, body, require_leader=require_leader
                 )
             except errors.EtcdError as exc:
-                await _abort(context, exc)
+                await abort(context, exc)
 
         return handle
 
@@ -498,21 +213,21 @@ class _Handlers:
 
         async def handle(body: Body | MessageTooLarge, context: grpc.aio.ServicerContext) -> Body:
             if isinstance(body, MessageTooLarge):
-                await _abort(context, body)
+                await abort(context, body)
             require_leader = requires_leader(context.invocation_metadata())
             try:
                 return await self._bridge.call(
                     _answer_auth, self._service, method, body, require_leader=require_leader
                 )
             except errors.EtcdError as exc:
-                await _abort(context, exc)
+                await abort(context, exc)
 
         return handle
 
     def _server_stream(self, name: str) -> Callable[..., Awaitable[None]]:
         async def handle(body: Body | MessageTooLarge, context: grpc.aio.ServicerContext) -> None:
             if isinstance(body, MessageTooLarge):
-                await _abort(context, body)
+                await abort(context, body)
             await self._bridge.stream(self._service, name, body, None, context)
 
         return handle
@@ -570,7 +285,7 @@ class GrpcDoor:
         self.max_request_bytes = max_request_bytes
         self.grace = grace
         self.ports: list[int] = []
-        self._bridge: _TrioBridge | None = None
+        self._bridge: TrioBridge | None = None
         self._thread: threading.Thread | None = None
         self._ready = trio.Event()
         self._finished = trio.Event()
@@ -610,7 +325,7 @@ class GrpcDoor:
         async with trio.open_nursery() as monitor:
             monitor.start_soon(leader.run)
             async with trio.open_nursery() as calls:
-                self._bridge = _TrioBridge(trio.lowlevel.current_trio_token(), calls, leader)
+                self._bridge = TrioBridge(trio.lowlevel.current_trio_token(), calls, leader)
                 self._thread = threading.Thread(
                     target=self._grpc_thread, args=(host_ports,), name="grpc-door", daemon=True
                 )

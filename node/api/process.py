@@ -18,8 +18,9 @@ import trio
 
 from node.api.grpc_door import BindError, check_bindable, serve_grpc
 from node.api.native import serve_native
-from node.server.config import ConfigError, ServerConfig
+from node.server.config import ServerConfig
 from node.server.etcdserver import EtcdServer
+from node.server.flag_values import ConfigError
 from node.server.member import log_to_stderr
 from node.server.member_storage import BootstrapError
 from node.wal import WalError

@@ -42,7 +42,7 @@ from node.mvcc.requests import (
 )
 from node.mvcc.watcher import AUTO_WATCH_ID, WatchResponse
 from node.server import messages
-from node.server.config import FlagValueError, parse_url
+from node.server.flag_values import FlagValueError, parse_url
 
 if TYPE_CHECKING:
     from node.server.etcdserver import EtcdServer
@@ -168,7 +168,7 @@ class Service:
         if spec is None:
             raise _unknown_method(method)
         request_type, handler = spec
-        request = from_wire(request_type, body)
+        request: Any = from_wire(request_type, body)
         self._check(request)
         reply = self.reply_to_wire(await handler(request))
         if method.startswith("Cluster."):

@@ -21,6 +21,7 @@ from node.client.failures import (
     DeadlineExceeded,
     NoEndpointAvailable,
 )
+from node.client.member_endpoints import MemberEndpoints, default_member_endpoints
 from node.client.requests import (
     AlarmAction,
     AlarmType,
@@ -57,6 +58,7 @@ __all__ = [
     "FaultKind",
     "LeaseKeepAlive",
     "Locked",
+    "MemberEndpoints",
     "Mutex",
     "NoEndpointAvailable",
     "ReplyStream",
@@ -76,6 +78,7 @@ __all__ = [
     "compare_value",
     "compare_version",
     "connect_client",
+    "default_member_endpoints",
     "op_delete",
     "op_get",
     "op_put",

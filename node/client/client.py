@@ -10,14 +10,20 @@ Every call has a deadline, the client's `timeout` unless the call says otherwise
 context; etcdctl's 5 s command timeout): past it the call fails with DeadlineExceeded. If the
 member sent nothing at all on that connection meanwhile (paused, or cut off without TCP
 noticing), the connection is suspect and the next calls go to another endpoint.
+
+The endpoints can follow the cluster, as clientv3's SetEndpoints and Sync: `set_endpoints`
+replaces them (a connection to an endpoint that is no longer listed is closed, so what ran on
+it fails over to a listed one), `sync` takes them from MemberList, and `auto_sync_interval`
+syncs every so many seconds while the client is entered.
 """
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
-from typing import TYPE_CHECKING, Any, Self
+from typing import Any, Self
 
 import anyio
 import anyio.abc
@@ -29,6 +35,11 @@ from node.client.failures import (
     ConnectionLost,
     DeadlineExceeded,
     NoEndpointAvailable,
+)
+from node.client.member_endpoints import (
+    MemberEndpoints,
+    default_member_endpoints,
+    started_member_endpoints,
 )
 from node.client.requests import (
     AlarmAction,
@@ -48,13 +59,12 @@ from node.client.requests import (
 from node.client.response import Response, as_dict
 from node.client.streams import LeaseKeepAlive, ReplyStream, SnapshotStream, Watch
 
-if TYPE_CHECKING:
-    from types import TracebackType
-
 DEFAULT_TIMEOUT = 5.0
 _FIRST_BACKOFF = 0.025
 _MAX_BACKOFF = 0.5
 _UNAVAILABLE = "UNAVAILABLE"
+
+logger = logging.getLogger(__name__)
 
 
 class _Retry:
@@ -73,50 +83,70 @@ class _Retry:
         self._delay = min(self._delay * 2, _MAX_BACKOFF)
 
 
-class Client:
+class Client(anyio.AsyncContextManagerMixin):
     """A connection to a cluster through any of its members' native endpoints.
 
     Use as `async with await Client.connect(["127.0.0.1:32379", ...]) as client:`; `timeout`
     bounds connecting and each call, its retries included (Lock and Campaign wait as long as
     it takes). Replies are `Response`s: the wire body with etcd's field names as attributes
     (`(await client.get("k")).kvs[0].value`).
+
+    With `auto_sync_interval` (seconds) the client replaces its endpoints by the started
+    members' every so often (clientv3's AutoSyncInterval); `member_endpoints` says which
+    native endpoints a MemberList member serves (by default its client ports + 10000).
     """
 
-    def __init__(self, endpoints: Iterable[str], *, timeout: float = DEFAULT_TIMEOUT) -> None:
-        self.endpoints = list(endpoints)
-        if not self.endpoints:
-            raise ValueError("at least one endpoint is needed")
+    def __init__(
+        self,
+        endpoints: Iterable[str],
+        *,
+        timeout: float = DEFAULT_TIMEOUT,
+        auto_sync_interval: float | None = None,
+        member_endpoints: MemberEndpoints = default_member_endpoints,
+    ) -> None:
+        self.endpoints = _distinct(endpoints)
         self.timeout = timeout
+        self.auto_sync_interval = auto_sync_interval
+        self._member_endpoints = member_endpoints
         self._current = 0
-        self._connections: dict[int, Connection] = {}
+        self._connections: dict[str, Connection] = {}
         self._connect_lock = anyio.Lock()
         self._task_group: anyio.abc.TaskGroup | None = None
         self._closed = False
 
     @classmethod
-    async def connect(cls, endpoints: Iterable[str], *, timeout: float = DEFAULT_TIMEOUT) -> Client:
+    async def connect(
+        cls,
+        endpoints: Iterable[str],
+        *,
+        timeout: float = DEFAULT_TIMEOUT,
+        auto_sync_interval: float | None = None,
+        member_endpoints: MemberEndpoints = default_member_endpoints,
+    ) -> Client:
         """A client whose first reachable endpoint answered a TCP connect; enter it to use it."""
-        client = cls(endpoints, timeout=timeout)
+        client = cls(
+            endpoints,
+            timeout=timeout,
+            auto_sync_interval=auto_sync_interval,
+            member_endpoints=member_endpoints,
+        )
         await client._dial()
         return client
 
-    async def __aenter__(self) -> Self:
-        self._task_group = anyio.create_task_group()
-        await self._task_group.__aenter__()
-        for connection in self._connections.values():
-            self._task_group.start_soon(connection.run)
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> bool | None:
-        await self.aclose()
-        assert self._task_group is not None
-        self._task_group.cancel_scope.cancel()
-        return await self._task_group.__aexit__(exc_type, exc, traceback)
+    @asynccontextmanager
+    async def __asynccontextmanager__(self) -> AsyncIterator[Self]:
+        async with anyio.create_task_group() as readers:
+            self._task_group = readers
+            for connection in self._connections.values():
+                readers.start_soon(connection.run)
+            if self.auto_sync_interval is not None:
+                readers.start_soon(self._sync_every, self.auto_sync_interval)
+            try:
+                yield self
+            finally:
+                await self.aclose()
+                readers.cancel_scope.cancel()
+                self._task_group = None
 
     async def aclose(self) -> None:
         """Close every connection; calls still waiting fail with ConnectionLost."""
@@ -130,6 +160,38 @@ class Client:
         """The endpoint calls go to now."""
         return self.endpoints[self._current]
 
+    # -- following the cluster ------------------------------------------------------------
+
+    async def set_endpoints(self, endpoints: Iterable[str]) -> None:
+        """Use `endpoints` from now on (clientv3's SetEndpoints). Calls keep going to the
+        current endpoint if it is still listed; a connection to an endpoint no longer listed
+        is closed, so its repeatable calls and its watches go on through a listed one."""
+        listed = _distinct(endpoints)
+        current = self.endpoint
+        self.endpoints = listed
+        self._current = listed.index(current) if current in listed else 0
+        left = [e for e in self._connections if e not in listed]
+        with anyio.CancelScope(shield=True):
+            for endpoint in left:
+                await self._connections.pop(endpoint).aclose()
+
+    async def sync(self) -> None:
+        """Take the endpoints of the cluster's started voting members from MemberList
+        (clientv3's Sync); an empty list leaves the endpoints as they are."""
+        members = await self.member_list()
+        listed = started_member_endpoints(members.members, self._member_endpoints)
+        if listed and listed != self.endpoints:
+            await self.set_endpoints(listed)
+
+    async def _sync_every(self, interval: float) -> None:
+        """Sync every `interval` seconds; a failed sync is logged and tried again later."""
+        while True:
+            await anyio.sleep(interval)
+            try:
+                await self.sync()
+            except errors.EtcdError as failure:
+                logger.debug("auto-sync of the endpoints failed: %s", failure)
+
     # -- connections and retries ------------------------------------------------------------
 
     async def _dial(self) -> Connection:
@@ -137,20 +199,26 @@ class Client:
         else a new one (replacing a broken or suspect one); NoEndpointAvailable when no
         endpoint accepts."""
         last_error: Exception | None = None
-        for step in range(len(self.endpoints)):
-            index = (self._current + step) % len(self.endpoints)
-            replaced = self._connections.get(index)
-            if replaced is not None and replaced.usable:
-                self._current = index
+        start = self._current
+        tried = self.endpoints
+        for step in range(len(tried)):
+            endpoint = tried[(start + step) % len(tried)]
+            replaced = self._connections.get(endpoint)
+            if replaced is not None and replaced.usable and endpoint in self.endpoints:
+                self._current = self.endpoints.index(endpoint)
                 return replaced
             try:
                 with anyio.fail_after(self.timeout):
-                    connection = await Connection.open(self.endpoints[index])
+                    connection = await Connection.open(endpoint)
             except (OSError, TimeoutError) as exc:
                 last_error = exc
                 continue
-            self._current = index
-            self._connections[index] = connection
+            if endpoint not in self.endpoints:  # set_endpoints dropped it meanwhile
+                await connection.aclose()
+                continue
+            self._current = self.endpoints.index(endpoint)
+            replaced = self._connections.get(endpoint)
+            self._connections[endpoint] = connection
             if replaced is not None:
                 await replaced.aclose()
             if self._task_group is not None:
@@ -161,18 +229,18 @@ class Client:
     async def _connection(self) -> Connection:
         if self._closed:
             raise ClientClosed()
-        connection = self._connections.get(self._current)
+        connection = self._connections.get(self.endpoint)
         if connection is not None and connection.usable:
             return connection
         async with self._connect_lock:
-            connection = self._connections.get(self._current)
+            connection = self._connections.get(self.endpoint)
             if connection is not None and connection.usable:
                 return connection
             return await self._dial()
 
     def _move_on_from(self, connection: Connection) -> None:
         """Send the next calls to another endpoint than `connection`'s."""
-        if self._connections.get(self._current) is connection:
+        if self._connections.get(self.endpoint) is connection:
             self._current = (self._current + 1) % len(self.endpoints)
 
     async def call(
@@ -181,13 +249,14 @@ class Client:
         body: dict[str, Any],
         *,
         repeatable: bool,
-        timeout: float | None = None,
+        time_limit: float | None = None,
     ) -> Response:
         """Run one unary RPC by its native method name, retrying as clientv3 would; it fails
-        with DeadlineExceeded once `timeout` (default: the client's) has passed. Retries stop
-        at the client's timeout even for a call allowed to wait longer (Lock, Campaign)."""
+        with DeadlineExceeded once `time_limit` (default: the
+        client's timeout) has passed. Retries stop at the client's timeout even for a call
+        allowed to wait longer (Lock, Campaign)."""
         now = anyio.current_time()
-        deadline = now + (self.timeout if timeout is None else timeout)
+        deadline = now + (self.timeout if time_limit is None else time_limit)
         retry = _Retry(min(deadline, now + self.timeout))
         while True:
             connection: Connection | None = None
@@ -446,7 +515,7 @@ class Client:
     async def lock(self, name: Bytes, *, lease: int = 0) -> Response:
         """Lock.Lock: wait until `name` is held under `lease`; the reply's key unlocks it."""
         body = {"name": to_bytes(name), "lease": lease}
-        return await self.call("Lock.Lock", body, repeatable=False, timeout=math.inf)
+        return await self.call("Lock.Lock", body, repeatable=False, time_limit=math.inf)
 
     async def unlock(self, key: Bytes) -> Response:
         """Lock.Unlock: release the lock whose key Lock returned."""
@@ -455,7 +524,7 @@ class Client:
     async def campaign(self, name: Bytes, value: Bytes, *, lease: int) -> Response:
         """Election.Campaign: wait to become leader of `name`; the reply's leader is the key."""
         body = {"name": to_bytes(name), "lease": lease, "value": to_bytes(value)}
-        return await self.call("Election.Campaign", body, repeatable=False, timeout=math.inf)
+        return await self.call("Election.Campaign", body, repeatable=False, time_limit=math.inf)
 
     async def proclaim(self, leader: Response | dict[str, Any], value: Bytes) -> Response:
         """Election.Proclaim: publish a new value as the leader `leader` (a LeaderKey)."""
@@ -519,10 +588,27 @@ def _reads_only(txn: dict[str, Any]) -> bool:
     return True
 
 
+def _distinct(endpoints: Iterable[str]) -> list[str]:
+    listed = list(dict.fromkeys(endpoints))
+    if not listed:
+        raise ValueError("at least one endpoint is needed")
+    return listed
+
+
 @asynccontextmanager
 async def connect_client(
-    endpoints: Iterable[str], *, timeout: float = DEFAULT_TIMEOUT
+    endpoints: Iterable[str],
+    *,
+    timeout: float = DEFAULT_TIMEOUT,
+    auto_sync_interval: float | None = None,
+    member_endpoints: MemberEndpoints = default_member_endpoints,
 ) -> AsyncIterator[Client]:
     """`async with connect_client([...]) as client:` — Client.connect and enter in one step."""
-    async with await Client.connect(endpoints, timeout=timeout) as client:
+    client = await Client.connect(
+        endpoints,
+        timeout=timeout,
+        auto_sync_interval=auto_sync_interval,
+        member_endpoints=member_endpoints,
+    )
+    async with client:
         yield client

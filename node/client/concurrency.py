@@ -14,11 +14,10 @@ members' Lock and Election services and with `etcdctl lock` and `etcdctl elect`.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TYPE_CHECKING, Any, Self
 
 import anyio
-import anyio.abc
 
 from node import errors
 from node.client.requests import (
@@ -44,7 +43,7 @@ DEFAULT_SESSION_TTL = 60
 _DELETE = 1
 """mvccpb.Event.EventType DELETE, as a watch event's `type`."""
 
-_FIRST_CREATED = {
+_FIRST_CREATED: dict[str, Any] = {
     "prefix": True,
     "sort_target": SortTarget.CREATE,
     "sort_order": SortOrder.ASCEND,
@@ -77,7 +76,7 @@ class ElectionNoLeader(errors.EtcdError):
     message = "election: no leader"
 
 
-class Session:
+class Session(anyio.AsyncContextManagerMixin):
     """A lease kept alive for as long as the `async with Session(client)` block runs.
 
     Grants a lease of `ttl` seconds (or adopts `lease_id`), renews it from a background task,
@@ -92,26 +91,16 @@ class Session:
         self.done = anyio.Event()
         self._orphaned = False
         self._renewing = anyio.CancelScope()
-        self._task_group: anyio.abc.TaskGroup | None = None
 
-    async def __aenter__(self) -> Self:
+    @contextlib.asynccontextmanager
+    async def __asynccontextmanager__(self) -> AsyncIterator[Self]:
         if not self.lease_id:
             self.lease_id = (await self.client.lease_grant(self.ttl)).ID
-        self._task_group = anyio.create_task_group()
-        await self._task_group.__aenter__()
-        self._task_group.start_soon(self._keep_alive)
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> bool | None:
-        assert self._task_group is not None
-        self._task_group.cancel_scope.cancel()
         try:
-            return await self._task_group.__aexit__(exc_type, exc, traceback)
+            async with anyio.create_task_group() as renewing:
+                renewing.start_soon(self._keep_alive)
+                yield self
+                renewing.cancel_scope.cancel()
         finally:
             if not self._orphaned:
                 await self._revoke()
@@ -181,9 +170,10 @@ def _contender_key(prefix: bytes, session: Session) -> bytes:
     return prefix + b"%x" % session.lease_id
 
 
-async def _best_effort(call: Callable[[], Awaitable[None]], timeout: float) -> None:
-    """Run a clean-up call even while cancelled, within `timeout`; the lease bounds a failure."""
-    with anyio.move_on_after(timeout, shield=True), contextlib.suppress(errors.EtcdError):
+async def _best_effort(call: Callable[[], Awaitable[None]], grace: float) -> None:
+    """Run a clean-up call even while cancelled, for at most `grace` seconds; the lease bounds
+    a failure."""
+    with anyio.move_on_after(grace, shield=True), contextlib.suppress(errors.EtcdError):
         await call()
 
 
@@ -289,7 +279,7 @@ class Mutex:
         return compare_create_revision(self._key, "=", self._revision)
 
 
-class LeaderObservation:
+class LeaderObservation(anyio.AsyncContextManagerMixin):
     """The successive leaders' key-values of an election, from `async with election.observe()`.
 
     Yields the current leader (waiting for one if there is none), then each value it
@@ -302,24 +292,14 @@ class LeaderObservation:
         self._prefix = prefix
         self._send, self._leaders = anyio.create_memory_object_stream[Response]()
         self._failure: Exception | None = None
-        self._task_group: anyio.abc.TaskGroup | None = None
 
-    async def __aenter__(self) -> Self:
-        self._task_group = anyio.create_task_group()
-        await self._task_group.__aenter__()
-        self._task_group.start_soon(self._observe)
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> bool | None:
-        assert self._task_group is not None
-        self._task_group.cancel_scope.cancel()
+    @contextlib.asynccontextmanager
+    async def __asynccontextmanager__(self) -> AsyncIterator[Self]:
         try:
-            return await self._task_group.__aexit__(exc_type, exc, traceback)
+            async with anyio.create_task_group() as observing:
+                observing.start_soon(self._observe)
+                yield self
+                observing.cancel_scope.cancel()
         finally:
             self._leaders.close()
 

@@ -178,9 +178,7 @@ class Connection:
         except (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError) as exc:
             raise ConnectionLost() from exc
 
-    async def call(
-        self, method: str, body: dict[str, Any], deadline: float = math.inf
-    ) -> Response:
+    async def call(self, method: str, body: dict[str, Any], deadline: float = math.inf) -> Response:
         """Run one unary call and return its reply; raises the member's error, or
         DeadlineExceeded once the anyio clock passes `deadline` (the connection is then
         suspect if nothing came from the member since the call went out)."""

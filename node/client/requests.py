@@ -175,8 +175,13 @@ def compare(
         raise ValueError(f"compare target must be one of {sorted(_COMPARE_TARGETS)}: {target!r}")
     if result not in _COMPARE_RESULTS:
         raise ValueError(f"compare result must be one of {sorted(_COMPARE_RESULTS)}: {result!r}")
-    value = to_bytes(operand) if target == "value" else operand
-    if target != "value" and not isinstance(operand, int):
+    if target == "value":
+        if isinstance(operand, int):
+            raise ValueError(f"a value compare takes bytes or a string, not {operand!r}")
+        value: bytes | int = to_bytes(operand)
+    elif isinstance(operand, int):
+        value = operand
+    else:
         raise ValueError(f"a {target} compare takes an integer, not {operand!r}")
     return {
         "result": _COMPARE_RESULTS[result],

@@ -9,19 +9,19 @@ likewise reopens its stream and goes on renewing.
 from __future__ import annotations
 
 import contextlib
+from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any, Self
 
 import anyio
-import anyio.abc
 
 from node import errors
 from node.client.failures import ConnectionLost
 from node.client.response import Response
+from node.client.stream_opener import StreamOpener
 
 if TYPE_CHECKING:
     from types import TracebackType
 
-    from node.client.client import Client
     from node.client.connection import Stream
 
 KEEP_ALIVE_BUFFER = 16
@@ -31,7 +31,7 @@ KEEP_ALIVE_BUFFER = 16
 class ReplyStream:
     """Replies of a member-to-client stream (Admin.Events, Election.Observe, ...)."""
 
-    def __init__(self, client: Client, method: str, body: dict[str, Any]) -> None:
+    def __init__(self, client: StreamOpener, method: str, body: dict[str, Any]) -> None:
         self._client = client
         self._method = method
         self._body = body
@@ -79,7 +79,7 @@ class Watch:
     start revision has been compacted: compact_revision is then set).
     """
 
-    def __init__(self, client: Client, create_request: dict[str, Any]) -> None:
+    def __init__(self, client: StreamOpener, create_request: dict[str, Any]) -> None:
         self._client = client
         self._create_request = create_request
         self._next_revision = create_request["start_revision"]
@@ -149,45 +149,35 @@ class Watch:
         return response
 
 
-class LeaseKeepAlive:
+class LeaseKeepAlive(anyio.AsyncContextManagerMixin):
     """Keeps one lease alive from a background task while its `async with` block runs.
 
     Renews every third of the TTL, as clientv3. `ttl` is the TTL of the latest renewal;
     iterating yields each renewal's reply and ends when the lease is gone (`expired` is set).
     """
 
-    def __init__(self, client: Client, lease_id: int) -> None:
+    def __init__(self, client: StreamOpener, lease_id: int) -> None:
         self._client = client
         self.lease_id = lease_id
         self.ttl = 0
         self.expired = False
         self._stream: Stream | None = None
-        self._task_group: anyio.abc.TaskGroup | None = None
         self._replies_in, self._replies = anyio.create_memory_object_stream[Response](
             KEEP_ALIVE_BUFFER
         )
 
-    async def __aenter__(self) -> Self:
+    @contextlib.asynccontextmanager
+    async def __asynccontextmanager__(self) -> AsyncIterator[Self]:
         first = await self._open()
         if first.TTL <= 0:
             await self._close_stream()
             raise errors.LeaseNotFound()
         self.ttl = first.TTL
-        self._task_group = anyio.create_task_group()
-        await self._task_group.__aenter__()
-        self._task_group.start_soon(self._renew_forever)
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> bool | None:
-        assert self._task_group is not None
-        self._task_group.cancel_scope.cancel()
         try:
-            return await self._task_group.__aexit__(exc_type, exc, traceback)
+            async with anyio.create_task_group() as renewing:
+                renewing.start_soon(self._renew_forever)
+                yield self
+                renewing.cancel_scope.cancel()
         finally:
             with anyio.CancelScope(shield=True):
                 await self._close_stream()

@@ -9,15 +9,35 @@ flags give the same ids as a real etcd.
 from __future__ import annotations
 
 import hashlib
-import ipaddress
-import json
 import os
 import re
-import socket
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
+
+from node.server.flag_values import (
+    DURATION_UNITS_NS,
+    MAX_INT64,
+    MAX_PORT,
+    ConfigError,
+    FlagValueError,
+    bind_address,
+    go_bool,
+    go_int64,
+    go_quote,
+    go_string,
+    go_uint,
+    is_ip,
+    optional_path,
+    parse_go_duration,
+    parse_initial_cluster,
+    parse_url,
+    url_host_port,
+    url_list,
+    urls_equal,
+    urls_map_string,
+)
 
 DEFAULT_NAME = "default"
 DEFAULT_PEER_URL = "http://localhost:2380"
@@ -37,297 +57,11 @@ COMPACTION_MODES = ("periodic", "revision")
 LOG_LEVELS = ("debug", "info", "warn", "error", "panic", "fatal")
 ENV_PREFIX = "ETCD"
 
-_URL_SCHEMES = ("http", "https", "unix", "unixs")
-_SCHEME_ERROR = "URL scheme must be http, https, unix, or unixs: {}"
-_HOST_PORT_ERROR = 'URL address does not have the form "host:port": {}'
-_PATH_ERROR = "URL must not contain a path: {}"
-_MAX_PORT = 65_535
-_MAX_INT64 = 2**63 - 1
-_MAX_UINT64 = 2**64 - 1
-
-
-class ConfigError(Exception):
-    """A flag or configuration etcd would refuse; the message is etcd's text where it has one."""
-
-
-class FlagValueError(Exception):
-    """A flag value that does not parse; the message is the reason Go's flag package gives."""
-
-
-def _go_quote(text: str) -> str:
-    """Go's %q of a string."""
-    return json.dumps(text, ensure_ascii=False)
-
-
-def _go_quote_list(items: list[str]) -> str:
-    """Go's %q of a []string."""
-    return "[" + " ".join(_go_quote(item) for item in items) + "]"
-
-
-# --- URLs, as etcd's types.NewURL on top of Go's net/url -----------------------------------
-
-
-def _split_scheme(text: str) -> tuple[str, str]:
-    """Go's getScheme: the scheme (empty if the text has none) and the rest."""
-    for index, char in enumerate(text):
-        if char.isascii() and char.isalpha():
-            continue
-        if "0" <= char <= "9" or char in "+-.":
-            if index == 0:
-                return "", text
-            continue
-        if char == ":":
-            if index == 0:
-                raise FlagValueError(f"parse {_go_quote(text)}: missing protocol scheme")
-            return text[:index], text[index + 1 :]
-        return "", text
-    return "", text
-
-
-def _split_host_port(host_port: str) -> tuple[str, str] | None:
-    """Go's net.SplitHostPort: (host, port) without IPv6 brackets, or None if malformed."""
-    colon = host_port.rfind(":")
-    if colon < 0:
-        return None
-    if host_port.startswith("["):
-        end = host_port.find("]")
-        if end < 0 or end + 1 != colon:
-            return None
-        host = host_port[1:end]
-    else:
-        host = host_port[:colon]
-        if ":" in host:
-            return None
-    port = host_port[colon + 1 :]
-    if any(bracket in host + port for bracket in "[]"):
-        return None
-    return host, port
-
-
-def _valid_optional_port(colon_port: str) -> bool:
-    return re.fullmatch(r"(:[0-9]*)?", colon_port) is not None
-
-
-def _check_authority_port(text: str, host: str) -> None:
-    """Go's parseHost checks on the port part of a URL's host."""
-    if host.startswith("["):
-        end = host.rfind("]")
-        if end < 0:
-            raise FlagValueError(f"parse {_go_quote(text)}: missing ']' in host")
-        colon_port = host[end + 1 :]
-    else:
-        colon = host.rfind(":")
-        colon_port = host[colon:] if colon >= 0 else ""
-    if not _valid_optional_port(colon_port):
-        raise FlagValueError(
-            f"parse {_go_quote(text)}: invalid port {_go_quote(colon_port)} after host"
-        )
-
-
-def parse_url(text: str) -> str:
-    """One URL as etcd's types.NewURL accepts it, in Go's url.String() form (scheme lower-cased).
-
-    Raises FlagValueError with the text etcd gives (Go's url.Parse errors included).
-    """
-    text = text.strip()
-    if any(ord(char) < 0x20 or ord(char) == 0x7F for char in text):
-        raise FlagValueError(f"parse {_go_quote(text)}: net/url: invalid control character in URL")
-    scheme, rest = _split_scheme(text)
-    rest = rest.split("#", 1)[0].split("?", 1)[0]
-    host, path = "", rest
-    if not rest.startswith("/"):
-        if not scheme and ":" in rest.split("/", 1)[0]:
-            raise FlagValueError(
-                f"parse {_go_quote(text)}: first path segment in URL cannot contain colon"
-            )
-    elif rest.startswith("//"):
-        authority, slash, tail = rest[2:].partition("/")
-        host, path = authority.rpartition("@")[2], slash + tail
-        _check_authority_port(text, host)
-    if scheme.lower() not in _URL_SCHEMES:
-        raise FlagValueError(_SCHEME_ERROR.format(text))
-    if _split_host_port(host) is None:
-        raise FlagValueError(_HOST_PORT_ERROR.format(text))
-    if path:
-        raise FlagValueError(_PATH_ERROR.format(text))
-    return scheme.lower() + text[len(scheme) :]
-
-
-def parse_urls(text: str) -> list[str]:
-    """A comma-separated URL list as etcd's types.NewURLs: each URL checked, the list sorted."""
-    return sorted(parse_url(part) for part in text.split(","))
-
-
-def parse_initial_cluster(text: str) -> dict[str, list[str]]:
-    """--initial-cluster `name=url,name=url,...` as etcd's types.NewURLsMap, in first-seen order.
-
-    A name may repeat to give a member several peer URLs; each member's URLs are sorted.
-    """
-    raw: dict[str, list[str]] = {}
-    for pair in text.split(","):
-        if pair:
-            name, _, url = pair.partition("=")
-            raw.setdefault(name, []).append(url)
-    cluster: dict[str, list[str]] = {}
-    for name, urls in raw.items():
-        try:
-            cluster[name] = sorted(parse_url(url) for url in urls)
-        except FlagValueError as error:
-            raise ConfigError(f"error setting up initial cluster: {error}") from None
-    return cluster
-
-
-def _urls_map_string(cluster: Mapping[str, list[str]]) -> str:
-    """etcd's URLsMap.String(): sorted `name=url` pairs."""
-    return ",".join(sorted(f"{name}={url}" for name, urls in cluster.items() for url in urls))
-
-
-def _url_host_port(url: str) -> tuple[str, str]:
-    authority = url.split("://", 1)[1].split("?", 1)[0].split("#", 1)[0].rpartition("@")[2]
-    host_port = _split_host_port(authority)
-    if host_port is None:
-        raise ConfigError(_HOST_PORT_ERROR.format(url))
-    return host_port
-
-
-def _bind_address(url: str) -> tuple[str, int]:
-    host, port = _url_host_port(url)
-    return host, int(port or 0)
-
-
-def _resolved(url: str) -> str:
-    """url with a DNS host name replaced by its address (IPv4 first), as etcd compares peer URLs."""
-    host, port = _url_host_port(url)
-    if host == "localhost" or _is_ip(host):
-        return url
-    try:
-        found = socket.getaddrinfo(host, int(port or 0), type=socket.SOCK_STREAM)
-    except OSError as error:
-        raise ConfigError(f"failed to resolve {_go_quote(url)} ({error})") from None
-    family, _, _, _, address = min(found, key=lambda info: info[0] != socket.AF_INET)
-    shown = f"[{address[0]}]" if family == socket.AF_INET6 else address[0]
-    return f"{url.split('://', 1)[0]}://{shown}:{port}"
-
-
-def _is_ip(host: str) -> bool:
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    return True
-
-
-def _urls_equal(a: list[str], b: list[str]) -> str | None:
-    """Why two sorted URL lists differ as etcd 3.4.23's netutil.URLStringsEqual sees it, or None."""
-    if len(a) != len(b):
-        return f"len({_go_quote_list(a)}) != len({_go_quote_list(b)})"
-    if a == b:
-        return None
-    try:
-        resolved_a, resolved_b = sorted(map(_resolved, a)), sorted(map(_resolved, b))
-    except ConfigError as error:
-        return str(error)
-    for url_a, url_b in zip(resolved_a, resolved_b, strict=True):
-        if url_a != url_b:
-            return f"resolved urls: {_go_quote(url_a)} != {_go_quote(url_b)}"
-    return None
-
-
-# --- Go's flag value syntax -------------------------------------------------------------------
-
-
-def _go_integer(raw: str, lowest: int, highest: int) -> int:
-    """strconv.Parse(U)Int with base 0, as Go's flag package parses numbers."""
-    negative, digits = False, raw
-    if lowest < 0 and digits[:1] in ("+", "-"):
-        negative, digits = digits[0] == "-", digits[1:]
-    if not re.fullmatch(r"[0-9A-Za-z_]+", digits):
-        raise FlagValueError("parse error")
-    try:
-        value = int(digits, 8) if re.fullmatch(r"0[0-7_]+", digits) else int(digits, 0)
-    except ValueError:
-        raise FlagValueError("parse error") from None
-    value = -value if negative else value
-    if not lowest <= value <= highest:
-        raise FlagValueError("value out of range")
-    return value
-
-
-def _go_uint(raw: str) -> int:
-    return _go_integer(raw, 0, _MAX_UINT64)
-
-
-def _go_int64(raw: str) -> int:
-    return _go_integer(raw, -_MAX_INT64 - 1, _MAX_INT64)
-
-
-def _go_bool(raw: str) -> bool:
-    """strconv.ParseBool."""
-    if raw in ("1", "t", "T", "TRUE", "true", "True"):
-        return True
-    if raw in ("0", "f", "F", "FALSE", "false", "False"):
-        return False
-    raise FlagValueError("parse error")
-
-
-def _go_string(raw: str) -> str:
-    return raw
-
-
-def _optional_path(raw: str) -> str | None:
-    return raw or None
-
-
-def _url_list(raw: str) -> list[str]:
-    return parse_urls(raw)
-
 
 def _cluster_state(raw: str) -> str:
     if raw not in CLUSTER_STATES:
         raise FlagValueError("invalid value")
     return raw
-
-
-_DURATION_UNITS_NS = {
-    "ns": 1,
-    "us": 1_000,
-    "\u00b5s": 1_000,
-    "\u03bcs": 1_000,
-    "ms": 1_000_000,
-    "s": 1_000_000_000,
-    "m": 60_000_000_000,
-    "h": 3_600_000_000_000,
-}
-_DURATION_PART = re.compile(r"([0-9]*)(?:\.([0-9]*))?([^0-9.]*)")
-
-
-def parse_go_duration(text: str) -> int:
-    """Go's time.ParseDuration, in nanoseconds; raises ConfigError with Go's text."""
-    quoted = _go_quote(text)
-    body = text[1:] if text[:1] in "+-" else text
-    if body == "0":
-        return 0
-    if not body:
-        raise ConfigError(f"time: invalid duration {quoted}")
-    total = 0
-    while body:
-        match = _DURATION_PART.match(body)
-        assert match is not None  # the pattern matches the empty string
-        whole, fraction, unit = match.groups()
-        if not whole and not fraction:
-            raise ConfigError(f"time: invalid duration {quoted}")
-        if not unit:
-            raise ConfigError(f"time: missing unit in duration {quoted}")
-        if unit not in _DURATION_UNITS_NS:
-            raise ConfigError(f"time: unknown unit {_go_quote(unit)} in duration {quoted}")
-        scale = _DURATION_UNITS_NS[unit]
-        total += int(whole or "0") * scale
-        if fraction:
-            total += int(fraction) * scale // 10 ** len(fraction)
-        body = body[match.end() :]
-    if total > _MAX_INT64:
-        raise ConfigError(f"time: invalid duration {quoted}")
-    return -total if text.startswith("-") else total
 
 
 # --- the flags ----------------------------------------------------------------------------------
@@ -350,7 +84,7 @@ class Flag:
     @property
     def is_bool(self) -> bool:
         """True for a flag that may be given without a value (meaning true)."""
-        return self.parse is _go_bool
+        return self.parse is go_bool
 
     @property
     def env_var(self) -> str:
@@ -368,57 +102,57 @@ MEMBER, CLUSTERING, LOGGING, EXPERIMENTAL, OURS = (
 SECTIONS = (MEMBER, CLUSTERING, LOGGING, EXPERIMENTAL, OURS)
 
 FLAGS: tuple[Flag, ...] = (
-    Flag("name", "name", _go_string, DEFAULT_NAME, MEMBER,
+    Flag("name", "name", go_string, DEFAULT_NAME, MEMBER,
          "Human-readable name for this member."),
-    Flag("data-dir", "data_dir", _go_string, "${name}.etcd", MEMBER,
+    Flag("data-dir", "data_dir", go_string, "${name}.etcd", MEMBER,
          "Path to the data directory."),
-    Flag("snapshot-count", "snapshot_count", _go_uint, str(DEFAULT_SNAPSHOT_COUNT), MEMBER,
+    Flag("snapshot-count", "snapshot_count", go_uint, str(DEFAULT_SNAPSHOT_COUNT), MEMBER,
          "Number of committed transactions to trigger a snapshot to disk."),
-    Flag("heartbeat-interval", "heartbeat_interval_ms", _go_uint, "100", MEMBER,
+    Flag("heartbeat-interval", "heartbeat_interval_ms", go_uint, "100", MEMBER,
          "Time (in milliseconds) of a heartbeat interval."),
-    Flag("election-timeout", "election_timeout_ms", _go_uint, "1000", MEMBER,
+    Flag("election-timeout", "election_timeout_ms", go_uint, "1000", MEMBER,
          "Time (in milliseconds) for an election to timeout."),
-    Flag("listen-peer-urls", "listen_peer_urls", _url_list, DEFAULT_PEER_URL, MEMBER,
+    Flag("listen-peer-urls", "listen_peer_urls", url_list, DEFAULT_PEER_URL, MEMBER,
          "List of URLs to listen on for peer traffic.", empty_keeps_default=True),
-    Flag("listen-client-urls", "listen_client_urls", _url_list, DEFAULT_CLIENT_URL, MEMBER,
+    Flag("listen-client-urls", "listen_client_urls", url_list, DEFAULT_CLIENT_URL, MEMBER,
          "List of URLs to listen on for client traffic.", empty_keeps_default=True),
-    Flag("quota-backend-bytes", "quota_backend_bytes", _go_int64, "0", MEMBER,
+    Flag("quota-backend-bytes", "quota_backend_bytes", go_int64, "0", MEMBER,
          "Raise alarms when backend size exceeds the given quota (0 defaults to low space quota)."),
-    Flag("max-txn-ops", "max_txn_ops", _go_uint, str(DEFAULT_MAX_TXN_OPS), MEMBER,
+    Flag("max-txn-ops", "max_txn_ops", go_uint, str(DEFAULT_MAX_TXN_OPS), MEMBER,
          "Maximum number of operations permitted in a transaction."),
-    Flag("max-request-bytes", "max_request_bytes", _go_uint, str(DEFAULT_MAX_REQUEST_BYTES),
+    Flag("max-request-bytes", "max_request_bytes", go_uint, str(DEFAULT_MAX_REQUEST_BYTES),
          MEMBER, "Maximum client request size in bytes the server will accept."),
-    Flag("initial-advertise-peer-urls", "initial_advertise_peer_urls", _url_list,
+    Flag("initial-advertise-peer-urls", "initial_advertise_peer_urls", url_list,
          DEFAULT_PEER_URL, CLUSTERING,
          "List of this member's peer URLs to advertise to the rest of the cluster.",
          empty_keeps_default=True),
-    Flag("initial-cluster", "initial_cluster", _go_string, DEFAULT_INITIAL_CLUSTER, CLUSTERING,
+    Flag("initial-cluster", "initial_cluster", go_string, DEFAULT_INITIAL_CLUSTER, CLUSTERING,
          "Initial cluster configuration for bootstrapping."),
     Flag("initial-cluster-state", "initial_cluster_state", _cluster_state, "new", CLUSTERING,
          "Initial cluster state ('new' or 'existing')."),
-    Flag("initial-cluster-token", "initial_cluster_token", _go_string, DEFAULT_CLUSTER_TOKEN,
+    Flag("initial-cluster-token", "initial_cluster_token", go_string, DEFAULT_CLUSTER_TOKEN,
          CLUSTERING, "Initial cluster token for the etcd cluster during bootstrap."),
-    Flag("advertise-client-urls", "advertise_client_urls", _url_list, DEFAULT_CLIENT_URL,
+    Flag("advertise-client-urls", "advertise_client_urls", url_list, DEFAULT_CLIENT_URL,
          CLUSTERING, "List of this member's client URLs to advertise to the public.",
          empty_keeps_default=True),
-    Flag("auto-compaction-retention", "auto_compaction_retention", _go_string, "0", CLUSTERING,
+    Flag("auto-compaction-retention", "auto_compaction_retention", go_string, "0", CLUSTERING,
          "Auto compaction retention length. 0 means disable auto compaction."),
-    Flag("auto-compaction-mode", "auto_compaction_mode", _go_string, "periodic", CLUSTERING,
+    Flag("auto-compaction-mode", "auto_compaction_mode", go_string, "periodic", CLUSTERING,
          "Interpret 'auto-compaction-retention' one of: periodic|revision. 'periodic' for "
          "duration based retention, defaulting to hours if no time unit is provided (e.g. "
          "'5m'). 'revision' for revision number based retention."),
-    Flag("log-level", "log_level", _go_string, "info", LOGGING,
+    Flag("log-level", "log_level", go_string, "info", LOGGING,
          "Configures log level. Only supports debug, info, warn, error, panic, or fatal."),
     Flag("experimental-enable-lease-checkpoint", "experimental_enable_lease_checkpoint",
-         _go_bool, "true", EXPERIMENTAL,
+         go_bool, "true", EXPERIMENTAL,
          "Persist lease remaining TTLs through checkpoints so long-lived leases are not renewed "
          "by every leader change (on by default in etcd-node; etcd 3.4 defaults to false)."),
-    Flag("listen-native-urls", "listen_native_urls", _url_list, "client URL ports + 10000", OURS,
+    Flag("listen-native-urls", "listen_native_urls", url_list, "client URL ports + 10000", OURS,
          "List of URLs to listen on for etcd-node's native (cbor2 over TCP) client protocol.",
          empty_keeps_default=True),
-    Flag("enable-fault-injection", "enable_fault_injection", _go_bool, "false", OURS,
+    Flag("enable-fault-injection", "enable_fault_injection", go_bool, "false", OURS,
          "Accept fault injection calls (isolate, drop, delay, pause) on the native port."),
-    Flag("restore-from", "restore_from", _optional_path, "", OURS,
+    Flag("restore-from", "restore_from", optional_path, "", OURS,
          "Path of a snapshot file to rebuild this member's data from."),
 )  # fmt: skip
 FLAGS_BY_NAME: dict[str, Flag] = {flag.name: flag for flag in FLAGS}
@@ -512,7 +246,7 @@ class ServerConfig:
         if re.fullmatch(r"[+-]?[0-9]+", text) and int(text) >= 0:
             if self.auto_compaction_mode == "revision":
                 return int(text)
-            nanoseconds = int(text) * _DURATION_UNITS_NS["h"]
+            nanoseconds = int(text) * DURATION_UNITS_NS["h"]
         else:
             try:
                 nanoseconds = parse_go_duration(text)
@@ -520,9 +254,9 @@ class ServerConfig:
                 raise ConfigError(f"error parsing CompactionRetention: {error}") from None
             if self.auto_compaction_mode == "revision":
                 return nanoseconds
-        if nanoseconds > _MAX_INT64:
+        if nanoseconds > MAX_INT64:
             raise ConfigError(
-                f"error parsing CompactionRetention: time: invalid duration {_go_quote(text)}"
+                f"error parsing CompactionRetention: time: invalid duration {go_quote(text)}"
             )
         return timedelta(microseconds=nanoseconds // 1000)
 
@@ -536,12 +270,12 @@ class ServerConfig:
             return list(self.listen_native_urls)
         native = []
         for url in self.listen_client_urls:
-            host, port = _bind_address(url)
+            host, port = bind_address(url)
             native_port = port + NATIVE_PORT_OFFSET if port else 0
-            if native_port > _MAX_PORT:
+            if native_port > MAX_PORT:
                 raise ConfigError(
                     f"--listen-client-urls has {url} whose native port {native_port} is above "
-                    f"{_MAX_PORT}: set --listen-native-urls"
+                    f"{MAX_PORT}: set --listen-native-urls"
                 )
             shown_host = f"[{host}]" if ":" in host else host
             native.append(f"{url.split('://', 1)[0]}://{shown_host}:{native_port}")
@@ -550,17 +284,17 @@ class ServerConfig:
     @property
     def client_host_ports(self) -> list[tuple[str, int]]:
         """(host, port) pairs to bind for the gRPC client API; port 0 means any free port."""
-        return [_bind_address(url) for url in self.listen_client_urls]
+        return [bind_address(url) for url in self.listen_client_urls]
 
     @property
     def peer_host_ports(self) -> list[tuple[str, int]]:
         """(host, port) pairs to bind for peer traffic."""
-        return [_bind_address(url) for url in self.listen_peer_urls]
+        return [bind_address(url) for url in self.listen_peer_urls]
 
     @property
     def native_host_ports(self) -> list[tuple[str, int]]:
         """(host, port) pairs to bind for the native client protocol."""
-        return [_bind_address(url) for url in self.native_urls]
+        return [bind_address(url) for url in self.native_urls]
 
     def peer_urls_of(self, name: str) -> list[str]:
         """The peer URLs --initial-cluster gives member `name` (KeyError if it names no such)."""
@@ -591,7 +325,7 @@ class ServerConfig:
     def validate(self) -> None:
         """etcd's flag verification and data-dir checks, in etcd's order; raises ConfigError."""
         if self.log_level not in LOG_LEVELS:
-            raise ConfigError(f"unknown level {_go_quote(self.log_level)}")
+            raise ConfigError(f"unknown level {go_quote(self.log_level)}")
         self._check_urls_parse()
         for urls in (self.listen_peer_urls, self.listen_client_urls, self.native_urls):
             _check_bind_urls(urls)
@@ -599,16 +333,14 @@ class ServerConfig:
         _check_host_urls("--initial-advertise-peer-urls", self.initial_advertise_peer_urls)
         _check_host_urls("--advertise-client-urls", self.advertise_client_urls)
         if self.initial_cluster_state not in CLUSTER_STATES:
-            raise ConfigError(f"unexpected clusterState {_go_quote(self.initial_cluster_state)}")
+            raise ConfigError(f"unexpected clusterState {go_quote(self.initial_cluster_state)}")
         self._check_timing()
         if self.listen_client_urls and not self.advertise_client_urls:
             raise ConfigError(
                 "--advertise-client-urls is required when --listen-client-urls is set explicitly"
             )
         if self.auto_compaction_mode not in COMPACTION_MODES:
-            raise ConfigError(
-                f"unknown auto-compaction-mode {_go_quote(self.auto_compaction_mode)}"
-            )
+            raise ConfigError(f"unknown auto-compaction-mode {go_quote(self.auto_compaction_mode)}")
         self._check_data_dir()
         self.compaction_retention()
         if self.restore_from is not None and not os.path.isfile(self.restore_from):
@@ -622,7 +354,7 @@ class ServerConfig:
         """
         if self.name not in self.initial_cluster:
             raise ConfigError(
-                f"couldn't find local name {_go_quote(self.name)} in the initial cluster "
+                f"couldn't find local name {go_quote(self.name)} in the initial cluster "
                 "configuration"
             )
         if self.is_new_cluster:
@@ -631,7 +363,7 @@ class ServerConfig:
         for urls in self.initial_cluster.values():
             for url in urls:
                 if url in seen:
-                    cluster = _urls_map_string(self.initial_cluster)
+                    cluster = urls_map_string(self.initial_cluster)
                     raise ConfigError(f"initial cluster {cluster} has duplicate url")
                 seen.add(url)
 
@@ -713,11 +445,11 @@ class ServerConfig:
         """etcd's advertiseMatchesCluster: the advertised peer URLs are this member's."""
         advertised = sorted(self.initial_advertise_peer_urls)
         listed = sorted(self.initial_cluster[self.name])
-        reason = _urls_equal(advertised, listed)
+        reason = urls_equal(advertised, listed)
         if reason is None:
             return
         advertised_text = ",".join(advertised)
-        as_cluster = _urls_map_string({self.name: advertised})
+        as_cluster = urls_map_string({self.name: advertised})
         missing = [url for url in dict.fromkeys(listed) if url not in advertised]
         if missing:
             named = ",".join(f"{self.name}={url}" for url in missing)
@@ -748,18 +480,18 @@ def _check_bind_urls(urls: list[str]) -> None:
     for url in urls:
         if url.split("://", 1)[0] in ("unix", "unixs"):
             continue
-        host, _ = _url_host_port(url)
-        if host != "localhost" and not _is_ip(host):
+        host, _ = url_host_port(url)
+        if host != "localhost" and not is_ip(host):
             raise ConfigError(f"expected IP in URL for binding ({url})")
 
 
 def _check_host_urls(flag: str, urls: list[str]) -> None:
     """etcd's checkHostURLs: an advertised URL must name a host."""
     for url in urls:
-        host, _ = _url_host_port(url)
+        host, _ = url_host_port(url)
         if not host:
             raise ConfigError(
-                f'{flag} {_go_quote(",".join(urls))} must be "host:port" '
+                f'{flag} {go_quote(",".join(urls))} must be "host:port" '
                 f"(unexpected empty host ({url}))"
             )
 
@@ -770,10 +502,10 @@ def _check_host_urls(flag: str, urls: list[str]) -> None:
 def _flag_value_error(flag: Flag, raw: str, source: str | None, reason: str) -> ConfigError:
     """Go's flag package texts for a bad value, or etcd's for a bad environment variable."""
     if source is not None:
-        return ConfigError(f"invalid value {_go_quote(raw)} for {source}: {reason}")
+        return ConfigError(f"invalid value {go_quote(raw)} for {source}: {reason}")
     if flag.is_bool:
-        return ConfigError(f"invalid boolean value {_go_quote(raw)} for -{flag.name}: {reason}")
-    return ConfigError(f"invalid value {_go_quote(raw)} for flag -{flag.name}: {reason}")
+        return ConfigError(f"invalid boolean value {go_quote(raw)} for -{flag.name}: {reason}")
+    return ConfigError(f"invalid value {go_quote(raw)} for flag -{flag.name}: {reason}")
 
 
 def load_config(flags: Mapping[str, str], environ: Mapping[str, str] | None = None) -> ServerConfig:

@@ -52,9 +52,10 @@ from node.server.cluster import (
     member_to_wire,
 )
 from node.server.compactor import AutoCompactor
-from node.server.config import FlagValueError, ServerConfig, parse_url
+from node.server.config import ServerConfig
 from node.server.events import EventBus, EventLogHandler, EventSubscription, JsonLineFormatter
 from node.server.faults import MemberFaults
+from node.server.flag_values import FlagValueError, parse_url
 from node.server.maintenance import backend_hash, backend_snapshot_chunks
 from node.server.member_state import MemberState
 from node.server.member_storage import DataPaths, MemberStorage

@@ -10,7 +10,7 @@ import socket
 import threading
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -75,9 +75,29 @@ class NativeMember:
         await self.stopped.wait()
 
 
-async def _run_member(
+def joining_config(directory: Path, members: list[NativeMember], name: str) -> ServerConfig:
+    """The config of a member `name` joining the running `members` (add it first)."""
+    ours = members[0].server.config
+    peer_urls = {m.name: list(m.server.config.initial_advertise_peer_urls) for m in members}
+    peer_urls[name] = [f"http://127.0.0.1:{_free_port()}"]
+    client_url = [f"http://127.0.0.1:{_free_port()}"]
+    return replace(
+        ours,
+        name=name,
+        data_dir=str(directory / name),
+        listen_client_urls=client_url,
+        advertise_client_urls=client_url,
+        listen_peer_urls=peer_urls[name],
+        initial_advertise_peer_urls=peer_urls[name],
+        initial_cluster=peer_urls,
+        initial_cluster_state="existing",
+    )
+
+
+async def run_member(
     config: ServerConfig, *, task_status: trio.TaskStatus[NativeMember] = trio.TASK_STATUS_IGNORED
 ) -> None:
+    """Run one member until cancelled; started with its NativeMember."""
     stopped = trio.Event()
     try:
         with trio.CancelScope() as scope:
@@ -107,7 +127,7 @@ async def native_cluster(
     """Start `size` members with native doors, wait for a leader, stop them all on exit."""
     async with trio.open_nursery() as nursery:
         members = [
-            await nursery.start(_run_member, config)
+            await nursery.start(run_member, config)
             for config in cluster_configs(directory, size, **overrides)
         ]
         await wait_for_leader(members)

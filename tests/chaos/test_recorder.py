@@ -19,7 +19,7 @@ async def test_an_answered_call_is_recorded_with_its_response_and_times() -> Non
     async def answer() -> Response:
         return Response(revision=7)
 
-    op = await recorder.call(3, PUT, answer, timeout=1.0)
+    op = await recorder.call(3, PUT, answer, time_limit=1.0)
     assert op.response == Response(revision=7)
     assert op.client_id == 3 and op.request == PUT
     assert op.invoked_ns <= (op.completed_ns or 0)
@@ -33,7 +33,7 @@ async def test_a_call_that_raises_is_kept_as_indeterminate_with_its_error() -> N
     async def fail() -> Response:
         raise ConnectionError("transport is closing")
 
-    op = await recorder.call(0, PUT, fail, timeout=1.0)
+    op = await recorder.call(0, PUT, fail, time_limit=1.0)
     assert op.indeterminate and op.end_ns == math.inf
     assert op.error == "transport is closing"
     assert recorder.counts.indeterminate == 1
@@ -46,7 +46,7 @@ async def test_a_call_that_outlives_its_timeout_is_kept_as_indeterminate() -> No
         await trio.sleep_forever()
         raise AssertionError("unreachable")
 
-    op = await recorder.call(0, PUT, hang, timeout=0.01)
+    op = await recorder.call(0, PUT, hang, time_limit=0.01)
     assert op.indeterminate
     assert op.error == "timed out after 0.01 s"
 
@@ -57,8 +57,8 @@ async def test_operation_ids_follow_the_order_calls_complete_in() -> None:
     async def answer() -> Response:
         return Response(revision=2)
 
-    first = await recorder.call(0, PUT, answer, timeout=1.0)
-    second = await recorder.call(1, PUT, answer, timeout=1.0)
+    first = await recorder.call(0, PUT, answer, time_limit=1.0)
+    second = await recorder.call(1, PUT, answer, time_limit=1.0)
     assert (first.op_id, second.op_id) == (1, 2)
 
 

@@ -17,7 +17,8 @@ import trio
 
 from node.api.gen.etcdserverpb import rpc_pb2, rpc_pb2_grpc
 from node.api.gen.v3electionpb import v3election_pb2, v3election_pb2_grpc
-from node.api.grpc_door import STREAM_WINDOW, BindError, GrpcDoor
+from node.api.grpc_bridge import STREAM_WINDOW
+from node.api.grpc_door import BindError, GrpcDoor
 from node.api.service import Service
 from node.server.config import ServerConfig
 from node.server.etcdserver import EtcdServer

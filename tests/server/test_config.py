@@ -25,7 +25,8 @@ from typing import Any
 import pytest
 
 from node.cli import main, parse_command_line
-from node.server.config import FLAGS, OURS, ConfigError, ServerConfig, load_config
+from node.server.config import FLAGS, OURS, ServerConfig, load_config
+from node.server.flag_values import ConfigError
 
 ETCD = shutil.which("etcd")
 ETCDCTL = shutil.which("etcdctl")

@@ -1,5 +1,5 @@
-"""The dashboard's long-lived clients follow the membership: once every member they were
-connected to has left, they reconnect to the members there now."""
+"""The dashboard's key source follows the membership through its client's auto-sync: a
+member added after it started is used once the first one has left."""
 
 from __future__ import annotations
 
@@ -8,33 +8,12 @@ from pathlib import Path
 import pytest
 import trio
 
-from console.tui.followed_endpoints import FollowedEndpoints
 from console.tui.native_source import NativeSource
+from console.tui.playground_endpoints import playground_member_endpoints
 from console.tui.source import SourceUnavailable
 from node.client import Client
 from node.errors import EtcdError
 from playground.playground import Playground
-
-
-async def test_a_connection_ends_once_none_of_its_endpoints_is_a_member() -> None:
-    endpoints = FollowedEndpoints(["a:1", "b:2"])
-    ended = trio.Event()
-
-    async def connected() -> None:
-        assert endpoints.connect() == ["a:1", "b:2"]
-        await endpoints.wait_until_gone()
-        ended.set()
-
-    async with trio.open_nursery() as nursery:
-        nursery.start_soon(connected)
-        await trio.testing.wait_all_tasks_blocked()
-        endpoints.follow(["b:2", "c:3"])
-        await trio.testing.wait_all_tasks_blocked()
-        assert not ended.is_set()
-        endpoints.follow(["c:3"])
-        with trio.fail_after(5):
-            await ended.wait()
-    assert endpoints.connect() == ["c:3"]
 
 
 @pytest.fixture
@@ -53,16 +32,18 @@ async def playground(tmp_path: Path):
 async def test_the_key_source_reads_through_a_member_added_after_its_first_one_left(
     playground: Playground,
 ) -> None:
-    source = NativeSource(playground.native_endpoints())
+    source = NativeSource(playground.native_endpoints(), playground_member_endpoints(playground))
     async with trio.open_nursery() as nursery:
         nursery.start_soon(source.run)
         await playground.add_node()
+        added = playground.members["n2"].native_endpoint
+        with trio.fail_after(20):
+            while added not in source.endpoints:
+                await trio.sleep(0.1)
         await playground.remove_node("n1")
         await playground.wait_for_leader()
         async with await Client.connect(playground.native_endpoints()) as client:
             await client.put(b"after", b"churn")
-
-        source.follow_endpoints(playground.native_endpoints())
 
         with trio.fail_after(20):
             while True:
@@ -71,5 +52,7 @@ async def test_the_key_source_reads_through_a_member_added_after_its_first_one_l
                     break
                 except* (SourceUnavailable, EtcdError, OSError):
                     await trio.sleep(0.1)
+            while source.endpoints != [added]:
+                await trio.sleep(0.1)
         assert page.keys == [b"after"]
         nursery.cancel_scope.cancel()

@@ -1,0 +1,133 @@
+"""etcd's v3 gRPC API from the client side (grpc.aio, our generated stubs), under anyio.
+
+The console reaches a real etcd, and the chaos workload reaches our gRPC door, through a
+GrpcClient: one channel per endpoint, opened when first used and closed when its `async with`
+ends, the generated stubs on it, fail-over to the next endpoint while one is unreachable, and
+etcd's errors as the node.errors classes node.client raises. `grpc_call` keeps anyio's
+cancellation intact around a grpc.aio await.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from dataclasses import dataclass
+from typing import Self, TypeVar
+
+import anyio
+import anyio.lowlevel
+import grpc
+
+from node.api.gen.etcdserverpb import rpc_pb2_grpc
+from node.client.failures import NoEndpointAvailable, error_from
+from node.errors import EtcdError
+
+UNREACHABLE = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
+"""Status codes after which a call moves on to the next endpoint."""
+_Reply = TypeVar("_Reply")
+
+
+def grpc_target(endpoint: str) -> str:
+    """The `host:port` grpc.aio dials for an endpoint written as a URL or as `host:port`."""
+    return endpoint.split("://", 1)[-1].rstrip("/")
+
+
+def etcd_error(error: grpc.aio.AioRpcError) -> EtcdError:
+    """etcd's status code and text as the error node.client would raise for it."""
+    return error_from(error.code().name, error.details() or error.code().name)
+
+
+async def grpc_call(awaitable: Awaitable[_Reply]) -> _Reply:
+    """Await one grpc.aio call, keeping anyio's cancellation intact.
+
+    grpc.aio answers a cancellation with a CancelledError of its own, which anyio's cancel
+    scopes do not recognise as theirs; a checkpoint turns it back into anyio's (when the
+    scope was cancelled) or else into a ConnectionError, as is grpc.aio's complaint about
+    a write to a stream that has ended.
+    """
+    try:
+        return await awaitable
+    except asyncio.CancelledError:
+        await anyio.lowlevel.checkpoint()
+        raise ConnectionError("the gRPC call was cancelled") from None
+    except asyncio.InvalidStateError as finished:  # a write on a stream that has ended
+        raise ConnectionError(str(finished)) from None
+
+
+@dataclass(slots=True, frozen=True)
+class Stubs:
+    """etcd's gRPC services on one channel."""
+
+    kv: rpc_pb2_grpc.KVStub
+    watch: rpc_pb2_grpc.WatchStub
+    lease: rpc_pb2_grpc.LeaseStub
+    cluster: rpc_pb2_grpc.ClusterStub
+    maintenance: rpc_pb2_grpc.MaintenanceStub
+
+    @classmethod
+    def on(cls, channel: grpc.aio.Channel) -> Stubs:
+        """The stubs of every service on `channel`."""
+        return cls(
+            rpc_pb2_grpc.KVStub(channel),
+            rpc_pb2_grpc.WatchStub(channel),
+            rpc_pb2_grpc.LeaseStub(channel),
+            rpc_pb2_grpc.ClusterStub(channel),
+            rpc_pb2_grpc.MaintenanceStub(channel),
+        )
+
+
+class GrpcClient(anyio.AsyncContextManagerMixin):
+    """Channels to the members at `endpoints` (the first one preferred), closed on exit."""
+
+    def __init__(self, endpoints: Iterable[str]) -> None:
+        self.endpoints = [grpc_target(endpoint) for endpoint in endpoints]
+        if not self.endpoints:
+            raise ValueError("at least one endpoint is needed")
+        self._stubs: dict[str, Stubs] = {}
+        self._channels: list[grpc.aio.Channel] = []
+        self._current = 0
+
+    @contextlib.asynccontextmanager
+    async def __asynccontextmanager__(self) -> AsyncIterator[Self]:
+        try:
+            yield self
+        finally:
+            with anyio.CancelScope(shield=True):
+                for channel in self._channels:
+                    await channel.close()
+                self._channels.clear()
+                self._stubs.clear()
+
+    @property
+    def endpoint(self) -> str:
+        """The endpoint `call` tries first: the last one that answered."""
+        return self.endpoints[self._current]
+
+    def stubs(self, endpoint: str | None = None) -> Stubs:
+        """The stubs on the channel to `endpoint` (default: the current one)."""
+        target = self.endpoint if endpoint is None else grpc_target(endpoint)
+        stubs = self._stubs.get(target)
+        if stubs is None:
+            channel = grpc.aio.insecure_channel(target)
+            self._channels.append(channel)
+            stubs = self._stubs[target] = Stubs.on(channel)
+        return stubs
+
+    async def call(self, call: Callable[[Stubs], Awaitable[_Reply]]) -> _Reply:
+        """Run `call` on the current endpoint, moving on to the next ones while unreachable;
+        etcd's error as a node.errors class, NoEndpointAvailable (caused by the last
+        failure) when no endpoint answers."""
+        last: grpc.aio.AioRpcError | None = None
+        for step in range(len(self.endpoints)):
+            index = (self._current + step) % len(self.endpoints)
+            try:
+                reply = await grpc_call(call(self.stubs(self.endpoints[index])))
+            except grpc.aio.AioRpcError as error:
+                if error.code() not in UNREACHABLE:
+                    raise etcd_error(error) from None
+                last = error
+                continue
+            self._current = index
+            return reply
+        raise NoEndpointAvailable() from last
