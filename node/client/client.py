@@ -119,7 +119,7 @@ class Client(anyio.AsyncContextManagerMixin):
         cls,
         endpoints: Iterable[str],
         *,
-        timeout: float = DEFAULT_TIMEOUT,
+        timeout: float = DEFAULT_TIMEOUT,  # noqa: ASYNC109 - each call's limit, kept by the client
         auto_sync_interval: float | None = None,
         member_endpoints: MemberEndpoints = default_member_endpoints,
     ) -> Client:
@@ -599,7 +599,7 @@ def _distinct(endpoints: Iterable[str]) -> list[str]:
 async def connect_client(
     endpoints: Iterable[str],
     *,
-    timeout: float = DEFAULT_TIMEOUT,
+    timeout: float = DEFAULT_TIMEOUT,  # noqa: ASYNC109 - each call's limit, kept by the client
     auto_sync_interval: float | None = None,
     member_endpoints: MemberEndpoints = default_member_endpoints,
 ) -> AsyncIterator[Client]:
