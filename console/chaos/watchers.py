@@ -401,7 +401,7 @@ class WatcherFleet:
         """Wait until every live watcher covers `revision`; returns those that did not
         within `give_up_after` seconds."""
         with anyio.move_on_after(give_up_after):
-            # noqa below: a watcher catches up as members come back, which nothing announces
+            # a watcher catches up as members come back, which nothing announces
             while any(w.covered_to < revision for w in self._live()):  # noqa: ASYNC110
                 await anyio.sleep(RECONNECT_DELAY)
         return [w for w in self._live() if w.covered_to < revision]
