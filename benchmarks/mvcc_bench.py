@@ -20,9 +20,9 @@ import time
 import tracemalloc
 from pathlib import Path
 
+from node.messages.kv import PutRequest, RangeRequest
 from node.mvcc.backend import Backend
 from node.mvcc.kvstore import KVStore
-from node.mvcc.requests import PutRequest, RangeRequest
 
 
 def rss_mib(kind: str = "VmRSS") -> float:

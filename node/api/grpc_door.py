@@ -34,13 +34,13 @@ import trio
 from google.protobuf import message_factory
 from google.protobuf.descriptor import MethodDescriptor, ServiceDescriptor
 
-from node import errors
-from node.api.gen.etcdserverpb import rpc_pb2
-from node.api.gen.v3electionpb import v3election_pb2
-from node.api.gen.v3lockpb import v3lock_pb2
 from node.api.grpc_convert import Body, body_to_message, message_to_body
 from node.api.leader_monitor import LeaderMonitor, requires_leader
 from node.api.service import Service
+from node.messages import errors
+from node.messages.gen.etcdserverpb import rpc_pb2
+from node.messages.gen.v3electionpb import v3election_pb2
+from node.messages.gen.v3lockpb import v3lock_pb2
 from node.server.config import DEFAULT_MAX_REQUEST_BYTES
 
 if TYPE_CHECKING:

@@ -18,9 +18,9 @@ from typing import TYPE_CHECKING, Any
 
 import trio
 
-from node import errors
 from node.api import native_protocol as protocol
 from node.api.service import MethodKind, Service
+from node.messages import errors
 
 if TYPE_CHECKING:
     from node.server.config import ServerConfig

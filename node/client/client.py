@@ -22,7 +22,6 @@ from typing import TYPE_CHECKING, Any, Self
 import anyio
 import anyio.abc
 
-from node import errors
 from node.client.connection import Connection, NotSent, Stream
 from node.client.failures import (
     ClientClosed,
@@ -31,13 +30,7 @@ from node.client.failures import (
     NoEndpointAvailable,
 )
 from node.client.requests import (
-    AlarmAction,
-    AlarmType,
     Bytes,
-    FaultKind,
-    SortOrder,
-    SortTarget,
-    WatchFilter,
     delete_body,
     key_range,
     put_body,
@@ -47,6 +40,11 @@ from node.client.requests import (
 )
 from node.client.response import Response, as_dict
 from node.client.streams import LeaseKeepAlive, ReplyStream, SnapshotStream, Watch
+from node.messages import errors
+from node.messages.faults import FaultKind
+from node.messages.kv import SortOrder, SortTarget
+from node.messages.maintenance import AlarmAction, AlarmType
+from node.messages.watch import WatchFilter
 
 if TYPE_CHECKING:
     from types import TracebackType

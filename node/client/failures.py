@@ -7,7 +7,7 @@ in the server), or a plain EtcdError carrying the code for a text it does not kn
 
 from __future__ import annotations
 
-from node import errors
+from node.messages import errors
 
 
 class NoEndpointAvailable(errors.EtcdError):

@@ -14,9 +14,9 @@ from typing import TYPE_CHECKING, Any, Self
 import anyio
 import anyio.abc
 
-from node import errors
 from node.client.failures import ConnectionLost
 from node.client.response import Response
+from node.messages import errors
 
 if TYPE_CHECKING:
     from types import TracebackType

@@ -11,9 +11,9 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
 
-from node import errors
-from node.mvcc.records import KeyValue
-from node.mvcc.requests import (
+from node.messages import errors
+from node.messages.key_value import KeyValue
+from node.messages.kv import (
     Compare,
     CompareResult,
     CompareTarget,

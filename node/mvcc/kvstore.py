@@ -19,7 +19,18 @@ from dataclasses import dataclass
 
 import crc32c
 
-from node import errors
+from node.messages import errors
+from node.messages.key_value import Event, EventType, KeyValue
+from node.messages.kv import (
+    DeleteRangeRequest,
+    DeleteRangeResponse,
+    PutRequest,
+    PutResponse,
+    RangeRequest,
+    RangeResponse,
+    TxnRequest,
+    TxnResponse,
+)
 from node.mvcc import applier, validation
 from node.mvcc.backend import (
     FINISHED_COMPACT_KEY,
@@ -31,21 +42,10 @@ from node.mvcc.backend import (
 from node.mvcc.key_index import KeyIndex, RevisionIndex, main_of, pack, sub_of
 from node.mvcc.records import (
     REVISION_BYTES,
-    Event,
-    EventType,
-    KeyValue,
     LeaseAttacher,
     Revision,
-)
-from node.mvcc.requests import (
-    DeleteRangeRequest,
-    DeleteRangeResponse,
-    PutRequest,
-    PutResponse,
-    RangeRequest,
-    RangeResponse,
-    TxnRequest,
-    TxnResponse,
+    decode_key_value,
+    encode_key_value,
 )
 
 KEY = b"key"
@@ -145,7 +145,7 @@ class ReadTxn:
             return RangeResult([], len(found), current)
         wanted = found[:limit] if 0 < limit < len(found) else found
         get = self._view.get
-        kvs = [KeyValue.decode(get(KEY, revision_bytes(rev))) for _, rev in wanted]
+        kvs = [decode_key_value(get(KEY, revision_bytes(rev))) for _, rev in wanted]
         return RangeResult(kvs, len(found), current)
 
     def _live_keys(self, key: bytes, range_end: bytes, at: int) -> list[tuple[bytes, int]]:
@@ -158,7 +158,7 @@ class ReadTxn:
         return index.range(key, None if range_end == b"\0" else range_end, at)
 
     def _kv_at(self, packed: int) -> KeyValue:
-        return KeyValue.decode(self._view.get(KEY, revision_bytes(packed)))
+        return decode_key_value(self._view.get(KEY, revision_bytes(packed)))
 
 
 class WriteTxn(ReadTxn):
@@ -188,7 +188,7 @@ class WriteTxn(ReadTxn):
             kv = KeyValue(key, main_of(created), rev, version + 1, value, lease)
             if store.lessor is not None:
                 old_lease = self._kv_at(modified).lease
-        self._writer.put(KEY, revision_bytes(packed), kv.encode())
+        self._writer.put(KEY, revision_bytes(packed), encode_key_value(kv))
         store.index.put(key, packed)
         self.changes.append(Event(EventType.PUT, kv))
         if old_lease:
@@ -209,7 +209,9 @@ class WriteTxn(ReadTxn):
         rev = self._begin + 1
         packed = pack(rev, len(self.changes))
         old_lease = self._kv_at(modified).lease if store.lessor is not None else 0
-        self._writer.put(KEY, revision_bytes(packed, tombstone=True), KeyValue(key).encode())
+        self._writer.put(
+            KEY, revision_bytes(packed, tombstone=True), encode_key_value(KeyValue(key))
+        )
         store.index.tombstone(key, packed)
         self.changes.append(Event(EventType.DELETE, KeyValue(key, mod_revision=rev)))
         if old_lease:
@@ -396,7 +398,7 @@ class KVStore:
                     rev = packed_revision(raw)
                     if rev < lower and rev not in kept:
                         continue
-                record = KeyValue.decode(value).etcd_encoding()
+                record = decode_key_value(value).etcd_encoding()
                 digest = crc32c.crc32c(record, value=crc32c.crc32c(raw, value=digest))
         return HashKVResult(digest, compacted, current)
 
@@ -420,7 +422,7 @@ class KVStore:
                 if limit and len(events) >= limit and main != last_main:
                     break
                 last_main = main
-                kv = KeyValue.decode(value)
+                kv = decode_key_value(value)
                 if len(raw) > REVISION_BYTES:
                     kv.mod_revision = main
                     events.append(Event(EventType.DELETE, kv))
@@ -440,7 +442,7 @@ class KVStore:
             for raw, value in view.items(KEY):
                 packed = packed_revision(raw)
                 current = main_of(packed)
-                kv = KeyValue.decode(value)
+                kv = decode_key_value(value)
                 ki = keys.get(kv.key)
                 if len(raw) > REVISION_BYTES:
                     if ki is not None and ki.is_live():

@@ -9,14 +9,8 @@ from __future__ import annotations
 
 import cbor2
 
-from node import errors
-from node.mvcc.requests import (
-    DeleteRangeRequest,
-    PutRequest,
-    RangeRequest,
-    RequestOp,
-    TxnRequest,
-)
+from node.messages import errors
+from node.messages.kv import DeleteRangeRequest, PutRequest, RangeRequest, RequestOp, TxnRequest
 
 DEFAULT_MAX_REQUEST_BYTES = 1536 * 1024
 DEFAULT_MAX_TXN_OPS = 128

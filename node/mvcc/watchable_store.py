@@ -30,9 +30,9 @@ import itertools
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from node import errors
-from node.mvcc.records import Event, KeyValue
-from node.mvcc.requests import RangeRequest
+from node.messages import errors
+from node.messages.key_value import Event, KeyValue
+from node.messages.kv import RangeRequest
 from node.mvcc.watcher import PROGRESS_WATCH_ID, Watcher, WatchResponse, WatchStream
 from node.mvcc.watcher_group import WatcherGroup
 

@@ -11,10 +11,10 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from enum import IntEnum
 from typing import TYPE_CHECKING
 
-from node.mvcc.records import Event, EventType
+from node.messages.key_value import Event, EventType
+from node.messages.watch import WatchFilter
 
 if TYPE_CHECKING:
     from node.mvcc.watchable_store import WatchableStore
@@ -31,13 +31,6 @@ EMPTY_WATCHER_RANGE = "mvcc: watcher range is empty"
 # rough encoded sizes of a response's header and of an event's fixed fields
 _RESPONSE_OVERHEAD = 64
 _EVENT_OVERHEAD = 32
-
-
-class FilterType(IntEnum):
-    """etcd's WatchCreateRequest.FilterType: which kinds of event a watcher does not want."""
-
-    NOPUT = 0
-    NODELETE = 1
 
 
 @dataclass(slots=True)
@@ -225,8 +218,8 @@ class WatchStream:
             end,
             start_revision,
             self,
-            no_put=FilterType.NOPUT in wanted,
-            no_delete=FilterType.NODELETE in wanted,
+            no_put=WatchFilter.NOPUT in wanted,
+            no_delete=WatchFilter.NODELETE in wanted,
             prev_kv=prev_kv,
             progress_notify=progress_notify,
             fragment=fragment,

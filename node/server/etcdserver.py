@@ -18,11 +18,26 @@ from typing import Any, TypeVar
 
 import trio
 
-from node import errors
 from node.lease import MAX_LEASE_TTL, LeaseIdGenerator, NotPrimary, minimum_lease_ttl
-from node.mvcc import validation
-from node.mvcc.applier import is_read_only
-from node.mvcc.requests import (
+from node.messages import errors
+from node.messages.cluster import (
+    Member,
+    MemberAddRequest,
+    MemberAddResponse,
+    MemberListRequest,
+    MemberListResponse,
+    MemberPromoteRequest,
+    MemberPromoteResponse,
+    MemberRemoveRequest,
+    MemberRemoveResponse,
+    MemberUpdateRequest,
+    MemberUpdateResponse,
+)
+from node.messages.faults import FaultRequest, FaultResponse
+from node.messages.header import ResponseHeader
+from node.messages.kv import (
+    CompactionRequest,
+    CompactionResponse,
     DeleteRangeRequest,
     DeleteRangeResponse,
     PutRequest,
@@ -32,6 +47,41 @@ from node.mvcc.requests import (
     TxnRequest,
     TxnResponse,
 )
+from node.messages.lease import (
+    LeaseCheckpoint,
+    LeaseCheckpointRequest,
+    LeaseGrantRequest,
+    LeaseGrantResponse,
+    LeaseKeepAliveRequest,
+    LeaseKeepAliveResponse,
+    LeaseLeasesRequest,
+    LeaseLeasesResponse,
+    LeaseRevokeRequest,
+    LeaseRevokeResponse,
+    LeaseStatus,
+    LeaseTimeToLiveRequest,
+    LeaseTimeToLiveResponse,
+)
+from node.messages.maintenance import (
+    AlarmAction,
+    AlarmRequest,
+    AlarmResponse,
+    AlarmType,
+    DefragmentRequest,
+    DefragmentResponse,
+    HashKVRequest,
+    HashKVResponse,
+    HashRequest,
+    HashResponse,
+    MoveLeaderRequest,
+    MoveLeaderResponse,
+    SnapshotRequest,
+    SnapshotResponse,
+    StatusRequest,
+    StatusResponse,
+)
+from node.mvcc import validation
+from node.mvcc.applier import is_read_only
 from node.raft import (
     ConfChange,
     ConfChangeType,
@@ -42,7 +92,6 @@ from node.raft import (
     SoftState,
     StateType,
 )
-from node.server import messages as m
 from node.server.apply import Applier, MembershipHooks
 from node.server.bootstrap import bootstrap
 from node.server.cluster import (
@@ -289,7 +338,11 @@ class EtcdServer:
             nursery.start_soon(compactor.run)
             self.logger.info(
                 "member %x (%s) of cluster %x started: peers on port %d, applied index %d",
-                self.member_id, self.name, self.cluster_id, self.peer_port, applied,
+                self.member_id,
+                self.name,
+                self.cluster_id,
+                self.peer_port,
+                applied,
             )
             task_status.started(self)
 
@@ -400,11 +453,11 @@ class EtcdServer:
         """The replicated state machine (key space, lessor, membership); for tests and tools."""
         return self._state_now
 
-    def header(self, revision: int | None = None) -> m.ResponseHeader:
+    def header(self, revision: int | None = None) -> ResponseHeader:
         """The ResponseHeader of a response at `revision` (default: the current revision)."""
         if revision is None:
             revision = self._state.kv.current_revision if self._state is not None else 0
-        return m.ResponseHeader(self.cluster_id, self.member_id, revision, self.term)
+        return ResponseHeader(self.cluster_id, self.member_id, revision, self.term)
 
     def _check_not_learner(self) -> None:
         if self.is_learner:
@@ -420,8 +473,9 @@ class EtcdServer:
             self._leader_changed.set()
             self._leader_changed = trio.Event()
             if soft.lead:
-                self.logger.info("member %x: leader is now %x (term %d)",
-                                 self.member_id, soft.lead, self.term)
+                self.logger.info(
+                    "member %x: leader is now %x (term %d)", self.member_id, soft.lead, self.term
+                )
             else:
                 self.logger.info("member %x: lost the leader (term %d)", self.member_id, self.term)
         self._role = soft.raft_state
@@ -441,7 +495,7 @@ class EtcdServer:
         else:
             self._active_peers.discard(peer_id)
 
-    def _add_peer(self, member: m.Member) -> None:
+    def _add_peer(self, member: Member) -> None:
         """Reach `member` through the transport at its first peer URL (added or moved)."""
         if member.id == self.member_id or not member.peer_urls or self._transport is None:
             return
@@ -519,7 +573,9 @@ class EtcdServer:
         self._applied.advance(max(index, state.consistent_index))
         self.logger.info(
             "member %x: installed the backend of the snapshot at index %d (revision %d)",
-            self.member_id, index, state.kv.current_revision,
+            self.member_id,
+            index,
+            state.kv.current_revision,
         )
         self.events.publish("snapshot", action="restored", index=index)
 
@@ -576,8 +632,8 @@ class EtcdServer:
         return await self._replicate(request.id, lambda: self._raft_node.propose(data))
 
     async def _conf_change(
-        self, cc_type: ConfChangeType, member: m.Member, promote: bool = False
-    ) -> list[m.Member]:
+        self, cc_type: ConfChangeType, member: Member, promote: bool = False
+    ) -> list[Member]:
         request_id = self._ids.next()
         context = ConfChangeContext(member, promote, request_id)
         cc = ConfChange(cc_type, member.id, context.encode())
@@ -592,19 +648,22 @@ class EtcdServer:
         """etcd's backend quota: past it, raise the NOSPACE alarm and refuse the write."""
         quota = self.config.backend_quota_bytes
         state = self._state_now
-        if state.alarms.is_raised(m.AlarmType.NOSPACE):
+        if state.alarms.is_raised(AlarmType.NOSPACE):
             raise errors.NoSpace()
         if quota is None or cost == 0 or state.backend.size() + cost < quota:
             return
         self.logger.warning(
             "member %x: backend size %d + %d exceeds the quota %d: raising NOSPACE",
-            self.member_id, state.backend.size(), cost, quota,
+            self.member_id,
+            state.backend.size(),
+            cost,
+            quota,
         )
         self._nursery.start_soon(self._raise_nospace)
         raise errors.NoSpace()
 
     async def _raise_nospace(self) -> None:
-        request = m.AlarmRequest(m.AlarmAction.ACTIVATE, self.member_id, m.AlarmType.NOSPACE)
+        request = AlarmRequest(AlarmAction.ACTIVATE, self.member_id, AlarmType.NOSPACE)
         try:
             await self._raft_request(request)
         except errors.EtcdError as exc:
@@ -619,7 +678,7 @@ class EtcdServer:
             self._check_not_learner()
             await self._linearizable()
         state = self._state_now
-        if state.alarms.is_raised(m.AlarmType.CORRUPT):
+        if state.alarms.is_raised(AlarmType.CORRUPT):
             raise errors.Corrupt()
         return state.kv.range(req)
 
@@ -646,51 +705,47 @@ class EtcdServer:
         self._check_quota(_txn_cost(req))
         return await self._raft_request(req)
 
-    async def compact(self, req: m.CompactionRequest) -> m.CompactionResponse:
+    async def compact(self, req: CompactionRequest) -> CompactionResponse:
         """etcd's Compact, through raft: history before `revision` is dropped."""
         self._check_not_learner()
-        resp = await self._raft_request(m.CompactionRequest(req.revision, req.physical))
+        resp = await self._raft_request(CompactionRequest(req.revision, req.physical))
         resp.header = self.header()
         return resp
 
     async def _auto_compact(self, revision: int) -> None:
-        await self._raft_request(m.CompactionRequest(revision))
+        await self._raft_request(CompactionRequest(revision))
 
     # -- Lease --------------------------------------------------------------------------------
 
-    async def lease_grant(self, req: m.LeaseGrantRequest) -> m.LeaseGrantResponse:
+    async def lease_grant(self, req: LeaseGrantRequest) -> LeaseGrantResponse:
         """etcd's LeaseGrant, through raft; id 0 lets the server pick one."""
         self._check_not_learner()
         if req.ttl > MAX_LEASE_TTL:
             raise errors.LeaseTTLTooLarge()
         lease_id = req.id or self._lease_ids.next_id()
         self._check_quota(LEASE_OVERHEAD)
-        resp = await self._raft_request(m.LeaseGrantRequest(req.ttl, lease_id))
+        resp = await self._raft_request(LeaseGrantRequest(req.ttl, lease_id))
         resp.header = self.header()
         return resp
 
-    async def lease_revoke(self, req: m.LeaseRevokeRequest) -> m.LeaseRevokeResponse:
+    async def lease_revoke(self, req: LeaseRevokeRequest) -> LeaseRevokeResponse:
         """etcd's LeaseRevoke, through raft: the lease and its keys go."""
         self._check_not_learner()
-        resp = await self._raft_request(m.LeaseRevokeRequest(req.id))
+        resp = await self._raft_request(LeaseRevokeRequest(req.id))
         resp.header = self.header()
         return resp
 
-    async def lease_renew(self, req: m.LeaseKeepAliveRequest) -> m.LeaseKeepAliveResponse:
+    async def lease_renew(self, req: LeaseKeepAliveRequest) -> LeaseKeepAliveResponse:
         """One keep-alive, answered by the leader's lessor (forwarded there from a follower)."""
         self._check_not_learner()
-        ttl = await self._on_leader(
-            lambda: self._renew_here(req.id), "lease_renew", {"id": req.id}
-        )
-        return m.LeaseKeepAliveResponse(self.header(), req.id, ttl)
+        ttl = await self._on_leader(lambda: self._renew_here(req.id), "lease_renew", {"id": req.id})
+        return LeaseKeepAliveResponse(self.header(), req.id, ttl)
 
     async def _renew_here(self, lease_id: int) -> int:
         await self._wait_applied_caught_up()
         return self._state_now.lessor.renew(lease_id)
 
-    async def lease_time_to_live(
-        self, req: m.LeaseTimeToLiveRequest
-    ) -> m.LeaseTimeToLiveResponse:
+    async def lease_time_to_live(self, req: LeaseTimeToLiveRequest) -> LeaseTimeToLiveResponse:
         """etcd's LeaseTimeToLive, answered by the leader; ttl -1 for an unknown lease."""
         self._check_not_learner()
         granted, ttl, keys = await self._on_leader(
@@ -698,19 +753,19 @@ class EtcdServer:
             "lease_ttl",
             {"id": req.id, "keys": req.keys},
         )
-        return m.LeaseTimeToLiveResponse(self.header(), req.id, ttl, granted, list(keys))
+        return LeaseTimeToLiveResponse(self.header(), req.id, ttl, granted, list(keys))
 
     async def _time_to_live_here(self, lease_id: int, keys: bool) -> list:
         await self._wait_applied_caught_up()
         found = self._state_now.lessor.time_to_live(lease_id, keys)
         return [found.granted_ttl, found.ttl, found.keys]
 
-    async def lease_leases(self, req: m.LeaseLeasesRequest) -> m.LeaseLeasesResponse:
+    async def lease_leases(self, req: LeaseLeasesRequest) -> LeaseLeasesResponse:
         """etcd's LeaseLeases after a ReadIndex barrier."""
         self._check_not_learner()
         await self._linearizable()
-        leases = [m.LeaseStatus(lease.id) for lease in self._state_now.lessor.leases()]
-        return m.LeaseLeasesResponse(self.header(), leases)
+        leases = [LeaseStatus(lease.id) for lease in self._state_now.lessor.leases()]
+        return LeaseLeasesResponse(self.header(), leases)
 
     async def _wait_applied_caught_up(self) -> None:
         """The leader answers lease calls only once it applied all it committed (etcd 3.4's
@@ -763,8 +818,8 @@ class EtcdServer:
                     self._nursery.start_soon(self._revoke_expired, lease.id, self.term, revoking)
             checkpoints = lessor.due_checkpoints()
             if checkpoints:
-                request = m.LeaseCheckpointRequest(
-                    [m.LeaseCheckpoint(c.lease_id, c.remaining_ttl) for c in checkpoints]
+                request = LeaseCheckpointRequest(
+                    [LeaseCheckpoint(c.lease_id, c.remaining_ttl) for c in checkpoints]
                 )
                 self._nursery.start_soon(self._propose_quietly, request)
 
@@ -784,11 +839,15 @@ class EtcdServer:
             lease = self._state_now.lessor.lookup(lease_id)
             if lease is None or not lease.expired():
                 return
-            await self._raft_request(m.LeaseRevokeRequest(lease_id))
+            await self._raft_request(LeaseRevokeRequest(lease_id))
             self.logger.info("member %x: revoked expired lease %x", self.member_id, lease_id)
         except errors.EtcdError as exc:
-            self.logger.warning("member %x: revoking expired lease %x failed: %s",
-                                self.member_id, lease_id, exc.message)
+            self.logger.warning(
+                "member %x: revoking expired lease %x failed: %s",
+                self.member_id,
+                lease_id,
+                exc.message,
+            )
         finally:
             revoking.discard(lease_id)
 
@@ -796,31 +855,35 @@ class EtcdServer:
         try:
             await self._raft_request(body)
         except errors.EtcdError as exc:
-            self.logger.warning("member %x: proposal of %s failed: %s",
-                                self.member_id, type(body).__name__, exc.message)
+            self.logger.warning(
+                "member %x: proposal of %s failed: %s",
+                self.member_id,
+                type(body).__name__,
+                exc.message,
+            )
 
     # -- Cluster ------------------------------------------------------------------------------
 
-    async def member_add(self, req: m.MemberAddRequest) -> m.MemberAddResponse:
+    async def member_add(self, req: MemberAddRequest) -> MemberAddResponse:
         """etcd's MemberAdd: the new id comes from the peer URLs and the current second, then
         etcd's strict reconfiguration checks (mayAddMember) run before proposing; the applied
         membership's checks (ValidateConfigurationChange) run when the entry is applied."""
         self._check_not_learner()
         urls = _checked_urls(req.peer_urls)
-        member = m.Member(added_member_id(urls, time.time()), "", urls, [], req.is_learner)
+        member = Member(added_member_id(urls, time.time()), "", urls, [], req.is_learner)
         if not req.is_learner and not self._state_now.cluster.is_ready_to_add_voting_member():
             raise errors.MemberNotEnoughStarted()
         if not self._connected_to_voters():
             raise errors.Unhealthy()
         cc_type = ConfChangeType.ADD_LEARNER_NODE if req.is_learner else ConfChangeType.ADD_NODE
         members = await self._conf_change(cc_type, member)
-        return m.MemberAddResponse(self.header(), member, members)
+        return MemberAddResponse(self.header(), member, members)
 
     def _connected_to_voters(self) -> bool:
         voters = [v.id for v in self._state_now.cluster.voting_members() if v.id != self.member_id]
         return all(v in self._active_peers for v in voters)
 
-    async def member_remove(self, req: m.MemberRemoveRequest) -> m.MemberRemoveResponse:
+    async def member_remove(self, req: MemberRemoveRequest) -> MemberRemoveResponse:
         """etcd's MemberRemove; the removed member stops itself.
 
         As etcd, an id this member does not know is not refused here but when the change is
@@ -837,30 +900,30 @@ class EtcdServer:
                 active = 1 + sum(1 for v in voters if v.id in self._active_peers)
                 if active - 1 < 1 + (len(voters) - 1) // 2:
                     raise errors.Unhealthy()
-        members = await self._conf_change(ConfChangeType.REMOVE_NODE, m.Member(req.id))
-        return m.MemberRemoveResponse(self.header(), members)
+        members = await self._conf_change(ConfChangeType.REMOVE_NODE, Member(req.id))
+        return MemberRemoveResponse(self.header(), members)
 
-    async def member_update(self, req: m.MemberUpdateRequest) -> m.MemberUpdateResponse:
+    async def member_update(self, req: MemberUpdateRequest) -> MemberUpdateResponse:
         """etcd's MemberUpdate: new peer URLs for a member."""
         self._check_not_learner()
         urls = _checked_urls(req.peer_urls)
         members = await self._conf_change(
-            ConfChangeType.UPDATE_NODE, m.Member(req.id, peer_urls=urls)
+            ConfChangeType.UPDATE_NODE, Member(req.id, peer_urls=urls)
         )
-        return m.MemberUpdateResponse(self.header(), members)
+        return MemberUpdateResponse(self.header(), members)
 
-    async def member_list(self, req: m.MemberListRequest) -> m.MemberListResponse:
+    async def member_list(self, req: MemberListRequest) -> MemberListResponse:
         """The applied membership, from this member (etcd 3.4 answers locally)."""
         self._check_not_learner()
-        return m.MemberListResponse(self.header(), self._state_now.cluster.members())
+        return MemberListResponse(self.header(), self._state_now.cluster.members())
 
-    async def member_promote(self, req: m.MemberPromoteRequest) -> m.MemberPromoteResponse:
+    async def member_promote(self, req: MemberPromoteRequest) -> MemberPromoteResponse:
         """Promote a learner; the leader checks it is in sync (a follower forwards)."""
         self._check_not_learner()
         wires = await self._on_leader(
             lambda: self._promote_here(req.id), "member_promote", {"id": req.id}
         )
-        return m.MemberPromoteResponse(self.header(), [member_from_wire(w) for w in wires])
+        return MemberPromoteResponse(self.header(), [member_from_wire(w) for w in wires])
 
     async def _promote_here(self, member_id: int) -> list[list]:
         cluster = self._state_now.cluster
@@ -882,17 +945,15 @@ class EtcdServer:
             and learner.match < leader.match * LEARNER_READY_PERCENT
         ):
             raise errors.LearnerNotReady()
-        members = await self._conf_change(
-            ConfChangeType.ADD_NODE, m.Member(member_id), promote=True
-        )
+        members = await self._conf_change(ConfChangeType.ADD_NODE, Member(member_id), promote=True)
         return [member_to_wire(mb) for mb in members]
 
     # -- Maintenance --------------------------------------------------------------------------
 
-    async def status(self, req: m.StatusRequest) -> m.StatusResponse:
+    async def status(self, req: StatusRequest) -> StatusResponse:
         """etcd's Status of this member (answered by learners too)."""
         state = self._state_now
-        resp = m.StatusResponse(
+        resp = StatusResponse(
             header=self.header(),
             version=SERVER_VERSION,
             db_size=state.backend.size(),
@@ -908,20 +969,20 @@ class EtcdServer:
         resp.errors.extend(str(alarm) for alarm in state.alarms.get())
         return resp
 
-    async def hash(self, req: m.HashRequest) -> m.HashResponse:
+    async def hash(self, req: HashRequest) -> HashResponse:
         """etcd's Hash: CRC-32C of this member's whole backend."""
         self._check_not_learner()
-        return m.HashResponse(self.header(), backend_hash(self._state_now.backend))
+        return HashResponse(self.header(), backend_hash(self._state_now.backend))
 
-    async def hash_kv(self, req: m.HashKVRequest) -> m.HashKVResponse:
+    async def hash_kv(self, req: HashKVRequest) -> HashKVResponse:
         """etcd's HashKV: the key space's hash at a revision (0: current)."""
         self._check_not_learner()
         found = self._state_now.kv.hash_kv(req.revision)
         # etcd reports -1 until the first compaction (its compactMainRev starts there).
         compacted = found.compact_revision if found.compact_revision > 0 else -1
-        return m.HashKVResponse(self.header(found.revision), found.hash, compacted)
+        return HashKVResponse(self.header(found.revision), found.hash, compacted)
 
-    def snapshot(self, req: m.SnapshotRequest) -> AsyncIterator[m.SnapshotResponse]:
+    def snapshot(self, req: SnapshotRequest) -> AsyncIterator[SnapshotResponse]:
         """A consistent copy of the backend as etcd's Snapshot stream (see maintenance.py)."""
         self._check_not_learner()
         state = self._state_now
@@ -929,32 +990,36 @@ class EtcdServer:
 
     async def _snapshot_stream(
         self, copy: Callable[[Path], None]
-    ) -> AsyncIterator[m.SnapshotResponse]:
+    ) -> AsyncIterator[SnapshotResponse]:
         header = self.header()
         async with aclosing(backend_snapshot_chunks(copy, self._backend_lock)) as chunks:
             async for chunk in chunks:
                 chunk.header = header
                 yield chunk
 
-    async def alarm(self, req: m.AlarmRequest) -> m.AlarmResponse:
+    async def alarm(self, req: AlarmRequest) -> AlarmResponse:
         """etcd's Alarm: GET, ACTIVATE or DEACTIVATE, through raft."""
         self._check_not_learner()
-        resp = await self._raft_request(m.AlarmRequest(req.action, req.member_id, req.alarm))
+        resp = await self._raft_request(AlarmRequest(req.action, req.member_id, req.alarm))
         resp.header = self.header()
         return resp
 
-    async def defragment(self, req: m.DefragmentRequest) -> m.DefragmentResponse:
+    async def defragment(self, req: DefragmentRequest) -> DefragmentResponse:
         """Rewrite this member's backend file without free pages (blocks the member briefly)."""
         self._check_not_learner()
         state = self._state_now
         async with self._backend_lock:
             before = state.backend.size()
             state.backend.defragment()
-        self.logger.info("member %x: defragmented the backend from %d to %d bytes",
-                         self.member_id, before, state.backend.size())
-        return m.DefragmentResponse(self.header())
+        self.logger.info(
+            "member %x: defragmented the backend from %d to %d bytes",
+            self.member_id,
+            before,
+            state.backend.size(),
+        )
+        return DefragmentResponse(self.header())
 
-    async def move_leader(self, req: m.MoveLeaderRequest) -> m.MoveLeaderResponse:
+    async def move_leader(self, req: MoveLeaderRequest) -> MoveLeaderResponse:
         """Hand leadership to `target_id` and wait until it leads (on the leader only)."""
         self._check_not_learner()
         if not self.is_leader:
@@ -966,7 +1031,7 @@ class EtcdServer:
         with trio.move_on_after(self.request_timeout):
             while self._lead != req.target_id:
                 await self._leader_changed.wait()
-            return m.MoveLeaderResponse(self.header())
+            return MoveLeaderResponse(self.header())
         raise errors.TimeoutLeaderTransfer()
 
     # -- Watch, events, faults ----------------------------------------------------------------
@@ -1040,7 +1105,7 @@ class EtcdServer:
             apply=self._apply_latency.take(),
         )
 
-    async def inject_fault(self, req: m.FaultRequest) -> m.FaultResponse:
+    async def inject_fault(self, req: FaultRequest) -> FaultResponse:
         """Isolate, degrade links, delay fsync, pause apply, or heal (fault injection only)."""
         if self._faults is None:
             raise errors.Stopped()
@@ -1048,7 +1113,7 @@ class EtcdServer:
         self.logger.warning(
             "member %x: fault injected: %s %s", self.member_id, req.kind.name.lower(), faults
         )
-        return m.FaultResponse(self.header(), faults)
+        return FaultResponse(self.header(), faults)
 
     # -- publishing our attributes, and the peer API ------------------------------------------
 
@@ -1059,12 +1124,17 @@ class EtcdServer:
             try:
                 await self._raft_request(attributes)
             except errors.EtcdError as exc:
-                self.logger.debug("member %x: publish failed (%s), retrying",
-                                  self.member_id, exc.message)
+                self.logger.debug(
+                    "member %x: publish failed (%s), retrying", self.member_id, exc.message
+                )
                 await trio.sleep(self._election_timeout)
                 continue
-            self.logger.info("member %x: published %s %s to the cluster",
-                             self.member_id, self.name, attributes.client_urls)
+            self.logger.info(
+                "member %x: published %s %s to the cluster",
+                self.member_id,
+                self.name,
+                attributes.client_urls,
+            )
             return
 
     async def _answer_peer(self, method: str, body: dict[str, Any]) -> Any:
@@ -1086,9 +1156,7 @@ class EtcdServer:
         raise errors.EtcdError(f"peer api: unknown method {method!r}")
 
 
-def _member_attributes(
-    member_id: int, name: str, config: ServerConfig
-) -> MemberAttrSetRequest:
+def _member_attributes(member_id: int, name: str, config: ServerConfig) -> MemberAttrSetRequest:
     return MemberAttrSetRequest(member_id, name, list(config.advertise_client_urls))
 
 
@@ -1109,4 +1177,3 @@ def _checked_urls(urls: list[str]) -> list[str]:
         return sorted(parse_url(url) for url in urls)
     except FlagValueError:
         raise errors.MemberBadURLs() from None
-

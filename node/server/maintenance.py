@@ -18,8 +18,8 @@ from pathlib import Path
 import crc32c
 import trio
 
+from node.messages.maintenance import SnapshotResponse
 from node.mvcc.backend import BUCKETS, CONSISTENT_INDEX_KEY, Backend
-from node.server.messages import SnapshotResponse
 
 CHUNK_SIZE = 32 * 1024
 """etcd's snapshotSendBufferSize."""

@@ -4,7 +4,7 @@ etcd serves on the peer URL, besides raft, `/members` (a joining member fetches 
 `/leases` and `/leases/internal` (keep-alives and time-to-live forwarded to the leader) and
 `/members/promote` (a promotion forwarded to the leader). Ours travel on the peer port too, as
 the transport's request connections (node.transport.request): a request is `[method, body]`,
-its answer `{"ok": value}` or `{"error": [name, message]}` naming a node.errors class.
+its answer `{"ok": value}` or `{"error": [name, message]}` naming a node.messages.errors class.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from node import errors
+from node.messages import errors
 from node.transport import RequestFailed, send_request
 
 PeerHandler = Callable[[str, dict[str, Any]], Awaitable[Any]]

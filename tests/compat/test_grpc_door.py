@@ -15,14 +15,14 @@ import grpc
 import pytest
 import trio
 
-from node.api.gen.etcdserverpb import rpc_pb2, rpc_pb2_grpc
-from node.api.gen.v3electionpb import v3election_pb2, v3election_pb2_grpc
 from node.api.grpc_door import STREAM_WINDOW, BindError, GrpcDoor
 from node.api.service import Service
+from node.messages.gen.etcdserverpb import rpc_pb2, rpc_pb2_grpc
+from node.messages.gen.v3electionpb import v3election_pb2, v3election_pb2_grpc
+from node.messages.lease import LeaseRevokeRequest
 from node.server.config import ServerConfig
 from node.server.etcdserver import EtcdServer
 from node.server.member import open_server
-from node.server.messages import LeaseRevokeRequest
 
 CALL_S = 10.0
 

@@ -13,7 +13,7 @@ from console.tui.followed_endpoints import FollowedEndpoints
 from console.tui.native_source import NativeSource
 from console.tui.source import SourceUnavailable
 from node.client import Client
-from node.errors import EtcdError
+from node.messages.errors import EtcdError
 
 
 async def test_a_connection_ends_once_none_of_its_endpoints_is_a_member() -> None:

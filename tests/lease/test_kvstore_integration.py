@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 
 from node.lease import Lessor
+from node.messages.key_value import Event, EventType
+from node.messages.kv import PutRequest, RangeRequest
 from node.mvcc.backend import Backend
 from node.mvcc.kvstore import KVStore
-from node.mvcc.records import Event, EventType
-from node.mvcc.requests import PutRequest, RangeRequest
 from tests.lease.conftest import MIN_TTL, FakeClock
 
 

@@ -11,17 +11,12 @@ from pathlib import Path
 
 import pytest
 
-from node import errors
+from node.messages import errors
+from node.messages.key_value import Event, EventType, KeyValue
+from node.messages.kv import DeleteRangeRequest, PutRequest, RangeRequest, SortOrder, SortTarget
 from node.mvcc.backend import Backend
 from node.mvcc.kvstore import KVStore
-from node.mvcc.records import Event, EventType, KeyValue, Revision
-from node.mvcc.requests import (
-    DeleteRangeRequest,
-    PutRequest,
-    RangeRequest,
-    SortOrder,
-    SortTarget,
-)
+from node.mvcc.records import Revision
 
 
 class RecordingLessor:

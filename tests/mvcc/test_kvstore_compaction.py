@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from node import errors
+from node.messages import errors
+from node.messages.kv import DeleteRangeRequest, RangeRequest
 from node.mvcc.backend import FINISHED_COMPACT_KEY, SCHEDULED_COMPACT_KEY
 from node.mvcc.kvstore import KVStore
 from node.mvcc.records import Revision
-from node.mvcc.requests import DeleteRangeRequest, RangeRequest
 from tests.mvcc.test_kvstore import backend_state, get, open_store, put
 
 

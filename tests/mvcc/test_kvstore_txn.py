@@ -7,9 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from node import errors
-from node.mvcc.kvstore import KVStore
-from node.mvcc.requests import (
+from node.messages import errors
+from node.messages.kv import (
     Compare,
     CompareResult,
     CompareTarget,
@@ -23,6 +22,7 @@ from node.mvcc.requests import (
     TxnRequest,
     TxnResponse,
 )
+from node.mvcc.kvstore import KVStore
 from tests.mvcc.test_kvstore import RecordingLessor, backend_state, get, open_store, put
 
 EQUAL, GREATER, LESS, NOT_EQUAL = (

@@ -15,11 +15,9 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
-from node import errors
-from node.mvcc.backend import Backend
-from node.mvcc.kvstore import KVStore
-from node.mvcc.records import EventType, KeyValue
-from node.mvcc.requests import (
+from node.messages import errors
+from node.messages.key_value import EventType, KeyValue
+from node.messages.kv import (
     Compare,
     CompareResult,
     CompareTarget,
@@ -29,6 +27,8 @@ from node.mvcc.requests import (
     RequestOp,
     TxnRequest,
 )
+from node.mvcc.backend import Backend
+from node.mvcc.kvstore import KVStore
 
 KEYS = [b"a", b"b", b"c", b"d", b"e"]
 key_names = st.sampled_from(KEYS)

@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import pytest
 
+from node.messages.key_value import EventType
+from node.messages.kv import DeleteRangeRequest, PutRequest
+from node.messages.watch import WatchFilter
 from node.mvcc.backend import Backend
 from node.mvcc.kvstore import KVStore
-from node.mvcc.records import EventType
-from node.mvcc.requests import DeleteRangeRequest, PutRequest
 from node.mvcc.watchable_store import WatchableStore
 from node.mvcc.watcher import (
     DUPLICATE_WATCH_ID,
     EMPTY_WATCHER_RANGE,
     PROGRESS_WATCH_ID,
-    FilterType,
     WatchResponse,
     WatchStream,
 )
@@ -131,8 +131,8 @@ def test_empty_key_with_from_key_end_watches_the_whole_key_space(kv, store):
 
 def test_noput_and_nodelete_filters_drop_those_events(kv, store):
     stream = store.new_stream()
-    deletes_only = stream.watch(b"k", filters=[FilterType.NOPUT])
-    puts_only = stream.watch(b"k", filters=[FilterType.NODELETE])
+    deletes_only = stream.watch(b"k", filters=[WatchFilter.NOPUT])
+    puts_only = stream.watch(b"k", filters=[WatchFilter.NODELETE])
     r1 = put(kv, b"k")
     r2 = delete(kv, b"k")
     responses = stream.poll()

@@ -33,12 +33,13 @@ from hypothesis.stateful import (
     rule,
 )
 
+from node.messages.key_value import EventType, KeyValue
+from node.messages.kv import DeleteRangeRequest, PutRequest, RequestOp, TxnRequest
+from node.messages.watch import WatchFilter
 from node.mvcc.backend import Backend
 from node.mvcc.kvstore import KVStore
-from node.mvcc.records import EventType, KeyValue
-from node.mvcc.requests import DeleteRangeRequest, PutRequest, RequestOp, TxnRequest
 from node.mvcc.watchable_store import WatchableStore
-from node.mvcc.watcher import PROGRESS_WATCH_ID, FilterType, WatchResponse, watch_range
+from node.mvcc.watcher import PROGRESS_WATCH_ID, WatchResponse, watch_range
 
 KEYS = [b"a", b"a/1", b"a/2", b"b", b"c"]
 RANGE_ENDS = [b"", b"", b"a0", b"b", b"c", b"\0"]
@@ -217,7 +218,7 @@ class WatchModel(RuleBasedStateMachine):
         range_end=st.sampled_from(RANGE_ENDS),
         back=st.integers(-2, 12),
         from_now=st.booleans(),
-        filters=st.sets(st.sampled_from(FilterType)),
+        filters=st.sets(st.sampled_from(WatchFilter)),
         prev_kv=st.booleans(),
     )
     def watch(self, stream, key, range_end, back, from_now, filters, prev_kv) -> None:
@@ -237,8 +238,8 @@ class WatchModel(RuleBasedStateMachine):
             start,
             end,
             effective,
-            FilterType.NOPUT in filters,
-            FilterType.NODELETE in filters,
+            WatchFilter.NOPUT in filters,
+            WatchFilter.NODELETE in filters,
             prev_kv,
             seen_through=effective - 1,
         )
@@ -315,7 +316,8 @@ class WatchModel(RuleBasedStateMachine):
 
         def kept(changes: list[Change]) -> list[Change]:
             return [
-                c for c in changes
+                c
+                for c in changes
                 if not (c.type == EventType.DELETE and c.mod_revision in self.compactions)
             ]
 
