@@ -709,7 +709,7 @@ async def serve_grpc(
     """Serve the gRPC door of `server` on every --listen-client-urls address until cancelled;
     task_status gets the door (its `ports` are the bound ones, `stop()` drains it)."""
     door = GrpcDoor(
-        Service(server, max_txn_ops=config.max_txn_ops),
+        Service(server),
         max_request_bytes=config.max_request_bytes,
     )
 

@@ -65,7 +65,6 @@ from node.messages.maintenance import (
     StatusRequest,
 )
 from node.messages.watch import WatchCreateRequest, WatchRequest
-from node.mvcc import validation
 from node.mvcc.watcher import AUTO_WATCH_ID, WatchResponse
 from node.server.config import FlagValueError, parse_url
 
@@ -160,9 +159,8 @@ def _unknown_method(name: str) -> UnknownMethod:
 class Service:
     """Every client method of one member, taking and returning wire bodies."""
 
-    def __init__(self, server: EtcdServer, *, max_txn_ops: int = validation.DEFAULT_MAX_TXN_OPS):
+    def __init__(self, server: EtcdServer):
         self.server = server
-        self.max_txn_ops = max_txn_ops
         self.concurrency = ConcurrencyService(server)
         self._unary: dict[str, tuple[type, Callable[[Any], Awaitable[Any]]]] = {
             name: (request_type, getattr(server, handler))
@@ -215,17 +213,11 @@ class Service:
         await run(first, inbound, send)
 
     # -- what etcd's v3rpc layer checks before the server sees a request -----------------------
+    # (the key-space requests' shape checks are the server's: EtcdServer runs them once,
+    # before proposing)
 
     def _check(self, request: Any) -> None:
-        if isinstance(request, RangeRequest):
-            validation.check_range(request)
-        elif isinstance(request, PutRequest):
-            validation.check_put(request)
-        elif isinstance(request, DeleteRangeRequest):
-            validation.check_delete_range(request)
-        elif isinstance(request, TxnRequest):
-            validation.check_txn(request, self.max_txn_ops)
-        elif isinstance(request, MemberAddRequest | MemberUpdateRequest):
+        if isinstance(request, MemberAddRequest | MemberUpdateRequest):
             _check_peer_urls(request.peer_urls)
 
     # -- replies -------------------------------------------------------------------------------

@@ -50,7 +50,8 @@ def _kv_or_none(obj: Any) -> KeyValue | None:
 
 @dataclass(slots=True)
 class RangeRequest:
-    """Read the keys in [key, range_end) (see KVStore.range for the range_end conventions)."""
+    """Read the keys in [key, range_end): an empty range_end reads the one key, b"\\0" every
+    key from `key` on."""
 
     key: bytes = b""
     range_end: bytes = b""

@@ -7,6 +7,10 @@ for all its changes; the store announces each finished one to `on_commit` subscr
 watchable store).
 
 Revisions start as etcd's do: a fresh store is at revision 1 and its first write makes 2.
+
+Like etcd's mvcc.KV, the store offers read and write views only (ReadTxn, WriteTxn: range,
+put, delete range, at revisions); the rules of etcd's requests over them (limits, sort,
+prev_kv, txn compares and branches) live in the server's txn layer, node/server/txn.py.
 """
 
 from __future__ import annotations
@@ -21,17 +25,6 @@ import crc32c
 
 from node.messages import errors
 from node.messages.key_value import Event, EventType, KeyValue
-from node.messages.kv import (
-    DeleteRangeRequest,
-    DeleteRangeResponse,
-    PutRequest,
-    PutResponse,
-    RangeRequest,
-    RangeResponse,
-    TxnRequest,
-    TxnResponse,
-)
-from node.mvcc import applier, validation
 from node.mvcc.backend import (
     FINISHED_COMPACT_KEY,
     SCHEDULED_COMPACT_KEY,
@@ -241,14 +234,10 @@ class KVStore:
         backend: Backend,
         lessor: LeaseAttacher | None = None,
         *,
-        max_request_bytes: int = validation.DEFAULT_MAX_REQUEST_BYTES,
-        max_txn_ops: int = validation.DEFAULT_MAX_TXN_OPS,
         compaction_batch_limit: int = DEFAULT_COMPACTION_BATCH_LIMIT,
     ) -> None:
         self.backend = backend
         self.lessor = lessor
-        self.max_request_bytes = max_request_bytes
-        self.max_txn_ops = max_txn_ops
         self.compaction_batch_limit = compaction_batch_limit
         self.index = RevisionIndex()
         self.on_commit: list[CommitListener] = []
@@ -302,46 +291,6 @@ class KVStore:
             self._current = txn.revision
             for listener in list(self.on_commit):
                 listener(self._current, txn.changes)
-
-    # -- etcd's KV requests ---------------------------------------------------------------
-
-    def range(self, req: RangeRequest) -> RangeResponse:
-        """etcd's Range, with its limit, count, sort and min/max filter rules."""
-        validation.check_range(req)
-        with self.read() as txn:
-            return applier.apply_range(txn, req)
-
-    def put(self, req: PutRequest) -> PutResponse:
-        """etcd's Put: validated (key, flags, size, lease) before anything is written."""
-        validation.check_put(req)
-        validation.check_size(req, self.max_request_bytes)
-        if req.lease and not (self.lessor is not None and self.lessor.exists(req.lease)):
-            raise errors.LeaseNotFound()
-        with self.write() as txn:
-            return applier.apply_put(txn, req)
-
-    def delete_range(self, req: DeleteRangeRequest) -> DeleteRangeResponse:
-        """etcd's DeleteRange; deleting nothing leaves the revision where it is."""
-        validation.check_delete_range(req)
-        validation.check_size(req, self.max_request_bytes)
-        with self.write() as txn:
-            return applier.apply_delete_range(txn, req)
-
-    def txn(self, req: TxnRequest) -> TxnResponse:
-        """etcd's Txn: compares, then one branch (nested txns included) in one revision."""
-        validation.check_txn(req, self.max_txn_ops)
-        validation.check_size(req, self.max_request_bytes)
-        with self.read() as txn:
-            path = applier.compare_to_path(txn, req)
-            applier.check_txn_against(txn, req, path)
-            if applier.is_read_only(req):
-                resp = applier.apply_txn(txn, req, iter(path))
-                resp.revision = txn.revision
-                return resp
-        with self.write() as txn:
-            resp = applier.apply_txn(txn, req, iter(path))
-        resp.revision = txn.revision
-        return resp
 
     # -- compaction -----------------------------------------------------------------------
 

@@ -32,7 +32,6 @@ from typing import TYPE_CHECKING
 
 from node.messages import errors
 from node.messages.key_value import Event, KeyValue
-from node.messages.kv import RangeRequest
 from node.mvcc.watcher import PROGRESS_WATCH_ID, Watcher, WatchResponse, WatchStream
 from node.mvcc.watcher_group import WatcherGroup
 
@@ -191,6 +190,11 @@ class WatchableStore:
 
     # -- used by WatchStream --------------------------------------------------------------
 
+    @property
+    def current_revision(self) -> int:
+        """The key space's current revision (the store's key space may be swapped)."""
+        return self.kv.current_revision
+
     def add_watcher(self, watcher: Watcher) -> None:
         """Place a new watcher: synced when it starts after the current revision."""
         current = self.kv.current_revision
@@ -239,7 +243,8 @@ class WatchableStore:
         if revision < 1:
             return None
         try:
-            found = self.kv.range(RangeRequest(key=event.kv.key, revision=revision))
+            with self.kv.read() as view:
+                found = view.range(event.kv.key, revision=revision)
         except errors.Compacted:
             return None
         return found.kvs[0] if found.kvs else None

@@ -33,6 +33,7 @@ from node.messages.lease import (
 )
 from node.messages.maintenance import AlarmAction, AlarmRequest, AlarmResponse, AlarmType
 from node.raft import ConfChange, ConfChangeType, ConfState, Entry, EntryType, MalformedRecord
+from node.server import txn
 from node.server.cluster import ConfChangeContext
 from node.server.member_state import MemberState
 from node.server.raft_request import MemberAttrSetRequest, RaftRequest
@@ -128,13 +129,13 @@ class Applier:
         if isinstance(body, PutRequest):
             if alarms.is_raised(AlarmType.NOSPACE):
                 raise errors.NoSpace()
-            return state.kv.put(body)
+            return txn.put(state.kv, body)
         if isinstance(body, DeleteRangeRequest):
-            return state.kv.delete_range(body)
+            return txn.delete_range(state.kv, body)
         if isinstance(body, TxnRequest):
             if alarms.is_raised(AlarmType.NOSPACE) and _txn_has_put(body):
                 raise errors.NoSpace()
-            return state.kv.txn(body)
+            return txn.txn(state.kv, body)
         if isinstance(body, CompactionRequest):
             state.kv.compact(body.revision)
             return CompactionResponse()

@@ -80,8 +80,6 @@ from node.messages.maintenance import (
     StatusRequest,
     StatusResponse,
 )
-from node.mvcc import validation
-from node.mvcc.applier import is_read_only
 from node.raft import (
     ConfChange,
     ConfChangeType,
@@ -92,6 +90,7 @@ from node.raft import (
     SoftState,
     StateType,
 )
+from node.server import txn, validation
 from node.server.apply import Applier, MembershipHooks
 from node.server.bootstrap import bootstrap
 from node.server.cluster import (
@@ -219,8 +218,6 @@ class EtcdServer:
                     config.election_timeout_ms, config.heartbeat_interval_ms
                 ),
                 checkpoint_enabled=config.experimental_enable_lease_checkpoint,
-                max_request_bytes=config.max_request_bytes,
-                max_txn_ops=config.max_txn_ops,
             )
         except BaseException:
             booted.backend.close()
@@ -627,8 +624,7 @@ class EtcdServer:
     async def _raft_request(self, body: RaftBody) -> Any:
         request = RaftRequest(self._ids.next(), body)
         data = request.encode()
-        if len(data) > self.config.max_request_bytes:
-            raise errors.RequestTooLarge()
+        validation.check_proposal_size(data, self.config.max_request_bytes)
         return await self._replicate(request.id, lambda: self._raft_node.propose(data))
 
     async def _conf_change(
@@ -680,28 +676,28 @@ class EtcdServer:
         state = self._state_now
         if state.alarms.is_raised(AlarmType.CORRUPT):
             raise errors.Corrupt()
-        return state.kv.range(req)
+        return txn.range(state.kv, req)
 
     async def put(self, req: PutRequest) -> PutResponse:
         """etcd's Put, through raft; answered once applied."""
-        self._check_not_learner()
         validation.check_put(req)
+        self._check_not_learner()
         self._check_quota(KV_OVERHEAD + len(req.key) + len(req.value))
         return await self._raft_request(req)
 
     async def delete_range(self, req: DeleteRangeRequest) -> DeleteRangeResponse:
         """etcd's DeleteRange, through raft."""
-        self._check_not_learner()
         validation.check_delete_range(req)
+        self._check_not_learner()
         return await self._raft_request(req)
 
     async def txn(self, req: TxnRequest) -> TxnResponse:
         """etcd's Txn; a read-only one is served as a linearizable read."""
-        self._check_not_learner()
         validation.check_txn(req, self.config.max_txn_ops)
-        if is_read_only(req):
+        self._check_not_learner()
+        if txn.is_read_only(req):
             await self._linearizable()
-            return self._state_now.kv.txn(req)
+            return txn.txn(self._state_now.kv, req)
         self._check_quota(_txn_cost(req))
         return await self._raft_request(req)
 

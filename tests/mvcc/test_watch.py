@@ -17,6 +17,7 @@ from node.mvcc.watcher import (
     WatchResponse,
     WatchStream,
 )
+from tests.server.served import served_delete_range, served_put
 
 
 @pytest.fixture
@@ -37,11 +38,11 @@ def store(kv):
 
 
 def put(kv: KVStore, key: bytes, value: bytes = b"v") -> int:
-    return kv.put(PutRequest(key=key, value=value)).revision
+    return served_put(kv, PutRequest(key=key, value=value)).revision
 
 
 def delete(kv: KVStore, key: bytes, range_end: bytes = b"") -> int:
-    return kv.delete_range(DeleteRangeRequest(key=key, range_end=range_end)).revision
+    return served_delete_range(kv, DeleteRangeRequest(key=key, range_end=range_end)).revision
 
 
 def settle(store: WatchableStore, stream: WatchStream) -> list[WatchResponse]:

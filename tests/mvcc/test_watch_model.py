@@ -40,6 +40,7 @@ from node.mvcc.backend import Backend
 from node.mvcc.kvstore import KVStore
 from node.mvcc.watchable_store import WatchableStore
 from node.mvcc.watcher import PROGRESS_WATCH_ID, WatchResponse, watch_range
+from tests.server.served import served_delete_range, served_put, served_txn
 
 KEYS = [b"a", b"a/1", b"a/2", b"b", b"c"]
 RANGE_ENDS = [b"", b"", b"a0", b"b", b"c", b"\0"]
@@ -159,7 +160,7 @@ class WatchModel(RuleBasedStateMachine):
 
     @rule(key=keys, value=values)
     def put(self, key: bytes, value: bytes) -> None:
-        revision = self.kv.put(PutRequest(key=key, value=value)).revision
+        revision = served_put(self.kv, PutRequest(key=key, value=value)).revision
         assert revision == self.revision + 1
         self.revision = revision
         self._model_put(key, value, revision)
@@ -169,7 +170,7 @@ class WatchModel(RuleBasedStateMachine):
         if range_end and range_end != b"\0" and range_end <= key:
             return
         doomed = self._in_range(key, range_end)
-        resp = self.kv.delete_range(DeleteRangeRequest(key=key, range_end=range_end))
+        resp = served_delete_range(self.kv, DeleteRangeRequest(key=key, range_end=range_end))
         assert resp.deleted == len(doomed)
         if doomed:
             self.revision += 1
@@ -191,7 +192,7 @@ class WatchModel(RuleBasedStateMachine):
                 for key, is_put, value in ops
             ]
         )
-        resp = self.kv.txn(request)
+        resp = served_txn(self.kv, request)
         changed = any(is_put or key in self.live for key, is_put, _ in ops)
         if changed:
             self.revision += 1

@@ -1,21 +1,15 @@
-"""Checks a request must pass before anything is written, as etcd's v3rpc/key.go makes them.
+"""The shape checks a key-space request passes once, before it is proposed, as etcd's
+v3rpc/key.go and processInternalRaftRequest make them.
 
-Shape checks only (empty keys, contradictory flags, too many txn ops, a txn writing one key
-twice, oversize requests); checks that need the store's state (leases, revisions, missing
-keys) happen in the applier against a read view, still before any write.
+Empty keys, contradictory flags, too many txn ops, a txn writing one key twice, an oversize
+proposal; checks that need the store's state (leases, revisions, missing keys) happen when
+the entry is applied (node/server/txn.py), still before any write.
 """
 
 from __future__ import annotations
 
-import cbor2
-
 from node.messages import errors
 from node.messages.kv import DeleteRangeRequest, PutRequest, RangeRequest, RequestOp, TxnRequest
-
-DEFAULT_MAX_REQUEST_BYTES = 1536 * 1024
-DEFAULT_MAX_TXN_OPS = 128
-# more than a put's wire form adds to its key and value (list, lengths, lease, flags)
-_PUT_OVERHEAD = 64
 
 
 def check_range(req: RangeRequest) -> None:
@@ -40,7 +34,7 @@ def check_delete_range(req: DeleteRangeRequest) -> None:
         raise errors.EmptyKey()
 
 
-def check_txn(req: TxnRequest, max_txn_ops: int = DEFAULT_MAX_TXN_OPS) -> None:
+def check_txn(req: TxnRequest, max_txn_ops: int) -> None:
     """etcd's checkTxnRequest and checkIntervals: op budget, empty keys, no key written twice.
 
     The budget counts the longest of compare/success/failure; a nested txn gets what is left.
@@ -83,9 +77,9 @@ def check_intervals(ops: list[RequestOp]) -> tuple[set[bytes], list[tuple[bytes,
     """
     dels: list[tuple[bytes, bytes | None]] = []
     for op in ops:
-        req = op.request_delete_range
-        if req is not None:
-            dels.append((req.key, req.range_end or None))
+        delete = op.request_delete_range
+        if delete is not None:
+            dels.append((delete.key, delete.range_end or None))
 
     puts: set[bytes] = set()
     for op in ops:
@@ -106,12 +100,12 @@ def check_intervals(ops: list[RequestOp]) -> tuple[set[bytes], list[tuple[bytes,
         dels.extend(dels_else)
 
     for op in ops:
-        req = op.request_put
-        if req is None:
+        put = op.request_put
+        if put is None:
             continue
-        if req.key in puts or _deleted(dels, req.key):
+        if put.key in puts or _deleted(dels, put.key):
             raise errors.DuplicateKey()
-        puts.add(req.key)
+        puts.add(put.key)
     return puts, dels
 
 
@@ -119,12 +113,8 @@ def _deleted(dels: list[tuple[bytes, bytes | None]], key: bytes) -> bool:
     return any(key == begin if end is None else begin <= key < end for begin, end in dels)
 
 
-def check_size(req: PutRequest | DeleteRangeRequest | TxnRequest, max_request_bytes: int) -> None:
-    """RequestTooLarge when the request's wire form exceeds max_request_bytes (as etcd
-    measures the marshalled request it would propose)."""
-    if isinstance(req, PutRequest) and len(req.key) + len(req.value) + _PUT_OVERHEAD <= (
-        max_request_bytes
-    ):
-        return  # clearly small: skip encoding the common put
-    if len(cbor2.dumps(req.to_wire())) > max_request_bytes:
+def check_proposal_size(data: bytes, max_request_bytes: int) -> None:
+    """RequestTooLarge when a proposal's entry data exceeds max_request_bytes (etcd's check
+    of the marshalled request it would propose)."""
+    if len(data) > max_request_bytes:
         raise errors.RequestTooLarge()

@@ -24,6 +24,7 @@ from node.messages.kv import (
 )
 from node.mvcc.kvstore import KVStore
 from tests.mvcc.test_kvstore import RecordingLessor, backend_state, get, open_store, put
+from tests.server.served import served_range, served_txn
 
 EQUAL, GREATER, LESS, NOT_EQUAL = (
     CompareResult.EQUAL,
@@ -62,7 +63,7 @@ def txn_op(*compare: Compare, success=(), failure=()) -> RequestOp:
 
 
 def txn(kv: KVStore, *compare: Compare, success=(), failure=()) -> TxnResponse:
-    return kv.txn(TxnRequest(list(compare), list(success), list(failure)))
+    return served_txn(kv, TxnRequest(list(compare), list(success), list(failure)))
 
 
 def cmp(key: bytes, target: CompareTarget, result: CompareResult, **operand) -> Compare:
@@ -192,7 +193,7 @@ def test_nested_txns_run_their_chosen_branch_in_the_same_revision(kv: KVStore) -
     assert not inner.succeeded
     assert inner.responses[0] == PutResponse(None, 3)
     assert inner.responses[1].succeeded
-    assert [item.key for item in kv.range(RangeRequest(b"a", b"\0")).kvs] == [
+    assert [item.key for item in served_range(kv, RangeRequest(b"a", b"\0")).kvs] == [
         b"a",
         b"b",
         b"c",
@@ -261,16 +262,16 @@ def test_a_refused_txn_writes_nothing(
     put(kv, b"a", b"before")
     before = backend_state(kv)
     with pytest.raises(error):
-        kv.txn(request_)
+        served_txn(kv, request_)
     assert backend_state(kv) == before
 
 
 def test_too_many_ops_and_duplicate_key_carry_etcds_texts(kv: KVStore) -> None:
     with pytest.raises(errors.TooManyOps) as too_many:
-        kv.txn(TxnRequest(success=_many(129)))
+        served_txn(kv, TxnRequest(success=_many(129)))
     assert str(too_many.value) == "etcdserver: too many operations in txn request"
     with pytest.raises(errors.DuplicateKey) as duplicate:
-        kv.txn(TxnRequest(success=[put_op(b"k"), put_op(b"k")]))
+        served_txn(kv, TxnRequest(success=[put_op(b"k"), put_op(b"k")]))
     assert str(duplicate.value) == "etcdserver: duplicate key given in txn request"
 
 
@@ -279,9 +280,9 @@ def test_exactly_max_txn_ops_is_accepted(kv: KVStore) -> None:
 
 
 def test_max_txn_ops_is_configurable(tmp_path: Path) -> None:
-    kv = open_store(tmp_path / "db", max_txn_ops=2)
+    kv = open_store(tmp_path / "db")
     with pytest.raises(errors.TooManyOps):
-        txn(kv, success=_many(3))
+        served_txn(kv, TxnRequest(success=_many(3)), max_txn_ops=2)
     kv.backend.close()
 
 
@@ -298,7 +299,7 @@ def test_max_txn_ops_is_configurable(tmp_path: Path) -> None:
 )
 def test_what_etcd_does_not_count_as_a_duplicate(kv: KVStore, request_: TxnRequest) -> None:
     put(kv, b"b")
-    assert kv.txn(request_).revision == 3
+    assert served_txn(kv, request_).revision == 3
 
 
 def test_a_compacted_read_inside_a_txn_refuses_the_whole_txn(kv: KVStore) -> None:
@@ -328,5 +329,5 @@ def test_txn_requests_and_responses_survive_their_wire_form(kv: KVStore) -> None
     assert TxnRequest.from_wire(request.to_wire()) == request
     assert RequestOp.from_wire(RequestOp().to_wire()) == RequestOp()
     put(kv, b"k", b"old")
-    response = kv.txn(request)
+    response = served_txn(kv, request)
     assert TxnResponse.from_wire(response.to_wire()) == response
