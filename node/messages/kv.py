@@ -244,7 +244,9 @@ class RequestOp:
             return cls()
         tag, body = obj
         req_type = _REQUEST_TYPES[tag]
-        return cls(**{_REQUEST_FIELDS[req_type]: req_type.from_wire(body)})
+        op = cls()
+        setattr(op, _REQUEST_FIELDS[req_type], req_type.from_wire(body))
+        return op
 
 
 @dataclass(slots=True)

@@ -137,8 +137,7 @@ class ReadTxn:
         if count_only or not found:
             return RangeResult([], len(found), current)
         wanted = found[:limit] if 0 < limit < len(found) else found
-        get = self._view.get
-        kvs = [decode_key_value(get(KEY, revision_bytes(rev))) for _, rev in wanted]
+        kvs = [self._kv_at(rev) for _, rev in wanted]
         return RangeResult(kvs, len(found), current)
 
     def _live_keys(self, key: bytes, range_end: bytes, at: int) -> list[tuple[bytes, int]]:
@@ -151,7 +150,10 @@ class ReadTxn:
         return index.range(key, None if range_end == b"\0" else range_end, at)
 
     def _kv_at(self, packed: int) -> KeyValue:
-        return decode_key_value(self._view.get(KEY, revision_bytes(packed)))
+        raw = self._view.get(KEY, revision_bytes(packed))
+        if raw is None:
+            raise RuntimeError(f"the index names revision {packed:#x}, which is not stored")
+        return decode_key_value(raw)
 
 
 class WriteTxn(ReadTxn):
@@ -173,21 +175,23 @@ class WriteTxn(ReadTxn):
         rev = self._begin + 1
         packed = pack(rev, len(self.changes))
         previous = store.index.get(key, rev)
+        lessor = store.lessor
         old_lease = 0
         if previous is None:
             kv = KeyValue(key, rev, rev, 1, value, lease)
         else:
             modified, created, version = previous
             kv = KeyValue(key, main_of(created), rev, version + 1, value, lease)
-            if store.lessor is not None:
+            if lessor is not None:
                 old_lease = self._kv_at(modified).lease
         self._writer.put(KEY, revision_bytes(packed), encode_key_value(kv))
         store.index.put(key, packed)
         self.changes.append(Event(EventType.PUT, kv))
-        if old_lease:
-            store.lessor.detach(old_lease, key)
-        if lease:
-            store.lessor.attach(lease, key)
+        if lessor is not None:
+            if old_lease:
+                lessor.detach(old_lease, key)
+            if lease:
+                lessor.attach(lease, key)
         return rev
 
     def delete_range(self, key: bytes, range_end: bytes = b"") -> int:
@@ -201,14 +205,15 @@ class WriteTxn(ReadTxn):
         store = self._store
         rev = self._begin + 1
         packed = pack(rev, len(self.changes))
-        old_lease = self._kv_at(modified).lease if store.lessor is not None else 0
+        lessor = store.lessor
+        old_lease = self._kv_at(modified).lease if lessor is not None else 0
         self._writer.put(
             KEY, revision_bytes(packed, tombstone=True), encode_key_value(KeyValue(key))
         )
         store.index.tombstone(key, packed)
         self.changes.append(Event(EventType.DELETE, KeyValue(key, mod_revision=rev)))
-        if old_lease:
-            store.lessor.detach(old_lease, key)
+        if lessor is not None and old_lease:
+            lessor.detach(old_lease, key)
 
     def undo_index(self) -> None:
         """Take this transaction's changes back out of the index (it is being aborted)."""

@@ -83,8 +83,8 @@ class WatchableStore:
         self._batch_revisions = batch_revisions
         self._watchers_per_sync = watchers_per_sync
         self._max_response_bytes = max_response_bytes
-        self._synced = WatcherGroup()
-        self._unsynced = WatcherGroup()
+        self._synced = WatcherGroup[Watcher]()
+        self._unsynced = WatcherGroup[Watcher]()
         self._victims: dict[Watcher, WatchResponse] = {}
         self._streams: set[WatchStream] = set()
         self._progress_deferred: set[WatchStream] = set()
@@ -275,7 +275,7 @@ class WatchableStore:
 
     def _catch_up(self, watchers: list[Watcher], low: int, high: int, current: int) -> None:
         """Hand `watchers` (all with low <= min_rev < high) their changes in [min_rev, high)."""
-        window = WatcherGroup()
+        window = WatcherGroup[Watcher]()
         for watcher in watchers:
             window.add(watcher)
         batches: dict[Watcher, list[Event]] = {}
