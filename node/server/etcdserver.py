@@ -418,7 +418,7 @@ class EtcdServer:
     @property
     def term(self) -> int:
         """The current raft term."""
-        return self._raft.raw_node.raft.term if self._raft is not None else 0
+        return self._raft.raw_node.term if self._raft is not None else 0
 
     @property
     def is_learner(self) -> bool:
@@ -433,7 +433,7 @@ class EtcdServer:
             member = self._storage.seeds.get(self.member_id)
         if member is not None:
             return member.is_learner
-        return self.member_id in self._raft.raw_node.raft.tracker.learners
+        return self._raft.raw_node.is_learner(self.member_id)
 
     @property
     def applied_index(self) -> int:
@@ -443,7 +443,7 @@ class EtcdServer:
     @property
     def committed_index(self) -> int:
         """The raft commit index this member knows."""
-        return self._raft.raw_node.raft.raft_log.committed if self._raft is not None else 0
+        return self._raft.raw_node.committed if self._raft is not None else 0
 
     @property
     def state(self) -> MemberState:

@@ -337,7 +337,7 @@ class RaftNode:
         async with self._backend_lock:
             await trio.to_thread.run_sync(self._backend().sync)
         async with self._wal_lock:
-            conf_state = self.raw_node.raft.tracker.conf_state()
+            conf_state = self.raw_node.conf_state()
             snapshot = raft_storage.create_snapshot(applied_index, conf_state, b"")
             meta = snapshot.metadata
             await trio.to_thread.run_sync(storage.snapshotter.save, snapshot)
@@ -360,4 +360,4 @@ class RaftNode:
 
     def last_index(self) -> int:
         """The last index of the raft log."""
-        return self.raw_node.raft.raft_log.last_index()
+        return self.raw_node.last_index()
