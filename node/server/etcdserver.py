@@ -11,8 +11,8 @@ import functools
 import logging
 import math
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import aclosing
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import aclosing, asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -140,36 +140,104 @@ WATCH_PROGRESS_INTERVAL = 600.0
 T = TypeVar("T")
 
 
+@asynccontextmanager
+async def open_etcd_server(
+    config: ServerConfig,
+    *,
+    wal_segment_size: int = SEGMENT_SIZE,
+    capture_all_logs: bool = False,
+) -> AsyncIterator[EtcdServer]:
+    """etcd's bootstrap: open (or create, or join) the member's storage and state from its data
+    dir and flags and build a ready EtcdServer on them, for `run` to serve; closes the storage
+    and state on exit.
+
+    `wal_segment_size`: bytes per WAL segment (tests shrink it); `capture_all_logs`: send
+    every `node.*` logger to node.log and the event bus, not only this member's (for a process
+    that runs one member)."""
+    paths = DataPaths(Path(config.data_dir))
+    logger = logging.getLogger(f"node.server.member.{config.name}")
+    events = EventBus()
+    targets = [logging.getLogger("node") if capture_all_logs else logger]
+    with _member_logging(config, paths, logger, targets, events):
+        booted = await bootstrap(config, paths, wal_segment_size)
+        try:
+            state = MemberState(
+                booted.backend,
+                min_lease_ttl=minimum_lease_ttl(
+                    config.election_timeout_ms, config.heartbeat_interval_ms
+                ),
+                checkpoint_enabled=config.experimental_enable_lease_checkpoint,
+            )
+        except BaseException:
+            booted.backend.close()
+            booted.storage.close()
+            raise
+        server = EtcdServer(config, paths, booted.storage, state, events, logger)
+        try:
+            yield server
+        finally:
+            server.close()
+
+
+@contextmanager
+def _member_logging(
+    config: ServerConfig,
+    paths: DataPaths,
+    logger: logging.Logger,
+    targets: list[logging.Logger],
+    events: EventBus,
+) -> Iterator[None]:
+    """The member's log lines go to its node.log (JSON lines) and its event bus meanwhile."""
+    paths.data_dir.mkdir(parents=True, exist_ok=True)
+    file_handler = logging.FileHandler(paths.log_file)
+    file_handler.setFormatter(JsonLineFormatter())
+    handlers: list[logging.Handler] = [file_handler, EventLogHandler(events)]
+    level = {"warn": "WARNING", "panic": "CRITICAL", "fatal": "CRITICAL"}.get(
+        config.log_level, config.log_level.upper()
+    )
+    logger.setLevel(level)
+    for target in targets:
+        for handler in handlers:
+            target.addHandler(handler)
+    try:
+        yield
+    finally:
+        for target in targets:
+            for handler in handlers:
+                target.removeHandler(handler)
+        for handler in handlers:
+            handler.close()
+
+
 class EtcdServer:
-    """A cluster member; construct with a ServerConfig and run with `nursery.start(run)`."""
+    """A cluster member, built by `open_etcd_server` and served with `nursery.start(run)`."""
 
     def __init__(
         self,
         config: ServerConfig,
-        *,
-        wal_segment_size: int = SEGMENT_SIZE,
-        capture_all_logs: bool = False,
+        paths: DataPaths,
+        storage: MemberStorage,
+        state: MemberState,
+        events: EventBus,
+        logger: logging.Logger,
     ) -> None:
-        """`wal_segment_size`: bytes per WAL segment (tests shrink it); `capture_all_logs`:
-        send every `node.*` logger to node.log and the event bus, not only this member's (for
-        a process that runs one member)."""
+        """Every part of the member over its opened storage and state: the raft node, the
+        transport, the applier, the read-index loop; `run` starts their tasks."""
         self.config = config
         self.name = config.name
-        self.paths = DataPaths(Path(config.data_dir))
-        self.member_id = 0
-        self.cluster_id = 0
-        self._segment_size = wal_segment_size
-        self.logger = logging.getLogger(f"node.server.member.{config.name}")
-        self._log_targets = [logging.getLogger("node") if capture_all_logs else self.logger]
+        self.paths = paths
+        self.member_id, self.cluster_id = storage.member_id, storage.cluster_id
+        self.logger = logger
+        self.events = events
         self._heartbeat = config.heartbeat_interval_ms / 1000
         self._election_timeout = config.election_timeout_ms / 1000
         self.request_timeout = 5.0 + 2 * self._election_timeout
         """etcd's ReqTimeout: 5 s plus two election timeouts."""
-        self.events = EventBus()
+        self._storage = storage
+        self._state = state
         self._wait = WaitRegistry()
         self._applied = IndexWaiter()
         self._backend_lock = trio.Lock()
-        self._faults: MemberFaults | None = None
         self._lead = 0
         self._leader_epoch = 0
         self._leader_changed = trio.Event()
@@ -182,74 +250,22 @@ class EtcdServer:
         self._watch_sync_wanted = trio.Event()
         self._watch_streams: set[ServerWatchStream] = set()
         self._apply_latency = LatencyWindow()
-        self._log_handlers: list[logging.Handler] = []
-        self._storage: MemberStorage | None = None
-        self._state: MemberState | None = None
-        self._raft: RaftNode | None = None
-        self._transport: Transport | None = None
-        self._applier: Applier | None = None
-        self._read_loop: ReadIndexLoop | None = None
-        self._ids: RequestIdGenerator | None = None
-        self._lease_ids: LeaseIdGenerator | None = None
-        self.peer_port = 0
-
-    # -- lifecycle ----------------------------------------------------------------------------
-
-    async def run(
-        self, *, task_status: trio.TaskStatus[EtcdServer] = trio.TASK_STATUS_IGNORED
-    ) -> None:
-        """Bootstrap from the data dir, serve until stop() or cancellation, then shut down:
-        waiting requests fail with Stopped, the WAL and backend are closed."""
-        self._start_logging()
-        try:
-            booted = await bootstrap(self.config, self.paths, self._segment_size)
-        except BaseException:
-            self._stop_logging()
-            raise
-        storage = self._storage = booted.storage
-        self.member_id, self.cluster_id = storage.member_id, storage.cluster_id
         self._ids = RequestIdGenerator(self.member_id)
         self._lease_ids = LeaseIdGenerator(self.member_id)
-        config = self.config
-        try:
-            state = self._state = MemberState(
-                booted.backend,
-                min_lease_ttl=minimum_lease_ttl(
-                    config.election_timeout_ms, config.heartbeat_interval_ms
-                ),
-                checkpoint_enabled=config.experimental_enable_lease_checkpoint,
-            )
-        except BaseException:
-            booted.backend.close()
-            storage.close()
-            self._stop_logging()
-            raise
-        try:
-            with trio.CancelScope() as scope:
-                self._scope = scope
-                await self._serve(storage, state, task_status)
-        finally:
-            self._shut_down()
+        self.peer_port = 0
 
-    async def _serve(
-        self,
-        storage: MemberStorage,
-        state: MemberState,
-        task_status: trio.TaskStatus[EtcdServer],
-    ) -> None:
-        config = self.config
         consistent = state.consistent_index
         hard_state, _ = storage.raft_storage.initial_state()
         applied = min(consistent, hard_state.commit, storage.raft_storage.last_index())
-        applied = max(applied, storage.raft_storage.snapshot().metadata.index)
-        self._applied.advance(max(consistent, applied))
+        self._applied_at_start = max(applied, storage.raft_storage.snapshot().metadata.index)
+        self._applied.advance(max(consistent, self._applied_at_start))
         raw_node = RawNode(
             Config(
                 id=self.member_id,
                 storage=storage.raft_storage,
                 election_tick=config.election_ticks,
                 heartbeat_tick=config.heartbeat_ticks,
-                applied=applied,
+                applied=self._applied_at_start,
                 max_size_per_msg=MAX_SIZE_PER_MSG,
                 max_inflight_msgs=MAX_INFLIGHT_MSGS,
                 max_uncommitted_entries_size=MAX_UNCOMMITTED_ENTRIES_SIZE,
@@ -260,9 +276,9 @@ class EtcdServer:
         )
         # Unbounded: a slow (or paused) apply never stalls raft's heartbeats; committed entries
         # wait here instead, and the applied index visibly lags the commit index.
-        send_apply, receive_apply = trio.open_memory_channel[ApplyBatch](math.inf)
+        send_apply, self._apply_batches = trio.open_memory_channel[ApplyBatch](math.inf)
         host, port = config.peer_host_ports[0]
-        transport = self._transport = Transport(
+        self._transport = Transport(
             self.member_id,
             self.cluster_id,
             host,
@@ -276,10 +292,10 @@ class EtcdServer:
             on_request=functools.partial(answer_peer_request, self._answer_peer),
             seed=self.member_id,
         )
-        self._raft = RaftNode(
+        self._raft_node = RaftNode(
             raw_node,
             storage,
-            transport,
+            self._transport,
             send_apply,
             heartbeat=self._heartbeat,
             backend=lambda: state.backend,
@@ -289,9 +305,9 @@ class EtcdServer:
             events=self.events,
             log=self.logger,
         )
-        self._faults = MemberFaults(config.enable_fault_injection, transport, self._raft)
-        self._read_loop = ReadIndexLoop(
-            self._raft.read_index,
+        self._faults = MemberFaults(config.enable_fault_injection, self._transport, self._raft_node)
+        self._read_index_loop = ReadIndexLoop(
+            self._raft_node.read_index,
             lambda: self._leader_changed,
             self._applied,
             self._ids.next,
@@ -301,7 +317,7 @@ class EtcdServer:
             state,
             self._wait,
             MembershipHooks(
-                apply_to_raft=self._raft.apply_conf_change,
+                apply_to_raft=self._raft_node.apply_conf_change,
                 add_peer=self._add_peer,
                 update_peer=self._add_peer,
                 remove_peer=self._remove_peer,
@@ -311,35 +327,50 @@ class EtcdServer:
             storage.seeds,
             self.logger,
         )
-        for member in state.cluster.members():
-            self._add_peer(member)
-        for member in storage.seeds.values():
-            self._add_peer(member)
-        compactor = AutoCompactor(
+        self._compactor = AutoCompactor(
             config.compaction_retention(),
             current_revision=lambda: self._state_now.kv.current_revision,
             compacted_revision=lambda: self._state_now.kv.compact_revision,
             is_leader=lambda: self.is_leader,
             compact=self._auto_compact,
         )
+        for member in state.cluster.members():
+            self._add_peer(member)
+        for member in storage.seeds.values():
+            self._add_peer(member)
+
+    # -- lifecycle ----------------------------------------------------------------------------
+
+    async def run(
+        self, *, task_status: trio.TaskStatus[EtcdServer] = trio.TASK_STATUS_IGNORED
+    ) -> None:
+        """Serve until stop() or cancellation; then waiting requests fail with Stopped."""
+        try:
+            with trio.CancelScope() as scope:
+                self._scope = scope
+                await self._serve(task_status)
+        finally:
+            self._stop_serving()
+
+    async def _serve(self, task_status: trio.TaskStatus[EtcdServer]) -> None:
         async with trio.open_nursery() as nursery:
             self._nursery = nursery
-            self.peer_port = await nursery.start(transport.serve)
-            nursery.start_soon(self._apply_loop, receive_apply)
-            await nursery.start(self._raft.run)
-            nursery.start_soon(self._read_loop.run)
+            self.peer_port = await nursery.start(self._transport.serve)
+            nursery.start_soon(self._apply_loop, self._apply_batches)
+            await nursery.start(self._raft_node.run)
+            nursery.start_soon(self._read_index_loop.run)
             nursery.start_soon(self._lease_loop)
             nursery.start_soon(self._watch_loop)
             nursery.start_soon(self._stats_loop)
             nursery.start_soon(self._publish)
-            nursery.start_soon(compactor.run)
+            nursery.start_soon(self._compactor.run)
             self.logger.info(
                 "member %x (%s) of cluster %x started: peers on port %d, applied index %d",
                 self.member_id,
                 self.name,
                 self.cluster_id,
                 self.peer_port,
-                applied,
+                self._applied_at_start,
             )
             task_status.started(self)
 
@@ -348,62 +379,38 @@ class EtcdServer:
         if self._scope is not None:
             self._scope.cancel()
 
-    def _shut_down(self) -> None:
+    def _stop_serving(self) -> None:
         self._stopping = True
         stopped = errors.Stopped()
         self._wait.fail_all(stopped)
-        if self._read_loop is not None:
-            self._read_loop.fail_waiting(stopped)
+        self._read_index_loop.fail_waiting(stopped)
         self._leader_changed.set()
         for stream in list(self._watch_streams):
             stream.close()
-        if self._storage is not None:
-            self._storage.close()
-        if self._state is not None:
-            self._state.close()
+
+    def close(self) -> None:
+        """Close the member's storage and state (open_etcd_server does, on leaving)."""
+        if not self._stopping:
+            self._stop_serving()
+        self._storage.close()
+        self._state.close()
         self.logger.info("member %x stopped", self.member_id)
         self.events.close()
-        self._stop_logging()
-
-    def _start_logging(self) -> None:
-        self.paths.data_dir.mkdir(parents=True, exist_ok=True)
-        file_handler = logging.FileHandler(self.paths.log_file)
-        file_handler.setFormatter(JsonLineFormatter())
-        self._log_handlers = [file_handler, EventLogHandler(self.events)]
-        level = {"warn": "WARNING", "panic": "CRITICAL", "fatal": "CRITICAL"}.get(
-            self.config.log_level, self.config.log_level.upper()
-        )
-        self.logger.setLevel(level)
-        for target in self._log_targets:
-            for handler in self._log_handlers:
-                target.addHandler(handler)
-
-    def _stop_logging(self) -> None:
-        for target in self._log_targets:
-            for handler in self._log_handlers:
-                target.removeHandler(handler)
-        for handler in self._log_handlers:
-            handler.close()
-        self._log_handlers = []
 
     # -- small accessors ----------------------------------------------------------------------
 
     @property
-    def _raft_node(self) -> RaftNode:
-        if self._raft is None:
-            raise errors.Stopped()
-        return self._raft
-
-    @property
-    def _read_index_loop(self) -> ReadIndexLoop:
-        assert self._read_loop is not None
-        return self._read_loop
-
-    @property
     def _state_now(self) -> MemberState:
-        if self._state is None or self._stopping:
+        if self._stopping:
             raise errors.Stopped()
         return self._state
+
+    @property
+    def _tasks(self) -> trio.Nursery:
+        """The nursery of the member's tasks, while it runs."""
+        if self._nursery is None:
+            raise errors.Stopped()
+        return self._nursery
 
     @property
     def leader_id(self) -> int:
@@ -418,7 +425,7 @@ class EtcdServer:
     @property
     def term(self) -> int:
         """The current raft term."""
-        return self._raft.raw_node.term if self._raft is not None else 0
+        return self._raft_node.raw_node.term
 
     @property
     def is_learner(self) -> bool:
@@ -426,14 +433,12 @@ class EtcdServer:
 
         As etcd, the membership says so (a joiner knows it from the members it fetched before
         it applied any); raft's tracker only if neither knows this member yet."""
-        if self._raft is None:
-            return False
-        member = None if self._state is None else self._state.cluster.member(self.member_id)
-        if member is None and self._storage is not None:
+        member = self._state.cluster.member(self.member_id)
+        if member is None:
             member = self._storage.seeds.get(self.member_id)
         if member is not None:
             return member.is_learner
-        return self._raft.raw_node.is_learner(self.member_id)
+        return self._raft_node.raw_node.is_learner(self.member_id)
 
     @property
     def applied_index(self) -> int:
@@ -443,7 +448,7 @@ class EtcdServer:
     @property
     def committed_index(self) -> int:
         """The raft commit index this member knows."""
-        return self._raft.raw_node.committed if self._raft is not None else 0
+        return self._raft_node.raw_node.committed
 
     @property
     def state(self) -> MemberState:
@@ -453,7 +458,7 @@ class EtcdServer:
     def header(self, revision: int | None = None) -> ResponseHeader:
         """The ResponseHeader of a response at `revision` (default: the current revision)."""
         if revision is None:
-            revision = self._state.kv.current_revision if self._state is not None else 0
+            revision = self._state.kv.current_revision
         return ResponseHeader(self.cluster_id, self.member_id, revision, self.term)
 
     def _check_not_learner(self) -> None:
@@ -476,12 +481,10 @@ class EtcdServer:
             else:
                 self.logger.info("member %x: lost the leader (term %d)", self.member_id, self.term)
         self._role = soft.raft_state
-        state = self._state
-        if state is not None:
-            if self.is_leader and not was_leader:
-                state.lessor.promote(self._election_timeout)
-            elif was_leader and not self.is_leader:
-                state.lessor.demote()
+        if self.is_leader and not was_leader:
+            self._state.lessor.promote(self._election_timeout)
+        elif was_leader and not self.is_leader:
+            self._state.lessor.demote()
         self.events.publish(
             "role", role=soft.raft_state.name.lower(), leader=soft.lead, term=self.term
         )
@@ -494,7 +497,7 @@ class EtcdServer:
 
     def _add_peer(self, member: Member) -> None:
         """Reach `member` through the transport at its first peer URL (added or moved)."""
-        if member.id == self.member_id or not member.peer_urls or self._transport is None:
+        if member.id == self.member_id or not member.peer_urls:
             return
         address = peer_address(member.peer_urls[0])
         known = self._peer_addresses.get(member.id)
@@ -507,7 +510,7 @@ class EtcdServer:
             self._transport.update_peer(member.id, address)
 
     def _remove_peer(self, member_id: int) -> None:
-        if self._peer_addresses.pop(member_id, None) is not None and self._transport is not None:
+        if self._peer_addresses.pop(member_id, None) is not None:
             self._transport.remove_peer(member_id)
         self._active_peers.discard(member_id)
 
@@ -655,7 +658,7 @@ class EtcdServer:
             cost,
             quota,
         )
-        self._nursery.start_soon(self._raise_nospace)
+        self._tasks.start_soon(self._raise_nospace)
         raise errors.NoSpace()
 
     async def _raise_nospace(self) -> None:
@@ -811,13 +814,13 @@ class EtcdServer:
             for lease in lessor.expired_leases():
                 if lease.id not in revoking:
                     revoking.add(lease.id)
-                    self._nursery.start_soon(self._revoke_expired, lease.id, self.term, revoking)
+                    self._tasks.start_soon(self._revoke_expired, lease.id, self.term, revoking)
             checkpoints = lessor.due_checkpoints()
             if checkpoints:
                 request = LeaseCheckpointRequest(
                     [LeaseCheckpoint(c.lease_id, c.remaining_ttl) for c in checkpoints]
                 )
-                self._nursery.start_soon(self._propose_quietly, request)
+                self._tasks.start_soon(self._propose_quietly, request)
 
     async def _revoke_expired(self, lease_id: int, term: int, revoking: set[int]) -> None:
         """Revoke a lease this leader's lessor found expired, once a ReadIndex round confirms
@@ -1081,7 +1084,7 @@ class EtcdServer:
     def _publish_peer_stats(self) -> None:
         raft = self._raft_node
         progress = raft.raw_node.status().progress
-        transport_peers = self._transport.stats()["peers"] if self._transport else {}
+        transport_peers = self._transport.stats()["peers"]
         peers = {}
         for peer_id, stats in transport_peers.items():
             entry = {
@@ -1103,8 +1106,6 @@ class EtcdServer:
 
     async def inject_fault(self, req: FaultRequest) -> FaultResponse:
         """Isolate, degrade links, delay fsync, pause apply, or heal (fault injection only)."""
-        if self._faults is None:
-            raise errors.Stopped()
         faults = self._faults.inject(req)
         self.logger.warning(
             "member %x: fault injected: %s %s", self.member_id, req.kind.name.lower(), faults
