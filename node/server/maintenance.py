@@ -12,7 +12,7 @@ import hashlib
 import os
 import shutil
 import tempfile
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, Callable
 from pathlib import Path
 
 import crc32c
@@ -32,7 +32,7 @@ class SnapshotFileError(Exception):
 
 async def backend_snapshot_chunks(
     copy_backend: Callable[[Path], None], lock: trio.Lock
-) -> AsyncIterator[SnapshotResponse]:
+) -> AsyncGenerator[SnapshotResponse, None]:
     """Stream a consistent copy of the backend: chunks with the bytes remaining after each,
     then one holding the sha256 of everything sent (remaining 0)."""
     workdir = Path(tempfile.mkdtemp(prefix="etcd-snapshot-"))
