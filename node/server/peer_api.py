@@ -44,12 +44,13 @@ async def answer_peer_request(handler: PeerHandler, request: Any) -> dict[str, A
 
 
 async def call_peer(
-    address: tuple[str, int], method: str, body: dict[str, Any], timeout: float
+    address: tuple[str, int], method: str, body: dict[str, Any], answer_within: float
 ) -> Any:
     """One request to the member at `address` (its peer port); raises the EtcdError it
-    answered with, or PeerUnavailable."""
+    answered with, or PeerUnavailable (also when it has not answered within `answer_within`
+    seconds)."""
     try:
-        answer = await send_request(address, [method, body], timeout=timeout)
+        answer = await send_request(address, [method, body], timeout=answer_within)
     except RequestFailed as exc:
         raise PeerUnavailable(f"peer api: {exc}") from exc
     if isinstance(answer, dict) and "ok" in answer:

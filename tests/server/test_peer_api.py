@@ -22,7 +22,7 @@ async def test_a_member_answers_peer_requests_on_its_peer_url_and_nowhere_else(t
         follower = cluster.followers(leader)[0]
         host, port = peer_address(follower.config.initial_advertise_peer_urls[0])
 
-        answer = await call_peer((host, port), "members", {}, timeout=2)
+        answer = await call_peer((host, port), "members", {}, answer_within=2)
         granted = await leader.lease_grant(LeaseGrantRequest(ttl=60))
         forwarded = await follower.lease_time_to_live(LeaseTimeToLiveRequest(id=granted.id))
         with pytest.raises(OSError):
