@@ -1,6 +1,7 @@
 """The key space's Range, Put, DeleteRange, write transactions, history and reopen, as etcd.
 
-Txn scenarios live in test_kvstore_txn.py, compaction and hashing in
+Requests go through tests/server/served.py: the server's shape checks, then its txn layer
+over this store. Txn scenarios live in tests/server/test_txn.py, compaction and hashing in
 test_kvstore_compaction.py; they share RecordingLessor, open_store and backend_state.
 """
 
