@@ -33,7 +33,7 @@ from pathlib import Path
 import grpc
 import grpc.aio
 
-from node.api.gen.etcdserverpb import rpc_pb2, rpc_pb2_grpc
+from node.messages.gen.etcdserverpb import rpc_pb2, rpc_pb2_grpc
 
 READY_S = 60.0
 SIDECAR_OFFSET = 10_000

@@ -2,7 +2,8 @@
 
     .venv/bin/python benchmarks/mvcc_bench.py [--keys 100000] [--value-size 256]
 
-Puts go through KVStore.put in backend batches of --batch puts, as the server applies them.
+Puts go through the server's txn layer (node.server.txn.put) in backend batches of --batch
+puts, as the server applies them.
 Reopening runs in a fresh process, so its RSS is what a restarted member holds: the heap
 (mostly the key index) plus the LMDB pages it has touched. Index memory is what tracemalloc
 sees allocated while a reopen rebuilds the index.
@@ -20,9 +21,10 @@ import time
 import tracemalloc
 from pathlib import Path
 
+from node.messages.kv import PutRequest, RangeRequest
 from node.mvcc.backend import Backend
 from node.mvcc.kvstore import KVStore
-from node.mvcc.requests import PutRequest, RangeRequest
+from node.server import txn
 
 
 def rss_mib(kind: str = "VmRSS") -> float:
@@ -62,20 +64,25 @@ def write_and_read(path: Path, n: int, value: bytes, batch: int) -> None:
         for first in range(0, len(keys), batch):
             with backend.batch():
                 for key in keys[first : first + batch]:
-                    kv.put(PutRequest(key, value))
+                    txn.put(kv, PutRequest(key, value))
 
     new_keys = [key_of(i) for i in range(n)]
     timed("put (new keys)", n, "puts", lambda: put_keys(new_keys))
     print_rss("RSS after puts")
 
     gets = [key_of(rng.randrange(n)) for _ in range(20_000)]
-    timed("get (single key)", len(gets), "gets", lambda: [kv.range(RangeRequest(k)) for k in gets])
+    timed(
+        "get (single key)",
+        len(gets),
+        "gets",
+        lambda: [txn.range(kv, RangeRequest(k)) for k in gets],
+    )
     starts = [rng.randrange(max(n - 100, 1)) for _ in range(2_000)]
     timed(
         "range (100 keys)",
         len(starts),
         "ranges",
-        lambda: [kv.range(RangeRequest(key_of(s), key_of(s + 100))) for s in starts],
+        lambda: [txn.range(kv, RangeRequest(key_of(s), key_of(s + 100))) for s in starts],
     )
 
     updates = [key_of(rng.randrange(n)) for _ in range(n // 10)]

@@ -79,7 +79,6 @@ from console.command_output import (
 )
 from console.command_specs import GRAMMAR, PLAYGROUND
 from console.member_table import render_member_states
-from node import errors
 from node.client import (
     Client,
     ConnectionLost,
@@ -92,6 +91,7 @@ from node.client import (
     op_get,
     op_put,
 )
+from node.messages import errors
 from playground.errors import PlaygroundError
 from playground.playground import Playground
 

@@ -42,7 +42,7 @@ from console.demo_script import (
 )
 from console.text_stream import TextStream
 from node.client import Client, as_dict
-from node.errors import EtcdError
+from node.messages.errors import EtcdError
 from playground.errors import PlaygroundError
 from playground.playground import Playground
 from playground.status import MemberStatus

@@ -12,7 +12,12 @@ from typing import TypeVar
 import anyio
 
 from node.client import Client, ConnectionLost, DeadlineExceeded
-from node.errors import EtcdError, Timeout, TimeoutDueToConnectionLost, TimeoutDueToLeaderFail
+from node.messages.errors import (
+    EtcdError,
+    Timeout,
+    TimeoutDueToConnectionLost,
+    TimeoutDueToLeaderFail,
+)
 from playground.errors import OutcomeUnknown, PlaygroundError
 
 CALL_TIMEOUT = 2.0

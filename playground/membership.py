@@ -14,7 +14,7 @@ from typing import Protocol, TypeVar
 import anyio
 
 from node.client import Client, Response
-from node.errors import MemberNotFound
+from node.messages.errors import MemberNotFound
 from playground.errors import OutcomeUnknown, PlaygroundError
 from playground.member_process import POLL_INTERVAL
 from playground.record import MemberRecord

@@ -16,10 +16,10 @@ import anyio
 import grpc
 
 from checker.model.history import KeyValue, OpKind, Request, Response
-from node.api.gen.etcdserverpb import rpc_pb2
 from node.client import Client, compare_mod_revision, compare_value, connect_client, op_put
 from node.client.grpc_client import GrpcClient, Stubs, grpc_call
-from node.errors import EtcdError
+from node.messages.errors import EtcdError
+from node.messages.gen.etcdserverpb import rpc_pb2
 
 DOORS = ("native", "grpc")
 """The front doors, by the names the history and the display use."""

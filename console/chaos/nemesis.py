@@ -35,7 +35,7 @@ from checker.validate.violation import Violation
 from console.chaos import disk_faults
 from console.chaos.disk_faults import Damage
 from node.client import Client, FaultKind
-from node.errors import EtcdError, LearnerNotReady
+from node.messages.errors import EtcdError, LearnerNotReady
 from playground.errors import OutcomeUnknown, PlaygroundError
 from playground.playground import Playground
 

@@ -24,10 +24,10 @@ import grpc
 from checker.model.history import EventType, KeyValue, ResponseKind, WatchEvent, WatchRequest
 from console.chaos.doors import DOOR_FAILURES, DOORS
 from console.chaos.recorder import Recorder, now_ns
-from node.api.gen.etcdserverpb import rpc_pb2
 from node.client import Client
 from node.client.connection import NotSent
 from node.client.grpc_client import GrpcClient, grpc_call
+from node.messages.gen.etcdserverpb import rpc_pb2
 
 ALL_KEYS = "\0"
 """key and range_end of a watch over every key."""

@@ -16,11 +16,11 @@ import grpc
 from console.tui.cluster_view import ClusterView, LiveMember, StatusReport
 from console.tui.records import KeyPage, KeyRecord, WatchEvent, WatchSpec
 from console.tui.source import SourceUnavailable, WatchCanceled, WatchDelivery
-from node.api.gen.etcdserverpb import rpc_pb2
-from node.api.gen.mvccpb import kv_pb2
 from node.client.failures import NoEndpointAvailable
 from node.client.grpc_client import GrpcClient, Stubs, grpc_call
 from node.client.requests import key_range
+from node.messages.gen.etcdserverpb import rpc_pb2
+from node.messages.gen.mvccpb import kv_pb2
 
 CALL_TIMEOUT = 2.0
 STATUS_INTERVAL = 0.5

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from console.tui.records import KeyRecord
 from console.tui.source import PAGE_SIZE, DataSource
 from node.client import prefix_end
-from node.errors import Compacted
+from node.messages.errors import Compacted
 
 SEPARATOR = b"/"
 HISTORY_LIMIT = 50

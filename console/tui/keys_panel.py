@@ -23,7 +23,7 @@ from textual.widgets.tree import TreeNode
 from console.tui.key_space import KeyChild, KeyHistory, key_history, list_children
 from console.tui.records import KeyRecord
 from console.tui.source import DataSource, SourceUnavailable
-from node.errors import EtcdError
+from node.messages.errors import EtcdError
 
 LEASE_REFRESH_SECONDS = 5
 """How often a shown lease's TTL is asked again (keep-alives may have renewed it)."""

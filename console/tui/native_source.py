@@ -16,7 +16,7 @@ from console.tui.cluster_view import ClusterView, LiveMember, StatusReport
 from console.tui.records import KeyPage, KeyRecord, WatchEvent, WatchSpec
 from console.tui.source import SourceUnavailable, WatchCanceled, WatchDelivery
 from node.client import Client, MemberEndpoints, Response, as_dict, default_member_endpoints
-from node.errors import EtcdError
+from node.messages.errors import EtcdError
 
 CALL_TIMEOUT = 2.0
 """Seconds one call to a member may take before the member counts as unreachable."""

@@ -46,7 +46,7 @@ class DataSource(Protocol):
 
     async def get(self, key: bytes, revision: int = 0) -> KeyRecord | None:
         """The key at `revision` (0: now), or None if it did not exist then; raises
-        node.errors.Compacted below the compaction point."""
+        node.messages.errors.Compacted below the compaction point."""
 
     async def lease_remaining(self, lease_id: int) -> int:
         """Seconds left on a lease; -1 once it is gone."""

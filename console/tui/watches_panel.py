@@ -16,7 +16,7 @@ from textual.widgets import Log, Static
 
 from console.tui.records import WatchEvent, WatchSpec
 from console.tui.source import DataSource, SourceUnavailable, WatchCanceled
-from node.errors import EtcdError
+from node.messages.errors import EtcdError
 
 SHOWN_EVENTS = 5000
 """Events a watch keeps on screen; older ones scroll away."""

@@ -12,8 +12,8 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
-from node import errors
-from node.api.concurrency_messages import (
+from node.messages import errors
+from node.messages.concurrency import (
     CampaignRequest,
     CampaignResponse,
     LeaderKey,
@@ -28,8 +28,8 @@ from node.api.concurrency_messages import (
     UnlockRequest,
     UnlockResponse,
 )
-from node.mvcc.records import EventType, KeyValue
-from node.mvcc.requests import (
+from node.messages.key_value import EventType, KeyValue
+from node.messages.kv import (
     Compare,
     CompareResult,
     CompareTarget,
@@ -42,7 +42,7 @@ from node.mvcc.requests import (
     SortTarget,
     TxnRequest,
 )
-from node.server.messages import LeaseGrantRequest
+from node.messages.lease import LeaseGrantRequest
 
 if TYPE_CHECKING:
     from node.mvcc.watcher import WatchResponse
@@ -51,20 +51,6 @@ if TYPE_CHECKING:
 
 SESSION_TTL = 60
 """Seconds of the lease a contender gets when it names none (etcd's default session TTL)."""
-
-
-class ElectionNotLeader(errors.EtcdError):
-    """Proclaim by a contender that no longer leads."""
-
-    code = "UNKNOWN"
-    message = "election: not leader"
-
-
-class ElectionNoLeader(errors.EtcdError):
-    """Leader of an election nobody has won."""
-
-    code = "UNKNOWN"
-    message = "election: no leader"
 
 
 def _prefix_end(prefix: bytes) -> bytes:
@@ -191,14 +177,14 @@ class ConcurrencyService:
             )
         )
         if not proclaimed.succeeded:
-            raise ElectionNotLeader()
+            raise errors.ElectionNotLeader()
         return ProclaimResponse(self.server.header(proclaimed.revision))
 
     async def leader(self, request: LeaderRequest) -> LeaderResponse:
         """The current leader's key-value; ElectionNoLeader when nobody leads."""
         first = await self.server.range(_first_created(request.name + b"/"))
         if not first.kvs:
-            raise ElectionNoLeader()
+            raise errors.ElectionNoLeader()
         return LeaderResponse(self.server.header(first.revision), first.kvs[0])
 
     async def resign(self, request: ResignRequest) -> ResignResponse:

@@ -3,7 +3,7 @@
 A body's keys are exactly the field names of etcd's v3 messages (`key`, `range_end`, `ID`,
 `peerURLs`, ...). The server's dataclasses use the same names in snake_case (`id`,
 `peer_urls`), so a field is found by its proto name or that name in snake_case; the proto
-name of a dataclass field comes from the generated descriptors (node/api/gen) of the message
+name of a dataclass field comes from the generated descriptors (node/messages/gen) of the message
 with the class's name. Conversion checks every type on the way in, so a bad body is refused
 with a message naming the field before anything reaches the server.
 """
@@ -19,11 +19,11 @@ from enum import IntEnum
 from functools import cache
 from typing import Any, TypeVar
 
-from node import errors
-from node.api.gen.etcdserverpb import rpc_pb2
-from node.api.gen.mvccpb import kv_pb2
-from node.api.gen.v3electionpb import v3election_pb2
-from node.api.gen.v3lockpb import v3lock_pb2
+from node.messages import errors
+from node.messages.gen.etcdserverpb import rpc_pb2
+from node.messages.gen.mvccpb import kv_pb2
+from node.messages.gen.v3electionpb import v3election_pb2
+from node.messages.gen.v3lockpb import v3lock_pb2
 
 _MIN_INT = -(2**63)
 _MAX_INT = 2**64 - 1

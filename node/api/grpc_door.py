@@ -27,14 +27,14 @@ import trio
 from google.protobuf import message_factory
 from google.protobuf.descriptor import MethodDescriptor, ServiceDescriptor
 
-from node import errors
-from node.api.gen.etcdserverpb import rpc_pb2
-from node.api.gen.v3electionpb import v3election_pb2
-from node.api.gen.v3lockpb import v3lock_pb2
 from node.api.grpc_bridge import TrioBridge, abort
 from node.api.grpc_convert import Body, body_to_message, message_to_body
 from node.api.leader_monitor import LeaderMonitor, requires_leader
 from node.api.service import Service
+from node.messages import errors
+from node.messages.gen.etcdserverpb import rpc_pb2
+from node.messages.gen.v3electionpb import v3election_pb2
+from node.messages.gen.v3lockpb import v3lock_pb2
 from node.server.config import DEFAULT_MAX_REQUEST_BYTES
 
 if TYPE_CHECKING:
@@ -424,7 +424,7 @@ async def serve_grpc(
     """Serve the gRPC door of `server` on every --listen-client-urls address until cancelled;
     task_status gets the door (its `ports` are the bound ones, `stop()` drains it)."""
     door = GrpcDoor(
-        Service(server, max_txn_ops=config.max_txn_ops),
+        Service(server),
         max_request_bytes=config.max_request_bytes,
     )
 

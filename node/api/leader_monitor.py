@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 import trio
 
-from node import errors
+from node.messages import errors
 
 if TYPE_CHECKING:
     from node.server.etcdserver import EtcdServer

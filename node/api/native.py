@@ -18,9 +18,9 @@ from typing import TYPE_CHECKING, Any
 
 import trio
 
-from node import errors
 from node.api import native_protocol as protocol
 from node.api.service import MethodKind, Service
+from node.messages import errors
 
 if TYPE_CHECKING:
     from node.server.config import ServerConfig
@@ -98,7 +98,7 @@ async def serve_native(
     --max-request-bytes plus the envelope around it.
     """
     limits = NativeLimits(max_frame_bytes=config.max_request_bytes + protocol.ENVELOPE_ALLOWANCE)
-    door = NativeDoor(Service(server, max_txn_ops=config.max_txn_ops), limits)
+    door = NativeDoor(Service(server), limits)
     async with trio.open_nursery() as nursery:
         ports = [
             await nursery.start(door.serve, host, port) for host, port in config.native_host_ports

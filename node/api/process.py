@@ -19,7 +19,7 @@ import trio
 from node.api.grpc_door import BindError, check_bindable, serve_grpc
 from node.api.native import serve_native
 from node.server.config import ServerConfig
-from node.server.etcdserver import EtcdServer
+from node.server.etcdserver import EtcdServer, open_etcd_server
 from node.server.flag_values import ConfigError
 from node.server.member import log_to_stderr
 from node.server.member_storage import BootstrapError
@@ -43,19 +43,20 @@ async def serve_member(
     task_status gets the server once both doors listen. Cancelling `startup` before then
     abandons the start (a signal while a joining member still waits for its peers).
     """
-    server = EtcdServer(config, capture_all_logs=True)
 
     async def run_server(*, task_status: trio.TaskStatus[EtcdServer]) -> None:
         try:
-            await server.run(task_status=task_status)
+            async with open_etcd_server(config, capture_all_logs=True) as server:
+                await server.run(task_status=task_status)
         finally:
             stop.set()
 
     async with trio.open_nursery() as member:
+        server: EtcdServer | None = None
         async with trio.open_nursery() as doors:
             grpc_door = None
             with startup or trio.CancelScope():
-                await member.start(run_server)
+                server = await member.start(run_server)
                 await doors.start(serve_native, server, config)
                 grpc_door = await doors.start(serve_grpc, server, config)
                 task_status.started(server)
@@ -63,7 +64,8 @@ async def serve_member(
                 await stop.wait()
                 await grpc_door.stop()
             doors.cancel_scope.cancel()
-        server.stop()
+        if server is not None:
+            server.stop()
 
 
 async def _stop_on_signals(

@@ -17,8 +17,17 @@ from typing import TYPE_CHECKING, Any
 
 import trio
 
-from node import errors
-from node.api.concurrency_messages import (
+from node.api.concurrency_service import ConcurrencyService
+from node.api.convert import InvalidBody, from_wire, to_wire
+from node.messages import errors
+from node.messages.cluster import (
+    MemberAddRequest,
+    MemberListRequest,
+    MemberPromoteRequest,
+    MemberRemoveRequest,
+    MemberUpdateRequest,
+)
+from node.messages.concurrency import (
     CampaignRequest,
     LeaderRequest,
     LockRequest,
@@ -26,11 +35,9 @@ from node.api.concurrency_messages import (
     ResignRequest,
     UnlockRequest,
 )
-from node.api.concurrency_service import ConcurrencyService
-from node.api.convert import InvalidBody, from_wire, to_wire
-from node.api.watch_messages import WatchCreateRequest, WatchRequest
-from node.mvcc import validation
-from node.mvcc.requests import (
+from node.messages.faults import FaultRequest
+from node.messages.kv import (
+    CompactionRequest,
     DeleteRangeRequest,
     DeleteRangeResponse,
     PutRequest,
@@ -40,8 +47,25 @@ from node.mvcc.requests import (
     TxnRequest,
     TxnResponse,
 )
+from node.messages.lease import (
+    LeaseGrantRequest,
+    LeaseKeepAliveRequest,
+    LeaseKeepAliveResponse,
+    LeaseLeasesRequest,
+    LeaseRevokeRequest,
+    LeaseTimeToLiveRequest,
+)
+from node.messages.maintenance import (
+    AlarmRequest,
+    DefragmentRequest,
+    HashKVRequest,
+    HashRequest,
+    MoveLeaderRequest,
+    SnapshotRequest,
+    StatusRequest,
+)
+from node.messages.watch import WatchCreateRequest, WatchRequest
 from node.mvcc.watcher import AUTO_WATCH_ID, WatchResponse
-from node.server import messages
 from node.server.flag_values import FlagValueError, parse_url
 
 if TYPE_CHECKING:
@@ -71,23 +95,23 @@ _SERVER_METHODS: dict[str, tuple[type, str]] = {
     "KV.Put": (PutRequest, "put"),
     "KV.DeleteRange": (DeleteRangeRequest, "delete_range"),
     "KV.Txn": (TxnRequest, "txn"),
-    "KV.Compact": (messages.CompactionRequest, "compact"),
-    "Lease.LeaseGrant": (messages.LeaseGrantRequest, "lease_grant"),
-    "Lease.LeaseRevoke": (messages.LeaseRevokeRequest, "lease_revoke"),
-    "Lease.LeaseTimeToLive": (messages.LeaseTimeToLiveRequest, "lease_time_to_live"),
-    "Lease.LeaseLeases": (messages.LeaseLeasesRequest, "lease_leases"),
-    "Cluster.MemberAdd": (messages.MemberAddRequest, "member_add"),
-    "Cluster.MemberRemove": (messages.MemberRemoveRequest, "member_remove"),
-    "Cluster.MemberUpdate": (messages.MemberUpdateRequest, "member_update"),
-    "Cluster.MemberList": (messages.MemberListRequest, "member_list"),
-    "Cluster.MemberPromote": (messages.MemberPromoteRequest, "member_promote"),
-    "Maintenance.Alarm": (messages.AlarmRequest, "alarm"),
-    "Maintenance.Status": (messages.StatusRequest, "status"),
-    "Maintenance.Defragment": (messages.DefragmentRequest, "defragment"),
-    "Maintenance.Hash": (messages.HashRequest, "hash"),
-    "Maintenance.HashKV": (messages.HashKVRequest, "hash_kv"),
-    "Maintenance.MoveLeader": (messages.MoveLeaderRequest, "move_leader"),
-    "Admin.Fault": (messages.FaultRequest, "inject_fault"),
+    "KV.Compact": (CompactionRequest, "compact"),
+    "Lease.LeaseGrant": (LeaseGrantRequest, "lease_grant"),
+    "Lease.LeaseRevoke": (LeaseRevokeRequest, "lease_revoke"),
+    "Lease.LeaseTimeToLive": (LeaseTimeToLiveRequest, "lease_time_to_live"),
+    "Lease.LeaseLeases": (LeaseLeasesRequest, "lease_leases"),
+    "Cluster.MemberAdd": (MemberAddRequest, "member_add"),
+    "Cluster.MemberRemove": (MemberRemoveRequest, "member_remove"),
+    "Cluster.MemberUpdate": (MemberUpdateRequest, "member_update"),
+    "Cluster.MemberList": (MemberListRequest, "member_list"),
+    "Cluster.MemberPromote": (MemberPromoteRequest, "member_promote"),
+    "Maintenance.Alarm": (AlarmRequest, "alarm"),
+    "Maintenance.Status": (StatusRequest, "status"),
+    "Maintenance.Defragment": (DefragmentRequest, "defragment"),
+    "Maintenance.Hash": (HashRequest, "hash"),
+    "Maintenance.HashKV": (HashKVRequest, "hash_kv"),
+    "Maintenance.MoveLeader": (MoveLeaderRequest, "move_leader"),
+    "Admin.Fault": (FaultRequest, "inject_fault"),
 }
 """Unary methods the EtcdServer answers itself: request type and the server's method name."""
 
@@ -135,9 +159,8 @@ def _unknown_method(name: str) -> UnknownMethod:
 class Service:
     """Every client method of one member, taking and returning wire bodies."""
 
-    def __init__(self, server: EtcdServer, *, max_txn_ops: int = validation.DEFAULT_MAX_TXN_OPS):
+    def __init__(self, server: EtcdServer):
         self.server = server
-        self.max_txn_ops = max_txn_ops
         self.concurrency = ConcurrencyService(server)
         self._unary: dict[str, tuple[type, Callable[[Any], Awaitable[Any]]]] = {
             name: (request_type, getattr(server, handler))
@@ -190,17 +213,11 @@ class Service:
         await run(first, inbound, send)
 
     # -- what etcd's v3rpc layer checks before the server sees a request -----------------------
+    # (the key-space requests' shape checks are the server's: EtcdServer runs them once,
+    # before proposing)
 
     def _check(self, request: Any) -> None:
-        if isinstance(request, RangeRequest):
-            validation.check_range(request)
-        elif isinstance(request, PutRequest):
-            validation.check_put(request)
-        elif isinstance(request, DeleteRangeRequest):
-            validation.check_delete_range(request)
-        elif isinstance(request, TxnRequest):
-            validation.check_txn(request, self.max_txn_ops)
-        elif isinstance(request, messages.MemberAddRequest | messages.MemberUpdateRequest):
+        if isinstance(request, MemberAddRequest | MemberUpdateRequest):
             _check_peer_urls(request.peer_urls)
 
     # -- replies -------------------------------------------------------------------------------
@@ -292,15 +309,15 @@ class Service:
                 await send(await self._renew(body))
 
     async def _renew(self, body: Body) -> Body:
-        request = from_wire(messages.LeaseKeepAliveRequest, body)
+        request = from_wire(LeaseKeepAliveRequest, body)
         try:
             reply = await self.server.lease_renew(request)
         except errors.LeaseNotFound:
-            reply = messages.LeaseKeepAliveResponse(self.server.header(), request.id, 0)
+            reply = LeaseKeepAliveResponse(self.server.header(), request.id, 0)
         return self.reply_to_wire(reply)
 
     async def _snapshot(self, first: Body, inbound: AsyncIterable[Body] | None, send: Send) -> None:
-        request = from_wire(messages.SnapshotRequest, first)
+        request = from_wire(SnapshotRequest, first)
         async for chunk in self.server.snapshot(request):
             await send(self.reply_to_wire(chunk))
 

@@ -23,12 +23,6 @@ from node.client.failures import (
 )
 from node.client.member_endpoints import MemberEndpoints, default_member_endpoints
 from node.client.requests import (
-    AlarmAction,
-    AlarmType,
-    FaultKind,
-    SortOrder,
-    SortTarget,
-    WatchFilter,
     compare,
     compare_create_revision,
     compare_lease,
@@ -43,6 +37,10 @@ from node.client.requests import (
 )
 from node.client.response import Response, as_dict
 from node.client.streams import LeaseKeepAlive, ReplyStream, SnapshotStream, Watch
+from node.messages.faults import FaultKind
+from node.messages.kv import SortOrder, SortTarget
+from node.messages.maintenance import AlarmAction, AlarmType
+from node.messages.watch import WatchFilter
 
 __all__ = [
     "DEFAULT_TIMEOUT",

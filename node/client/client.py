@@ -28,7 +28,6 @@ from typing import Any, Self
 import anyio
 import anyio.abc
 
-from node import errors
 from node.client.connection import Connection, NotSent, Stream
 from node.client.failures import (
     ClientClosed,
@@ -42,13 +41,7 @@ from node.client.member_endpoints import (
     started_member_endpoints,
 )
 from node.client.requests import (
-    AlarmAction,
-    AlarmType,
     Bytes,
-    FaultKind,
-    SortOrder,
-    SortTarget,
-    WatchFilter,
     delete_body,
     key_range,
     put_body,
@@ -58,6 +51,11 @@ from node.client.requests import (
 )
 from node.client.response import Response, as_dict
 from node.client.streams import LeaseKeepAlive, ReplyStream, SnapshotStream, Watch
+from node.messages import errors
+from node.messages.faults import FaultKind
+from node.messages.kv import SortOrder, SortTarget
+from node.messages.maintenance import AlarmAction, AlarmType
+from node.messages.watch import WatchFilter
 
 DEFAULT_TIMEOUT = 5.0
 _FIRST_BACKOFF = 0.025

@@ -19,11 +19,8 @@ from typing import TYPE_CHECKING, Any, Self
 
 import anyio
 
-from node import errors
 from node.client.requests import (
     Bytes,
-    SortOrder,
-    SortTarget,
     compare_create_revision,
     op_delete,
     op_get,
@@ -31,6 +28,8 @@ from node.client.requests import (
     to_bytes,
 )
 from node.client.response import Response
+from node.messages import errors
+from node.messages.kv import SortOrder, SortTarget
 
 if TYPE_CHECKING:
     from types import TracebackType

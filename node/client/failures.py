@@ -1,13 +1,13 @@
-"""The errors a client call raises: node.errors classes rebuilt from a reply's code and text.
+"""The errors a client call raises: etcd's errors rebuilt from a reply's code and text.
 
 A member answers a failed call with etcd's gRPC code name and message; the client raises the
-node.errors class with that message (so `except errors.Compacted` works on the client side as
-in the server), or a plain EtcdError carrying the code for a text it does not know.
+node.messages.errors class with that message (so `except errors.Compacted` works on the client
+side as in the server), or a plain EtcdError carrying the code for a text it does not know.
 """
 
 from __future__ import annotations
 
-from node import errors
+from node.messages import errors
 
 
 class NoEndpointAvailable(errors.EtcdError):

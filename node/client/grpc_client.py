@@ -3,7 +3,7 @@
 The console reaches a real etcd, and the chaos workload reaches our gRPC door, through a
 GrpcClient: one channel per endpoint, opened when first used and closed when its `async with`
 ends, the generated stubs on it, fail-over to the next endpoint while one is unreachable, and
-etcd's errors as the node.errors classes node.client raises. `grpc_call` keeps anyio's
+etcd's errors as the node.messages.errors classes node.client raises. `grpc_call` keeps anyio's
 cancellation intact around a grpc.aio await.
 """
 
@@ -19,9 +19,9 @@ import anyio
 import anyio.lowlevel
 import grpc
 
-from node.api.gen.etcdserverpb import rpc_pb2_grpc
 from node.client.failures import NoEndpointAvailable, error_from
-from node.errors import EtcdError
+from node.messages.errors import EtcdError
+from node.messages.gen.etcdserverpb import rpc_pb2_grpc
 
 UNREACHABLE = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
 """Status codes after which a call moves on to the next endpoint."""
@@ -116,7 +116,7 @@ class GrpcClient(anyio.AsyncContextManagerMixin):
 
     async def call(self, call: Callable[[Stubs], Awaitable[_Reply]]) -> _Reply:
         """Run `call` on the current endpoint, moving on to the next ones while unreachable;
-        etcd's error as a node.errors class, NoEndpointAvailable (caused by the last
+        etcd's error as a node.messages.errors class, NoEndpointAvailable (caused by the last
         failure) when no endpoint answers."""
         last: grpc.aio.AioRpcError | None = None
         for step in range(len(self.endpoints)):

@@ -7,63 +7,12 @@ given as str (encoded as UTF-8) or bytes. The compare and op builders mirror cli
 
 from __future__ import annotations
 
-from enum import IntEnum
 from typing import Any
+
+from node.messages.kv import SortOrder, SortTarget
 
 Bytes = str | bytes
 """A key or value: str is encoded as UTF-8."""
-
-
-class SortOrder(IntEnum):
-    """RangeRequest.SortOrder."""
-
-    NONE = 0
-    ASCEND = 1
-    DESCEND = 2
-
-
-class SortTarget(IntEnum):
-    """RangeRequest.SortTarget."""
-
-    KEY = 0
-    VERSION = 1
-    CREATE = 2
-    MOD = 3
-    VALUE = 4
-
-
-class AlarmAction(IntEnum):
-    """AlarmRequest.AlarmAction."""
-
-    GET = 0
-    ACTIVATE = 1
-    DEACTIVATE = 2
-
-
-class AlarmType(IntEnum):
-    """etcdserverpb.AlarmType."""
-
-    NONE = 0
-    NOSPACE = 1
-    CORRUPT = 2
-
-
-class WatchFilter(IntEnum):
-    """WatchCreateRequest.FilterType: the kinds of event a watch leaves out."""
-
-    NOPUT = 0
-    NODELETE = 1
-
-
-class FaultKind(IntEnum):
-    """The faults Admin.Fault injects (ours, for the console)."""
-
-    ISOLATE = 0
-    LINK = 1
-    FSYNC_DELAY = 2
-    PAUSE_APPLY = 3
-    RESUME_APPLY = 4
-    HEAL = 5
 
 
 _COMPARE_RESULTS = {"=": 0, "==": 0, ">": 1, "<": 2, "!=": 3}

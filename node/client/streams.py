@@ -14,10 +14,10 @@ from typing import TYPE_CHECKING, Any, Self
 
 import anyio
 
-from node import errors
 from node.client.failures import ConnectionLost
 from node.client.response import Response
 from node.client.stream_opener import StreamOpener
+from node.messages import errors
 
 if TYPE_CHECKING:
     from types import TracebackType

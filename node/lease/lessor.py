@@ -18,9 +18,9 @@ from collections.abc import Callable
 from contextlib import AbstractContextManager
 from typing import NamedTuple, Protocol
 
-from node import errors
 from node.lease.lease import FOREVER, Lease, lease_key
 from node.lease.lease_queue import LeaseQueue
+from node.messages import errors
 from node.mvcc.backend import Backend
 
 LEASE_BUCKET = b"lease"

@@ -43,7 +43,7 @@ class Backend:
     def __init__(self, path: str | os.PathLike, *, map_size: int = DEFAULT_MAP_SIZE) -> None:
         self.path = Path(path)
         self._map_size = map_size
-        self._txn: lmdb.Transaction | None = None
+        self._txn: lmdb.Transaction[bytes] | None = None
         self._depth = 0
         self._open()
 
@@ -98,7 +98,13 @@ class Backend:
         """A batch (joining the open one, if any) with a view that reads and writes through
         it directly, for callers making many changes."""
         with self.batch():
-            yield WriteView(self._txn, self._dbs)
+            yield WriteView(self._batch_txn(), self._dbs)
+
+    def _batch_txn(self) -> lmdb.Transaction[bytes]:
+        """The open batch's write transaction (inside `batch()`)."""
+        if self._txn is None:
+            raise RuntimeError("no batch is open")
+        return self._txn
 
     @property
     def in_batch(self) -> bool:
@@ -117,11 +123,11 @@ class Backend:
 
     def put(self, bucket: bytes, key: bytes, value: bytes) -> None:
         with self.batch():
-            self._txn.put(key, value, db=self._dbs[bucket])
+            self._batch_txn().put(key, value, db=self._dbs[bucket])
 
     def delete(self, bucket: bytes, key: bytes) -> bool:
         with self.batch():
-            return self._txn.delete(key, db=self._dbs[bucket])
+            return self._batch_txn().delete(key, db=self._dbs[bucket])
 
     def get(self, bucket: bytes, key: bytes) -> bytes | None:
         with self.read() as view:
@@ -178,7 +184,7 @@ class ReadView:
 
     __slots__ = ("_dbs", "_txn")
 
-    def __init__(self, txn: lmdb.Transaction, dbs: dict[bytes, lmdb._Database]) -> None:
+    def __init__(self, txn: lmdb.Transaction[bytes], dbs: dict[bytes, lmdb._Database]) -> None:
         self._txn = txn
         self._dbs = dbs
 

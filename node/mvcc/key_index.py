@@ -124,12 +124,13 @@ class KeyIndex:
         at_rev survives, with everything after it.
         """
         first = self._first_needed_generation(at_rev)
-        if first is None:
+        if first is None or self.closed is None:
             self.closed = None
             revs = self.revs
         else:
-            self.closed = self.closed[first:] or None
-            revs = self.closed[0].revs
+            needed = self.closed[first:]
+            self.closed = needed
+            revs = needed[0].revs
         index = bisect_left(revs, _below(at_rev)) - 1
         if index >= 0:
             kept.add(revs[index])
@@ -138,7 +139,7 @@ class KeyIndex:
     def keep(self, at_rev: int, kept: set[int]) -> None:
         """Add the revision that `compact(at_rev)` would keep, changing nothing."""
         first = self._first_needed_generation(at_rev)
-        revs = self.revs if first is None else self.closed[first].revs
+        revs = self.revs if first is None or self.closed is None else self.closed[first].revs
         index = bisect_left(revs, _below(at_rev)) - 1
         if index >= 0:
             kept.add(revs[index])
@@ -163,6 +164,7 @@ class KeyIndex:
 
     def undo_tombstone(self) -> None:
         """Take back the latest tombstone: its generation is live again."""
+        assert self.closed is not None, "undo of a tombstone that was not written"
         gen = self.closed.pop()
         if not self.closed:
             self.closed = None

@@ -7,6 +7,10 @@ for all its changes; the store announces each finished one to `on_commit` subscr
 watchable store).
 
 Revisions start as etcd's do: a fresh store is at revision 1 and its first write makes 2.
+
+Like etcd's mvcc.KV, the store offers read and write views only (ReadTxn, WriteTxn: range,
+put, delete range, at revisions); the rules of etcd's requests over them (limits, sort,
+prev_kv, txn compares and branches) live in the server's txn layer, node/server/txn.py.
 """
 
 from __future__ import annotations
@@ -19,8 +23,8 @@ from dataclasses import dataclass
 
 import crc32c
 
-from node import errors
-from node.mvcc import applier, validation
+from node.messages import errors
+from node.messages.key_value import Event, EventType, KeyValue
 from node.mvcc.backend import (
     FINISHED_COMPACT_KEY,
     SCHEDULED_COMPACT_KEY,
@@ -31,21 +35,10 @@ from node.mvcc.backend import (
 from node.mvcc.key_index import KeyIndex, RevisionIndex, main_of, pack, sub_of
 from node.mvcc.records import (
     REVISION_BYTES,
-    Event,
-    EventType,
-    KeyValue,
     LeaseAttacher,
     Revision,
-)
-from node.mvcc.requests import (
-    DeleteRangeRequest,
-    DeleteRangeResponse,
-    PutRequest,
-    PutResponse,
-    RangeRequest,
-    RangeResponse,
-    TxnRequest,
-    TxnResponse,
+    decode_key_value,
+    encode_key_value,
 )
 
 KEY = b"key"
@@ -144,8 +137,7 @@ class ReadTxn:
         if count_only or not found:
             return RangeResult([], len(found), current)
         wanted = found[:limit] if 0 < limit < len(found) else found
-        get = self._view.get
-        kvs = [KeyValue.decode(get(KEY, revision_bytes(rev))) for _, rev in wanted]
+        kvs = [self._kv_at(rev) for _, rev in wanted]
         return RangeResult(kvs, len(found), current)
 
     def _live_keys(self, key: bytes, range_end: bytes, at: int) -> list[tuple[bytes, int]]:
@@ -158,7 +150,10 @@ class ReadTxn:
         return index.range(key, None if range_end == b"\0" else range_end, at)
 
     def _kv_at(self, packed: int) -> KeyValue:
-        return KeyValue.decode(self._view.get(KEY, revision_bytes(packed)))
+        raw = self._view.get(KEY, revision_bytes(packed))
+        if raw is None:
+            raise RuntimeError(f"the index names revision {packed:#x}, which is not stored")
+        return decode_key_value(raw)
 
 
 class WriteTxn(ReadTxn):
@@ -180,21 +175,23 @@ class WriteTxn(ReadTxn):
         rev = self._begin + 1
         packed = pack(rev, len(self.changes))
         previous = store.index.get(key, rev)
+        lessor = store.lessor
         old_lease = 0
         if previous is None:
             kv = KeyValue(key, rev, rev, 1, value, lease)
         else:
             modified, created, version = previous
             kv = KeyValue(key, main_of(created), rev, version + 1, value, lease)
-            if store.lessor is not None:
+            if lessor is not None:
                 old_lease = self._kv_at(modified).lease
-        self._writer.put(KEY, revision_bytes(packed), kv.encode())
+        self._writer.put(KEY, revision_bytes(packed), encode_key_value(kv))
         store.index.put(key, packed)
         self.changes.append(Event(EventType.PUT, kv))
-        if old_lease:
-            store.lessor.detach(old_lease, key)
-        if lease:
-            store.lessor.attach(lease, key)
+        if lessor is not None:
+            if old_lease:
+                lessor.detach(old_lease, key)
+            if lease:
+                lessor.attach(lease, key)
         return rev
 
     def delete_range(self, key: bytes, range_end: bytes = b"") -> int:
@@ -208,12 +205,15 @@ class WriteTxn(ReadTxn):
         store = self._store
         rev = self._begin + 1
         packed = pack(rev, len(self.changes))
-        old_lease = self._kv_at(modified).lease if store.lessor is not None else 0
-        self._writer.put(KEY, revision_bytes(packed, tombstone=True), KeyValue(key).encode())
+        lessor = store.lessor
+        old_lease = self._kv_at(modified).lease if lessor is not None else 0
+        self._writer.put(
+            KEY, revision_bytes(packed, tombstone=True), encode_key_value(KeyValue(key))
+        )
         store.index.tombstone(key, packed)
         self.changes.append(Event(EventType.DELETE, KeyValue(key, mod_revision=rev)))
-        if old_lease:
-            store.lessor.detach(old_lease, key)
+        if lessor is not None and old_lease:
+            lessor.detach(old_lease, key)
 
     def undo_index(self) -> None:
         """Take this transaction's changes back out of the index (it is being aborted)."""
@@ -239,14 +239,10 @@ class KVStore:
         backend: Backend,
         lessor: LeaseAttacher | None = None,
         *,
-        max_request_bytes: int = validation.DEFAULT_MAX_REQUEST_BYTES,
-        max_txn_ops: int = validation.DEFAULT_MAX_TXN_OPS,
         compaction_batch_limit: int = DEFAULT_COMPACTION_BATCH_LIMIT,
     ) -> None:
         self.backend = backend
         self.lessor = lessor
-        self.max_request_bytes = max_request_bytes
-        self.max_txn_ops = max_txn_ops
         self.compaction_batch_limit = compaction_batch_limit
         self.index = RevisionIndex()
         self.on_commit: list[CommitListener] = []
@@ -300,46 +296,6 @@ class KVStore:
             self._current = txn.revision
             for listener in list(self.on_commit):
                 listener(self._current, txn.changes)
-
-    # -- etcd's KV requests ---------------------------------------------------------------
-
-    def range(self, req: RangeRequest) -> RangeResponse:
-        """etcd's Range, with its limit, count, sort and min/max filter rules."""
-        validation.check_range(req)
-        with self.read() as txn:
-            return applier.apply_range(txn, req)
-
-    def put(self, req: PutRequest) -> PutResponse:
-        """etcd's Put: validated (key, flags, size, lease) before anything is written."""
-        validation.check_put(req)
-        validation.check_size(req, self.max_request_bytes)
-        if req.lease and not (self.lessor is not None and self.lessor.exists(req.lease)):
-            raise errors.LeaseNotFound()
-        with self.write() as txn:
-            return applier.apply_put(txn, req)
-
-    def delete_range(self, req: DeleteRangeRequest) -> DeleteRangeResponse:
-        """etcd's DeleteRange; deleting nothing leaves the revision where it is."""
-        validation.check_delete_range(req)
-        validation.check_size(req, self.max_request_bytes)
-        with self.write() as txn:
-            return applier.apply_delete_range(txn, req)
-
-    def txn(self, req: TxnRequest) -> TxnResponse:
-        """etcd's Txn: compares, then one branch (nested txns included) in one revision."""
-        validation.check_txn(req, self.max_txn_ops)
-        validation.check_size(req, self.max_request_bytes)
-        with self.read() as txn:
-            path = applier.compare_to_path(txn, req)
-            applier.check_txn_against(txn, req, path)
-            if applier.is_read_only(req):
-                resp = applier.apply_txn(txn, req, iter(path))
-                resp.revision = txn.revision
-                return resp
-        with self.write() as txn:
-            resp = applier.apply_txn(txn, req, iter(path))
-        resp.revision = txn.revision
-        return resp
 
     # -- compaction -----------------------------------------------------------------------
 
@@ -396,7 +352,7 @@ class KVStore:
                     rev = packed_revision(raw)
                     if rev < lower and rev not in kept:
                         continue
-                record = KeyValue.decode(value).etcd_encoding()
+                record = decode_key_value(value).etcd_encoding()
                 digest = crc32c.crc32c(record, value=crc32c.crc32c(raw, value=digest))
         return HashKVResult(digest, compacted, current)
 
@@ -420,7 +376,7 @@ class KVStore:
                 if limit and len(events) >= limit and main != last_main:
                     break
                 last_main = main
-                kv = KeyValue.decode(value)
+                kv = decode_key_value(value)
                 if len(raw) > REVISION_BYTES:
                     kv.mod_revision = main
                     events.append(Event(EventType.DELETE, kv))
@@ -440,7 +396,7 @@ class KVStore:
             for raw, value in view.items(KEY):
                 packed = packed_revision(raw)
                 current = main_of(packed)
-                kv = KeyValue.decode(value)
+                kv = decode_key_value(value)
                 ki = keys.get(kv.key)
                 if len(raw) > REVISION_BYTES:
                     if ki is not None and ki.is_live():

@@ -30,9 +30,8 @@ import itertools
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from node import errors
-from node.mvcc.records import Event, KeyValue
-from node.mvcc.requests import RangeRequest
+from node.messages import errors
+from node.messages.key_value import Event, KeyValue
 from node.mvcc.watcher import PROGRESS_WATCH_ID, Watcher, WatchResponse, WatchStream
 from node.mvcc.watcher_group import WatcherGroup
 
@@ -84,8 +83,8 @@ class WatchableStore:
         self._batch_revisions = batch_revisions
         self._watchers_per_sync = watchers_per_sync
         self._max_response_bytes = max_response_bytes
-        self._synced = WatcherGroup()
-        self._unsynced = WatcherGroup()
+        self._synced = WatcherGroup[Watcher]()
+        self._unsynced = WatcherGroup[Watcher]()
         self._victims: dict[Watcher, WatchResponse] = {}
         self._streams: set[WatchStream] = set()
         self._progress_deferred: set[WatchStream] = set()
@@ -191,6 +190,11 @@ class WatchableStore:
 
     # -- used by WatchStream --------------------------------------------------------------
 
+    @property
+    def current_revision(self) -> int:
+        """The key space's current revision (the store's key space may be swapped)."""
+        return self.kv.current_revision
+
     def add_watcher(self, watcher: Watcher) -> None:
         """Place a new watcher: synced when it starts after the current revision."""
         current = self.kv.current_revision
@@ -239,7 +243,8 @@ class WatchableStore:
         if revision < 1:
             return None
         try:
-            found = self.kv.range(RangeRequest(key=event.kv.key, revision=revision))
+            with self.kv.read() as view:
+                found = view.range(event.kv.key, revision=revision)
         except errors.Compacted:
             return None
         return found.kvs[0] if found.kvs else None
@@ -270,7 +275,7 @@ class WatchableStore:
 
     def _catch_up(self, watchers: list[Watcher], low: int, high: int, current: int) -> None:
         """Hand `watchers` (all with low <= min_rev < high) their changes in [min_rev, high)."""
-        window = WatcherGroup()
+        window = WatcherGroup[Watcher]()
         for watcher in watchers:
             window.add(watcher)
         batches: dict[Watcher, list[Event]] = {}

@@ -3,7 +3,8 @@
 Modelled on etcd 3.4's mvcc/watcher.go together with the per-stream duties of its gRPC layer
 (etcdserver/api/v3rpc/watch.go): created and canceled responses, prev_kv filling, fragmenting
 and progress notifications. A WatchStream is one consumer's set of watchers sharing one
-bounded response queue; the WatchableStore (watchable_store.py) routes changes into it.
+bounded response queue; the WatchableStore (watchable_store.py) routes changes into it and
+is what a stream reaches back to, seen from here as a Watchable (etcd's watchable interface).
 """
 
 from __future__ import annotations
@@ -11,13 +12,10 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from enum import IntEnum
-from typing import TYPE_CHECKING
+from typing import Protocol
 
-from node.mvcc.records import Event, EventType
-
-if TYPE_CHECKING:
-    from node.mvcc.watchable_store import WatchableStore
+from node.messages.key_value import Event, EventType, KeyValue
+from node.messages.watch import WatchFilter
 
 AUTO_WATCH_ID = -1
 """Pass as `watch_id` to have the stream pick the next free id (etcd's AutoWatchID)."""
@@ -31,13 +29,6 @@ EMPTY_WATCHER_RANGE = "mvcc: watcher range is empty"
 # rough encoded sizes of a response's header and of an event's fixed fields
 _RESPONSE_OVERHEAD = 64
 _EVENT_OVERHEAD = 32
-
-
-class FilterType(IntEnum):
-    """etcd's WatchCreateRequest.FilterType: which kinds of event a watcher does not want."""
-
-    NOPUT = 0
-    NODELETE = 1
 
 
 @dataclass(slots=True)
@@ -145,6 +136,29 @@ def _part(response: WatchResponse, events: list[Event], *, fragment: bool) -> Wa
     )
 
 
+class Watchable(Protocol):
+    """What a WatchStream needs from the store that feeds it (the WatchableStore)."""
+
+    @property
+    def current_revision(self) -> int: ...
+
+    def add_watcher(self, watcher: Watcher) -> None: ...
+
+    def remove_watcher(self, watcher: Watcher) -> None: ...
+
+    def forget_stream(self, stream: WatchStream) -> None: ...
+
+    def send_progress(self, stream: WatchStream) -> bool: ...
+
+    def defer_progress(self, stream: WatchStream) -> None: ...
+
+    def send_deferred_progress(self) -> None: ...
+
+    def prev_kv(self, event: Event) -> KeyValue | None: ...
+
+    def count_delivered(self, responses: list[WatchResponse]) -> None: ...
+
+
 @dataclass(slots=True)
 class _Queued:
     response: WatchResponse
@@ -160,7 +174,7 @@ class WatchStream:
     the writers nothing: its watchers fall behind and catch up later from the backend.
     """
 
-    def __init__(self, store: WatchableStore, capacity: int, max_response_bytes: int) -> None:
+    def __init__(self, store: Watchable, capacity: int, max_response_bytes: int) -> None:
         self._store = store
         self._capacity = capacity
         self._max_response_bytes = max_response_bytes
@@ -202,7 +216,7 @@ class WatchStream:
         if self._closed:
             raise RuntimeError("watch stream is closed")
         key, end = watch_range(key, range_end)
-        revision = self._store.kv.current_revision
+        revision = self._store.current_revision
         refusal = ""
         if end and key >= end:
             refusal = EMPTY_WATCHER_RANGE
@@ -225,8 +239,8 @@ class WatchStream:
             end,
             start_revision,
             self,
-            no_put=FilterType.NOPUT in wanted,
-            no_delete=FilterType.NODELETE in wanted,
+            no_put=WatchFilter.NOPUT in wanted,
+            no_delete=WatchFilter.NODELETE in wanted,
             prev_kv=prev_kv,
             progress_notify=progress_notify,
             fragment=fragment,
@@ -242,7 +256,7 @@ class WatchStream:
         if watcher is None:
             return False
         self._store.remove_watcher(watcher)
-        self.push(WatchResponse(watch_id, [], self._store.kv.current_revision, canceled=True))
+        self.push(WatchResponse(watch_id, [], self._store.current_revision, canceled=True))
         self._store.send_deferred_progress()
         return True
 

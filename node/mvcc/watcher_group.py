@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Iterator
-from typing import Protocol
+from typing import Generic, Protocol, TypeVar
 
 
 class KeyRanged(Protocol):
@@ -18,6 +18,10 @@ class KeyRanged(Protocol):
 
     key: bytes
     end: bytes | None
+
+
+M = TypeVar("M", bound=KeyRanged)
+"""The kind of member a group holds (the watchable store's Watcher)."""
 
 
 def _reaches_past(end: bytes, key: bytes) -> bool:
@@ -30,7 +34,7 @@ def _further(a: bytes, b: bytes) -> bytes:
     return max(a, b)
 
 
-class _Node:
+class _Node(Generic[M]):
     __slots__ = ("end", "left", "members", "order", "priority", "reach", "right", "start")
 
     def __init__(self, start: bytes, end: bytes) -> None:
@@ -38,7 +42,7 @@ class _Node:
         self.end = end
         # unbounded ends sort after every bounded end of the same start
         self.order = (start, end == b"", end)
-        self.members: set[KeyRanged] = set()
+        self.members: set[M] = set()
         self.priority = random.random()
         self.left: _Node | None = None
         self.right: _Node | None = None
@@ -94,7 +98,9 @@ def _insert(node: _Node | None, new: _Node) -> _Node:
     return node
 
 
-def _remove(node: _Node, order: tuple) -> _Node | None:
+def _remove(node: _Node | None, order: tuple) -> _Node | None:
+    if node is None:
+        return None
     if node.order == order:
         return _merge(node.left, node.right)
     if order < node.order:
@@ -105,29 +111,29 @@ def _remove(node: _Node, order: tuple) -> _Node | None:
     return node
 
 
-class RangeTree:
+class RangeTree(Generic[M]):
     """Sets of members keyed by the key range [start, end) they watch; stabbing by one key."""
 
     def __init__(self) -> None:
-        self._root: _Node | None = None
+        self._root: _Node[M] | None = None
         self.probes = 0
 
-    def _find(self, order: tuple) -> _Node | None:
+    def _find(self, order: tuple) -> _Node[M] | None:
         node = self._root
         while node is not None and node.order != order:
             node = node.left if order < node.order else node.right
         return node
 
-    def add(self, start: bytes, end: bytes, member: KeyRanged) -> None:
+    def add(self, start: bytes, end: bytes, member: M) -> None:
         """Add `member` under the range [start, end)."""
         order = (start, end == b"", end)
         node = self._find(order)
         if node is None:
-            node = _Node(start, end)
+            node = _Node[M](start, end)
             self._root = _insert(self._root, node)
         node.members.add(member)
 
-    def discard(self, start: bytes, end: bytes, member: KeyRanged) -> None:
+    def discard(self, start: bytes, end: bytes, member: M) -> None:
         """Remove `member` from the range [start, end), dropping the range once empty."""
         order = (start, end == b"", end)
         node = self._find(order)
@@ -137,7 +143,7 @@ class RangeTree:
         if not node.members:
             self._root = _remove(self._root, order)
 
-    def stab(self, key: bytes) -> Iterator[set[KeyRanged]]:
+    def stab(self, key: bytes) -> Iterator[set[M]]:
         """The member sets of every range containing `key`."""
         pending = [self._root]
         while pending:
@@ -154,14 +160,14 @@ class RangeTree:
                 pending.append(node.right)
 
 
-class WatcherGroup:
+class WatcherGroup(Generic[M]):
     """A set of watchers, findable by the key a change touches."""
 
     def __init__(self) -> None:
-        self._by_key: dict[bytes, set[KeyRanged]] = {}
-        self._ranges = RangeTree()
+        self._by_key: dict[bytes, set[M]] = {}
+        self._ranges = RangeTree[M]()
         # insertion-ordered, so a sync round that takes the first N serves them in turn
-        self._members: dict[KeyRanged, None] = {}
+        self._members: dict[M, None] = {}
         self._lookups = 0
 
     def __len__(self) -> int:
@@ -170,7 +176,7 @@ class WatcherGroup:
     def __contains__(self, watcher: object) -> bool:
         return watcher in self._members
 
-    def __iter__(self) -> Iterator[KeyRanged]:
+    def __iter__(self) -> Iterator[M]:
         return iter(self._members)
 
     @property
@@ -178,7 +184,7 @@ class WatcherGroup:
         """Index steps taken by `watching` so far (dict lookups and tree nodes visited)."""
         return self._lookups + self._ranges.probes
 
-    def add(self, watcher: KeyRanged) -> None:
+    def add(self, watcher: M) -> None:
         """Add a watcher that is not in the group yet."""
         self._members[watcher] = None
         if watcher.end is None:
@@ -186,7 +192,7 @@ class WatcherGroup:
         else:
             self._ranges.add(watcher.key, watcher.end, watcher)
 
-    def discard(self, watcher: KeyRanged) -> bool:
+    def discard(self, watcher: M) -> bool:
         """Remove `watcher`; False when it was not in the group."""
         if watcher not in self._members:
             return False
@@ -200,7 +206,7 @@ class WatcherGroup:
             self._ranges.discard(watcher.key, watcher.end, watcher)
         return True
 
-    def watching(self, key: bytes) -> Iterator[KeyRanged]:
+    def watching(self, key: bytes) -> Iterator[M]:
         """Every watcher in the group whose key or range includes `key`."""
         self._lookups += 1
         exact = self._by_key.get(key)

@@ -309,6 +309,30 @@ class RawNode:
         if rd.snapshot is not None:
             log.stable_snap_to(rd.snapshot.metadata.index)
 
+    # -- read-only views ------------------------------------------------------------------
+
+    @property
+    def term(self) -> int:
+        """The current term."""
+        return self.raft.term
+
+    @property
+    def committed(self) -> int:
+        """The highest log index known to be committed."""
+        return self.raft.raft_log.committed
+
+    def last_index(self) -> int:
+        """The index of the last entry in the log (stable or not)."""
+        return self.raft.raft_log.last_index()
+
+    def conf_state(self) -> ConfState:
+        """The current configuration: voters and learners."""
+        return self.raft.tracker.conf_state()
+
+    def is_learner(self, node_id: int) -> bool:
+        """Whether `node_id` is a learner in the current configuration."""
+        return node_id in self.raft.tracker.learners
+
     def status(self) -> Status:
         """The node's current term, role, indexes and (on the leader) every peer's progress."""
         r = self.raft

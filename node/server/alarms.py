@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import struct
 
+from node.messages.maintenance import AlarmMember, AlarmType
 from node.mvcc.backend import Backend
-from node.server.messages import AlarmMember, AlarmType
 
 ALARM = b"alarm"
 _KEY = struct.Struct(">QB")

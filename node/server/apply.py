@@ -15,25 +15,27 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from node import errors
-from node.mvcc.requests import DeleteRangeRequest, PutRequest, TxnRequest
-from node.raft import ConfChange, ConfChangeType, ConfState, Entry, EntryType, MalformedRecord
-from node.server.cluster import ConfChangeContext
-from node.server.member_state import MemberState
-from node.server.messages import (
-    AlarmAction,
-    AlarmRequest,
-    AlarmResponse,
-    AlarmType,
+from node.messages import errors
+from node.messages.cluster import Member
+from node.messages.kv import (
     CompactionRequest,
     CompactionResponse,
+    DeleteRangeRequest,
+    PutRequest,
+    TxnRequest,
+)
+from node.messages.lease import (
     LeaseCheckpointRequest,
     LeaseGrantRequest,
     LeaseGrantResponse,
     LeaseRevokeRequest,
     LeaseRevokeResponse,
-    Member,
 )
+from node.messages.maintenance import AlarmAction, AlarmRequest, AlarmResponse, AlarmType
+from node.raft import ConfChange, ConfChangeType, ConfState, Entry, EntryType, MalformedRecord
+from node.server import txn
+from node.server.cluster import ConfChangeContext
+from node.server.member_state import MemberState
 from node.server.raft_request import MemberAttrSetRequest, RaftRequest
 from node.server.wait import WaitRegistry
 
@@ -127,13 +129,13 @@ class Applier:
         if isinstance(body, PutRequest):
             if alarms.is_raised(AlarmType.NOSPACE):
                 raise errors.NoSpace()
-            return state.kv.put(body)
+            return txn.put(state.kv, body)
         if isinstance(body, DeleteRangeRequest):
-            return state.kv.delete_range(body)
+            return txn.delete_range(state.kv, body)
         if isinstance(body, TxnRequest):
             if alarms.is_raised(AlarmType.NOSPACE) and _txn_has_put(body):
                 raise errors.NoSpace()
-            return state.kv.txn(body)
+            return txn.txn(state.kv, body)
         if isinstance(body, CompactionRequest):
             state.kv.compact(body.revision)
             return CompactionResponse()
@@ -167,14 +169,18 @@ class Applier:
             if changed is not None:
                 self._log.warning(
                     "member %x: alarm %s raised for member %x",
-                    self._member_id, req.alarm.name, req.member_id,
+                    self._member_id,
+                    req.alarm.name,
+                    req.member_id,
                 )
         else:
             changed = alarms.deactivate(req.member_id, req.alarm)
             if changed is not None:
                 self._log.warning(
                     "member %x: alarm %s disarmed for member %x",
-                    self._member_id, req.alarm.name, req.member_id,
+                    self._member_id,
+                    req.alarm.name,
+                    req.member_id,
                 )
         return AlarmResponse(alarms=[] if changed is None else [changed])
 
@@ -220,7 +226,10 @@ class Applier:
             cluster.add(member)
         self._log.info(
             "member %x: applied %s of member %x at index %d",
-            self._member_id, cc.type.name, node, entry.index,
+            self._member_id,
+            cc.type.name,
+            node,
+            entry.index,
         )
         self._follow_change(cc, cluster.member(node))
         return context.request_id, cluster.members(), None

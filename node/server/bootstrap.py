@@ -7,6 +7,7 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
+from node.messages.cluster import Member
 from node.mvcc.backend import Backend
 from node.server.cluster import MEMBERS, member_from_wire
 from node.server.config import ServerConfig
@@ -20,7 +21,6 @@ from node.server.member_storage import (
     open_backend,
     open_member_storage,
 )
-from node.server.messages import Member
 from node.server.peer_api import PeerUnavailable, call_peer, peer_address
 
 logger = logging.getLogger(__name__)

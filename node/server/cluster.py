@@ -14,10 +14,10 @@ from dataclasses import dataclass, replace
 
 import cbor2
 
-from node import errors
+from node.messages import errors
+from node.messages.cluster import Member
 from node.mvcc.backend import Backend
 from node.raft import ConfChange, ConfChangeType, MalformedRecord
-from node.server.messages import Member
 
 MEMBERS = b"members"
 MAX_LEARNERS = 1
@@ -43,8 +43,13 @@ def added_member_id(peer_urls: list[str], now: float) -> int:
 
 def member_to_wire(member: Member) -> list:
     """A member's cbor2-able form (the members bucket, the peer API)."""
-    return [member.id, member.name, list(member.peer_urls), list(member.client_urls),
-            member.is_learner]
+    return [
+        member.id,
+        member.name,
+        list(member.peer_urls),
+        list(member.client_urls),
+        member.is_learner,
+    ]
 
 
 def member_from_wire(obj: object) -> Member:
@@ -243,6 +248,4 @@ class RaftCluster:
 
     def _save(self, member: Member) -> None:
         self.version += 1
-        self._backend.put(
-            MEMBERS, _member_key(member.id), cbor2.dumps(member_to_wire(member))
-        )
+        self._backend.put(MEMBERS, _member_key(member.id), cbor2.dumps(member_to_wire(member)))

@@ -15,7 +15,7 @@ from datetime import timedelta
 
 import trio
 
-from node import errors
+from node.messages import errors
 
 logger = logging.getLogger(__name__)
 

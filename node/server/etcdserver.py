@@ -1,8 +1,10 @@
-"""EtcdServer: one cluster member behind etcd's v3 API (etcd 3.4's etcdserver.EtcdServer).
+"""EtcdServer: one cluster member (etcd 3.4's etcdserver.EtcdServer, its server.go part).
 
-It composes the raft loop (raft_node.py), the apply task (apply.py), batched linearizable
-reads (read_index.py), leases, membership and maintenance, and runs their tasks. The front
-doors call its async methods; README.md in this directory is the API's description.
+open_etcd_server bootstraps it; the class composes the raft loop (raft_node.py), the apply
+task (apply.py), batched linearizable reads (read_index.py), the lessor's duties and the
+peers, runs their tasks, and offers the primitives requests go through (propose and wait,
+the ReadIndex barrier). The v3 API methods the front doors call are in v3_server.py, which
+EtcdServer inherits; README.md in this directory is the API's description.
 """
 
 from __future__ import annotations
@@ -11,30 +13,25 @@ import functools
 import logging
 import math
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import aclosing
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import trio
 
-from node import errors
-from node.lease import MAX_LEASE_TTL, LeaseIdGenerator, NotPrimary, minimum_lease_ttl
-from node.mvcc import validation
-from node.mvcc.applier import is_read_only
-from node.mvcc.requests import (
-    DeleteRangeRequest,
-    DeleteRangeResponse,
-    PutRequest,
-    PutResponse,
-    RangeRequest,
-    RangeResponse,
-    TxnRequest,
-    TxnResponse,
+from node.lease import LeaseIdGenerator, minimum_lease_ttl
+from node.messages import errors
+from node.messages.cluster import (
+    Member,
+)
+from node.messages.header import ResponseHeader
+from node.messages.lease import (
+    LeaseCheckpoint,
+    LeaseCheckpointRequest,
+    LeaseRevokeRequest,
 )
 from node.raft import (
-    ConfChange,
-    ConfChangeType,
     Config,
     ProposalDropped,
     RawNode,
@@ -42,24 +39,19 @@ from node.raft import (
     SoftState,
     StateType,
 )
-from node.server import messages as m
+from node.server import validation
 from node.server.apply import Applier, MembershipHooks
 from node.server.bootstrap import bootstrap
 from node.server.cluster import (
-    ConfChangeContext,
-    added_member_id,
-    member_from_wire,
     member_to_wire,
 )
 from node.server.compactor import AutoCompactor
 from node.server.config import ServerConfig
-from node.server.events import EventBus, EventLogHandler, EventSubscription, JsonLineFormatter
+from node.server.events import EventBus, EventLogHandler, JsonLineFormatter
 from node.server.faults import MemberFaults
-from node.server.flag_values import FlagValueError, parse_url
-from node.server.maintenance import backend_hash, backend_snapshot_chunks
 from node.server.member_state import MemberState
 from node.server.member_storage import DataPaths, MemberStorage
-from node.server.peer_api import PeerUnavailable, answer_peer_request, call_peer, peer_address
+from node.server.peer_api import answer_peer_request, peer_address
 from node.server.raft_node import ApplyBatch, LatencyWindow, RaftNode
 from node.server.raft_request import (
     MemberAttrSetRequest,
@@ -68,19 +60,14 @@ from node.server.raft_request import (
     RequestIdGenerator,
 )
 from node.server.read_index import ReadIndexLoop
+from node.server.v3_server import V3Server
 from node.server.wait import IndexWaiter, WaitRegistry
 from node.server.watch_stream import ServerWatchStream
 from node.transport import Transport
 from node.wal import SEGMENT_SIZE
 
-SERVER_VERSION = "3.4.27"
-"""What Status reports: an etcd 3.4 version, so etcdctl and clients treat us as 3.4."""
 LEASE_LOOP_INTERVAL = 0.5
 """etcd's lessor revoke/checkpoint loop period."""
-KV_OVERHEAD = 256
-LEASE_OVERHEAD = 64
-"""etcd's quota cost estimates for a key's metadata and a lease."""
-LEARNER_READY_PERCENT = 0.9
 MAX_SIZE_PER_MSG = 1 << 20
 MAX_INFLIGHT_MSGS = 512
 MAX_UNCOMMITTED_ENTRIES_SIZE = 1 << 30
@@ -90,39 +77,105 @@ WATCH_SYNC_INTERVAL = 0.1
 WATCH_VICTIM_INTERVAL = 0.01
 WATCH_PROGRESS_INTERVAL = 600.0
 
-T = TypeVar("T")
+
+@asynccontextmanager
+async def open_etcd_server(
+    config: ServerConfig,
+    *,
+    wal_segment_size: int = SEGMENT_SIZE,
+    capture_all_logs: bool = False,
+) -> AsyncIterator[EtcdServer]:
+    """etcd's bootstrap: open (or create, or join) the member's storage and state from its data
+    dir and flags and build a ready EtcdServer on them, for `run` to serve; closes the storage
+    and state on exit.
+
+    `wal_segment_size`: bytes per WAL segment (tests shrink it); `capture_all_logs`: send
+    every `node.*` logger to node.log and the event bus, not only this member's (for a process
+    that runs one member)."""
+    paths = DataPaths(Path(config.data_dir))
+    logger = logging.getLogger(f"node.server.member.{config.name}")
+    events = EventBus()
+    targets = [logging.getLogger("node") if capture_all_logs else logger]
+    with _member_logging(config, paths, logger, targets, events):
+        booted = await bootstrap(config, paths, wal_segment_size)
+        try:
+            state = MemberState(
+                booted.backend,
+                min_lease_ttl=minimum_lease_ttl(
+                    config.election_timeout_ms, config.heartbeat_interval_ms
+                ),
+                checkpoint_enabled=config.experimental_enable_lease_checkpoint,
+            )
+        except BaseException:
+            booted.backend.close()
+            booted.storage.close()
+            raise
+        server = EtcdServer(config, paths, booted.storage, state, events, logger)
+        try:
+            yield server
+        finally:
+            server.close()
 
 
-class EtcdServer:
-    """A cluster member; construct with a ServerConfig and run with `nursery.start(run)`."""
+@contextmanager
+def _member_logging(
+    config: ServerConfig,
+    paths: DataPaths,
+    logger: logging.Logger,
+    targets: list[logging.Logger],
+    events: EventBus,
+) -> Iterator[None]:
+    """The member's log lines go to its node.log (JSON lines) and its event bus meanwhile."""
+    paths.data_dir.mkdir(parents=True, exist_ok=True)
+    file_handler = logging.FileHandler(paths.log_file)
+    file_handler.setFormatter(JsonLineFormatter())
+    handlers: list[logging.Handler] = [file_handler, EventLogHandler(events)]
+    level = {"warn": "WARNING", "panic": "CRITICAL", "fatal": "CRITICAL"}.get(
+        config.log_level, config.log_level.upper()
+    )
+    logger.setLevel(level)
+    for target in targets:
+        for handler in handlers:
+            target.addHandler(handler)
+    try:
+        yield
+    finally:
+        for target in targets:
+            for handler in handlers:
+                target.removeHandler(handler)
+        for handler in handlers:
+            handler.close()
+
+
+class EtcdServer(V3Server):
+    """A cluster member, built by `open_etcd_server` and served with `nursery.start(run)`."""
 
     def __init__(
         self,
         config: ServerConfig,
-        *,
-        wal_segment_size: int = SEGMENT_SIZE,
-        capture_all_logs: bool = False,
+        paths: DataPaths,
+        storage: MemberStorage,
+        state: MemberState,
+        events: EventBus,
+        logger: logging.Logger,
     ) -> None:
-        """`wal_segment_size`: bytes per WAL segment (tests shrink it); `capture_all_logs`:
-        send every `node.*` logger to node.log and the event bus, not only this member's (for
-        a process that runs one member)."""
+        """Every part of the member over its opened storage and state: the raft node, the
+        transport, the applier, the read-index loop; `run` starts their tasks."""
         self.config = config
         self.name = config.name
-        self.paths = DataPaths(Path(config.data_dir))
-        self.member_id = 0
-        self.cluster_id = 0
-        self._segment_size = wal_segment_size
-        self.logger = logging.getLogger(f"node.server.member.{config.name}")
-        self._log_targets = [logging.getLogger("node") if capture_all_logs else self.logger]
+        self.paths = paths
+        self.member_id, self.cluster_id = storage.member_id, storage.cluster_id
+        self.logger = logger
+        self.events = events
         self._heartbeat = config.heartbeat_interval_ms / 1000
         self._election_timeout = config.election_timeout_ms / 1000
         self.request_timeout = 5.0 + 2 * self._election_timeout
         """etcd's ReqTimeout: 5 s plus two election timeouts."""
-        self.events = EventBus()
+        self._storage = storage
+        self._state = state
         self._wait = WaitRegistry()
         self._applied = IndexWaiter()
         self._backend_lock = trio.Lock()
-        self._faults: MemberFaults | None = None
         self._lead = 0
         self._leader_epoch = 0
         self._leader_changed = trio.Event()
@@ -135,76 +188,22 @@ class EtcdServer:
         self._watch_sync_wanted = trio.Event()
         self._watch_streams: set[ServerWatchStream] = set()
         self._apply_latency = LatencyWindow()
-        self._log_handlers: list[logging.Handler] = []
-        self._storage: MemberStorage | None = None
-        self._state: MemberState | None = None
-        self._raft: RaftNode | None = None
-        self._transport: Transport | None = None
-        self._applier: Applier | None = None
-        self._read_loop: ReadIndexLoop | None = None
-        self._ids: RequestIdGenerator | None = None
-        self._lease_ids: LeaseIdGenerator | None = None
-        self.peer_port = 0
-
-    # -- lifecycle ----------------------------------------------------------------------------
-
-    async def run(
-        self, *, task_status: trio.TaskStatus[EtcdServer] = trio.TASK_STATUS_IGNORED
-    ) -> None:
-        """Bootstrap from the data dir, serve until stop() or cancellation, then shut down:
-        waiting requests fail with Stopped, the WAL and backend are closed."""
-        self._start_logging()
-        try:
-            booted = await bootstrap(self.config, self.paths, self._segment_size)
-        except BaseException:
-            self._stop_logging()
-            raise
-        storage = self._storage = booted.storage
-        self.member_id, self.cluster_id = storage.member_id, storage.cluster_id
         self._ids = RequestIdGenerator(self.member_id)
         self._lease_ids = LeaseIdGenerator(self.member_id)
-        config = self.config
-        try:
-            state = self._state = MemberState(
-                booted.backend,
-                min_lease_ttl=minimum_lease_ttl(
-                    config.election_timeout_ms, config.heartbeat_interval_ms
-                ),
-                checkpoint_enabled=config.experimental_enable_lease_checkpoint,
-                max_request_bytes=config.max_request_bytes,
-                max_txn_ops=config.max_txn_ops,
-            )
-        except BaseException:
-            booted.backend.close()
-            storage.close()
-            self._stop_logging()
-            raise
-        try:
-            with trio.CancelScope() as scope:
-                self._scope = scope
-                await self._serve(storage, state, task_status)
-        finally:
-            self._shut_down()
+        self.peer_port = 0
 
-    async def _serve(
-        self,
-        storage: MemberStorage,
-        state: MemberState,
-        task_status: trio.TaskStatus[EtcdServer],
-    ) -> None:
-        config = self.config
         consistent = state.consistent_index
         hard_state, _ = storage.raft_storage.initial_state()
         applied = min(consistent, hard_state.commit, storage.raft_storage.last_index())
-        applied = max(applied, storage.raft_storage.snapshot().metadata.index)
-        self._applied.advance(max(consistent, applied))
+        self._applied_at_start = max(applied, storage.raft_storage.snapshot().metadata.index)
+        self._applied.advance(max(consistent, self._applied_at_start))
         raw_node = RawNode(
             Config(
                 id=self.member_id,
                 storage=storage.raft_storage,
                 election_tick=config.election_ticks,
                 heartbeat_tick=config.heartbeat_ticks,
-                applied=applied,
+                applied=self._applied_at_start,
                 max_size_per_msg=MAX_SIZE_PER_MSG,
                 max_inflight_msgs=MAX_INFLIGHT_MSGS,
                 max_uncommitted_entries_size=MAX_UNCOMMITTED_ENTRIES_SIZE,
@@ -215,9 +214,9 @@ class EtcdServer:
         )
         # Unbounded: a slow (or paused) apply never stalls raft's heartbeats; committed entries
         # wait here instead, and the applied index visibly lags the commit index.
-        send_apply, receive_apply = trio.open_memory_channel[ApplyBatch](math.inf)
+        send_apply, self._apply_batches = trio.open_memory_channel[ApplyBatch](math.inf)
         host, port = config.peer_host_ports[0]
-        transport = self._transport = Transport(
+        self._transport = Transport(
             self.member_id,
             self.cluster_id,
             host,
@@ -231,10 +230,10 @@ class EtcdServer:
             on_request=functools.partial(answer_peer_request, self._answer_peer),
             seed=self.member_id,
         )
-        self._raft = RaftNode(
+        self._raft_node = RaftNode(
             raw_node,
             storage,
-            transport,
+            self._transport,
             send_apply,
             heartbeat=self._heartbeat,
             backend=lambda: state.backend,
@@ -244,9 +243,9 @@ class EtcdServer:
             events=self.events,
             log=self.logger,
         )
-        self._faults = MemberFaults(config.enable_fault_injection, transport, self._raft)
-        self._read_loop = ReadIndexLoop(
-            self._raft.read_index,
+        self._faults = MemberFaults(config.enable_fault_injection, self._transport, self._raft_node)
+        self._read_index_loop = ReadIndexLoop(
+            self._raft_node.read_index,
             lambda: self._leader_changed,
             self._applied,
             self._ids.next,
@@ -256,7 +255,7 @@ class EtcdServer:
             state,
             self._wait,
             MembershipHooks(
-                apply_to_raft=self._raft.apply_conf_change,
+                apply_to_raft=self._raft_node.apply_conf_change,
                 add_peer=self._add_peer,
                 update_peer=self._add_peer,
                 remove_peer=self._remove_peer,
@@ -266,31 +265,50 @@ class EtcdServer:
             storage.seeds,
             self.logger,
         )
-        for member in state.cluster.members():
-            self._add_peer(member)
-        for member in storage.seeds.values():
-            self._add_peer(member)
-        compactor = AutoCompactor(
+        self._compactor = AutoCompactor(
             config.compaction_retention(),
             current_revision=lambda: self._state_now.kv.current_revision,
             compacted_revision=lambda: self._state_now.kv.compact_revision,
             is_leader=lambda: self.is_leader,
             compact=self._auto_compact,
         )
+        for member in state.cluster.members():
+            self._add_peer(member)
+        for member in storage.seeds.values():
+            self._add_peer(member)
+
+    # -- lifecycle ----------------------------------------------------------------------------
+
+    async def run(
+        self, *, task_status: trio.TaskStatus[EtcdServer] = trio.TASK_STATUS_IGNORED
+    ) -> None:
+        """Serve until stop() or cancellation; then waiting requests fail with Stopped."""
+        try:
+            with trio.CancelScope() as scope:
+                self._scope = scope
+                await self._serve(task_status)
+        finally:
+            self._stop_serving()
+
+    async def _serve(self, task_status: trio.TaskStatus[EtcdServer]) -> None:
         async with trio.open_nursery() as nursery:
             self._nursery = nursery
-            self.peer_port = await nursery.start(transport.serve)
-            nursery.start_soon(self._apply_loop, receive_apply)
-            await nursery.start(self._raft.run)
-            nursery.start_soon(self._read_loop.run)
+            self.peer_port = await nursery.start(self._transport.serve)
+            nursery.start_soon(self._apply_loop, self._apply_batches)
+            await nursery.start(self._raft_node.run)
+            nursery.start_soon(self._read_index_loop.run)
             nursery.start_soon(self._lease_loop)
             nursery.start_soon(self._watch_loop)
             nursery.start_soon(self._stats_loop)
             nursery.start_soon(self._publish)
-            nursery.start_soon(compactor.run)
+            nursery.start_soon(self._compactor.run)
             self.logger.info(
                 "member %x (%s) of cluster %x started: peers on port %d, applied index %d",
-                self.member_id, self.name, self.cluster_id, self.peer_port, applied,
+                self.member_id,
+                self.name,
+                self.cluster_id,
+                self.peer_port,
+                self._applied_at_start,
             )
             task_status.started(self)
 
@@ -299,62 +317,38 @@ class EtcdServer:
         if self._scope is not None:
             self._scope.cancel()
 
-    def _shut_down(self) -> None:
+    def _stop_serving(self) -> None:
         self._stopping = True
         stopped = errors.Stopped()
         self._wait.fail_all(stopped)
-        if self._read_loop is not None:
-            self._read_loop.fail_waiting(stopped)
+        self._read_index_loop.fail_waiting(stopped)
         self._leader_changed.set()
         for stream in list(self._watch_streams):
             stream.close()
-        if self._storage is not None:
-            self._storage.close()
-        if self._state is not None:
-            self._state.close()
+
+    def close(self) -> None:
+        """Close the member's storage and state (open_etcd_server does, on leaving)."""
+        if not self._stopping:
+            self._stop_serving()
+        self._storage.close()
+        self._state.close()
         self.logger.info("member %x stopped", self.member_id)
         self.events.close()
-        self._stop_logging()
-
-    def _start_logging(self) -> None:
-        self.paths.data_dir.mkdir(parents=True, exist_ok=True)
-        file_handler = logging.FileHandler(self.paths.log_file)
-        file_handler.setFormatter(JsonLineFormatter())
-        self._log_handlers = [file_handler, EventLogHandler(self.events)]
-        level = {"warn": "WARNING", "panic": "CRITICAL", "fatal": "CRITICAL"}.get(
-            self.config.log_level, self.config.log_level.upper()
-        )
-        self.logger.setLevel(level)
-        for target in self._log_targets:
-            for handler in self._log_handlers:
-                target.addHandler(handler)
-
-    def _stop_logging(self) -> None:
-        for target in self._log_targets:
-            for handler in self._log_handlers:
-                target.removeHandler(handler)
-        for handler in self._log_handlers:
-            handler.close()
-        self._log_handlers = []
 
     # -- small accessors ----------------------------------------------------------------------
 
     @property
-    def _raft_node(self) -> RaftNode:
-        if self._raft is None:
-            raise errors.Stopped()
-        return self._raft
-
-    @property
-    def _read_index_loop(self) -> ReadIndexLoop:
-        assert self._read_loop is not None
-        return self._read_loop
-
-    @property
     def _state_now(self) -> MemberState:
-        if self._state is None or self._stopping:
+        if self._stopping:
             raise errors.Stopped()
         return self._state
+
+    @property
+    def _tasks(self) -> trio.Nursery:
+        """The nursery of the member's tasks, while it runs."""
+        if self._nursery is None:
+            raise errors.Stopped()
+        return self._nursery
 
     @property
     def leader_id(self) -> int:
@@ -369,7 +363,7 @@ class EtcdServer:
     @property
     def term(self) -> int:
         """The current raft term."""
-        return self._raft.raw_node.raft.term if self._raft is not None else 0
+        return self._raft_node.raw_node.term
 
     @property
     def is_learner(self) -> bool:
@@ -377,14 +371,12 @@ class EtcdServer:
 
         As etcd, the membership says so (a joiner knows it from the members it fetched before
         it applied any); raft's tracker only if neither knows this member yet."""
-        if self._raft is None:
-            return False
-        member = None if self._state is None else self._state.cluster.member(self.member_id)
-        if member is None and self._storage is not None:
+        member = self._state.cluster.member(self.member_id)
+        if member is None:
             member = self._storage.seeds.get(self.member_id)
         if member is not None:
             return member.is_learner
-        return self.member_id in self._raft.raw_node.raft.tracker.learners
+        return self._raft_node.raw_node.is_learner(self.member_id)
 
     @property
     def applied_index(self) -> int:
@@ -394,22 +386,18 @@ class EtcdServer:
     @property
     def committed_index(self) -> int:
         """The raft commit index this member knows."""
-        return self._raft.raw_node.raft.raft_log.committed if self._raft is not None else 0
+        return self._raft_node.raw_node.committed
 
     @property
     def state(self) -> MemberState:
         """The replicated state machine (key space, lessor, membership); for tests and tools."""
         return self._state_now
 
-    def header(self, revision: int | None = None) -> m.ResponseHeader:
+    def header(self, revision: int | None = None) -> ResponseHeader:
         """The ResponseHeader of a response at `revision` (default: the current revision)."""
         if revision is None:
-            revision = self._state.kv.current_revision if self._state is not None else 0
-        return m.ResponseHeader(self.cluster_id, self.member_id, revision, self.term)
-
-    def _check_not_learner(self) -> None:
-        if self.is_learner:
-            raise errors.NotSupportedForLearner()
+            revision = self._state.kv.current_revision
+        return ResponseHeader(self.cluster_id, self.member_id, revision, self.term)
 
     # -- raft callbacks -----------------------------------------------------------------------
 
@@ -421,17 +409,16 @@ class EtcdServer:
             self._leader_changed.set()
             self._leader_changed = trio.Event()
             if soft.lead:
-                self.logger.info("member %x: leader is now %x (term %d)",
-                                 self.member_id, soft.lead, self.term)
+                self.logger.info(
+                    "member %x: leader is now %x (term %d)", self.member_id, soft.lead, self.term
+                )
             else:
                 self.logger.info("member %x: lost the leader (term %d)", self.member_id, self.term)
         self._role = soft.raft_state
-        state = self._state
-        if state is not None:
-            if self.is_leader and not was_leader:
-                state.lessor.promote(self._election_timeout)
-            elif was_leader and not self.is_leader:
-                state.lessor.demote()
+        if self.is_leader and not was_leader:
+            self._state.lessor.promote(self._election_timeout)
+        elif was_leader and not self.is_leader:
+            self._state.lessor.demote()
         self.events.publish(
             "role", role=soft.raft_state.name.lower(), leader=soft.lead, term=self.term
         )
@@ -442,9 +429,9 @@ class EtcdServer:
         else:
             self._active_peers.discard(peer_id)
 
-    def _add_peer(self, member: m.Member) -> None:
+    def _add_peer(self, member: Member) -> None:
         """Reach `member` through the transport at its first peer URL (added or moved)."""
-        if member.id == self.member_id or not member.peer_urls or self._transport is None:
+        if member.id == self.member_id or not member.peer_urls:
             return
         address = peer_address(member.peer_urls[0])
         known = self._peer_addresses.get(member.id)
@@ -457,7 +444,7 @@ class EtcdServer:
             self._transport.update_peer(member.id, address)
 
     def _remove_peer(self, member_id: int) -> None:
-        if self._peer_addresses.pop(member_id, None) is not None and self._transport is not None:
+        if self._peer_addresses.pop(member_id, None) is not None:
             self._transport.remove_peer(member_id)
         self._active_peers.discard(member_id)
 
@@ -520,7 +507,9 @@ class EtcdServer:
         self._applied.advance(max(index, state.consistent_index))
         self.logger.info(
             "member %x: installed the backend of the snapshot at index %d (revision %d)",
-            self.member_id, index, state.kv.current_revision,
+            self.member_id,
+            index,
+            state.kv.current_revision,
         )
         self.events.publish("snapshot", action="restored", index=index)
 
@@ -572,183 +561,13 @@ class EtcdServer:
     async def _raft_request(self, body: RaftBody) -> Any:
         request = RaftRequest(self._ids.next(), body)
         data = request.encode()
-        if len(data) > self.config.max_request_bytes:
-            raise errors.RequestTooLarge()
+        validation.check_proposal_size(data, self.config.max_request_bytes)
         return await self._replicate(request.id, lambda: self._raft_node.propose(data))
-
-    async def _conf_change(
-        self, cc_type: ConfChangeType, member: m.Member, promote: bool = False
-    ) -> list[m.Member]:
-        request_id = self._ids.next()
-        context = ConfChangeContext(member, promote, request_id)
-        cc = ConfChange(cc_type, member.id, context.encode())
-        return await self._replicate(request_id, lambda: self._raft_node.propose_conf_change(cc))
 
     async def _linearizable(self) -> None:
         if self._stopping:
             raise errors.Stopped()
         await self._read_index_loop.linearizable_barrier()
-
-    def _check_quota(self, cost: int) -> None:
-        """etcd's backend quota: past it, raise the NOSPACE alarm and refuse the write."""
-        quota = self.config.backend_quota_bytes
-        state = self._state_now
-        if state.alarms.is_raised(m.AlarmType.NOSPACE):
-            raise errors.NoSpace()
-        if quota is None or cost == 0 or state.backend.size() + cost < quota:
-            return
-        self.logger.warning(
-            "member %x: backend size %d + %d exceeds the quota %d: raising NOSPACE",
-            self.member_id, state.backend.size(), cost, quota,
-        )
-        self._nursery.start_soon(self._raise_nospace)
-        raise errors.NoSpace()
-
-    async def _raise_nospace(self) -> None:
-        request = m.AlarmRequest(m.AlarmAction.ACTIVATE, self.member_id, m.AlarmType.NOSPACE)
-        try:
-            await self._raft_request(request)
-        except errors.EtcdError as exc:
-            self.logger.warning("member %x: could not raise NOSPACE: %s", self.member_id, exc)
-
-    # -- KV -----------------------------------------------------------------------------------
-
-    async def range(self, req: RangeRequest) -> RangeResponse:
-        """etcd's Range: linearizable unless `serializable`."""
-        validation.check_range(req)
-        if not req.serializable:
-            self._check_not_learner()
-            await self._linearizable()
-        state = self._state_now
-        if state.alarms.is_raised(m.AlarmType.CORRUPT):
-            raise errors.Corrupt()
-        return state.kv.range(req)
-
-    async def put(self, req: PutRequest) -> PutResponse:
-        """etcd's Put, through raft; answered once applied."""
-        self._check_not_learner()
-        validation.check_put(req)
-        self._check_quota(KV_OVERHEAD + len(req.key) + len(req.value))
-        return await self._raft_request(req)
-
-    async def delete_range(self, req: DeleteRangeRequest) -> DeleteRangeResponse:
-        """etcd's DeleteRange, through raft."""
-        self._check_not_learner()
-        validation.check_delete_range(req)
-        return await self._raft_request(req)
-
-    async def txn(self, req: TxnRequest) -> TxnResponse:
-        """etcd's Txn; a read-only one is served as a linearizable read."""
-        self._check_not_learner()
-        validation.check_txn(req, self.config.max_txn_ops)
-        if is_read_only(req):
-            await self._linearizable()
-            return self._state_now.kv.txn(req)
-        self._check_quota(_txn_cost(req))
-        return await self._raft_request(req)
-
-    async def compact(self, req: m.CompactionRequest) -> m.CompactionResponse:
-        """etcd's Compact, through raft: history before `revision` is dropped."""
-        self._check_not_learner()
-        resp = await self._raft_request(m.CompactionRequest(req.revision, req.physical))
-        resp.header = self.header()
-        return resp
-
-    async def _auto_compact(self, revision: int) -> None:
-        await self._raft_request(m.CompactionRequest(revision))
-
-    # -- Lease --------------------------------------------------------------------------------
-
-    async def lease_grant(self, req: m.LeaseGrantRequest) -> m.LeaseGrantResponse:
-        """etcd's LeaseGrant, through raft; id 0 lets the server pick one."""
-        self._check_not_learner()
-        if req.ttl > MAX_LEASE_TTL:
-            raise errors.LeaseTTLTooLarge()
-        lease_id = req.id or self._lease_ids.next_id()
-        self._check_quota(LEASE_OVERHEAD)
-        resp = await self._raft_request(m.LeaseGrantRequest(req.ttl, lease_id))
-        resp.header = self.header()
-        return resp
-
-    async def lease_revoke(self, req: m.LeaseRevokeRequest) -> m.LeaseRevokeResponse:
-        """etcd's LeaseRevoke, through raft: the lease and its keys go."""
-        self._check_not_learner()
-        resp = await self._raft_request(m.LeaseRevokeRequest(req.id))
-        resp.header = self.header()
-        return resp
-
-    async def lease_renew(self, req: m.LeaseKeepAliveRequest) -> m.LeaseKeepAliveResponse:
-        """One keep-alive, answered by the leader's lessor (forwarded there from a follower)."""
-        self._check_not_learner()
-        ttl = await self._on_leader(
-            lambda: self._renew_here(req.id), "lease_renew", {"id": req.id}
-        )
-        return m.LeaseKeepAliveResponse(self.header(), req.id, ttl)
-
-    async def _renew_here(self, lease_id: int) -> int:
-        await self._wait_applied_caught_up()
-        return self._state_now.lessor.renew(lease_id)
-
-    async def lease_time_to_live(
-        self, req: m.LeaseTimeToLiveRequest
-    ) -> m.LeaseTimeToLiveResponse:
-        """etcd's LeaseTimeToLive, answered by the leader; ttl -1 for an unknown lease."""
-        self._check_not_learner()
-        granted, ttl, keys = await self._on_leader(
-            lambda: self._time_to_live_here(req.id, req.keys),
-            "lease_ttl",
-            {"id": req.id, "keys": req.keys},
-        )
-        return m.LeaseTimeToLiveResponse(self.header(), req.id, ttl, granted, list(keys))
-
-    async def _time_to_live_here(self, lease_id: int, keys: bool) -> list:
-        await self._wait_applied_caught_up()
-        found = self._state_now.lessor.time_to_live(lease_id, keys)
-        return [found.granted_ttl, found.ttl, found.keys]
-
-    async def lease_leases(self, req: m.LeaseLeasesRequest) -> m.LeaseLeasesResponse:
-        """etcd's LeaseLeases after a ReadIndex barrier."""
-        self._check_not_learner()
-        await self._linearizable()
-        leases = [m.LeaseStatus(lease.id) for lease in self._state_now.lessor.leases()]
-        return m.LeaseLeasesResponse(self.header(), leases)
-
-    async def _wait_applied_caught_up(self) -> None:
-        """The leader answers lease calls only once it applied all it committed (etcd 3.4's
-        waitAppliedIndex), so a just-granted lease is known."""
-        with trio.move_on_after(self.request_timeout):
-            await self._applied.wait_for(self.committed_index)
-            return
-        raise errors.Timeout()
-
-    async def _on_leader(
-        self, here: Callable[[], Awaitable[T]], method: str, body: dict[str, Any]
-    ) -> T:
-        """Run `here` if this member leads, else ask the leader's peer API; retried across
-        leader changes until the request timeout."""
-        deadline = trio.current_time() + self.request_timeout
-        while True:
-            if self.is_leader:
-                try:
-                    return await here()
-                except NotPrimary:
-                    pass
-            else:
-                leader = await self._wait_for_leader(deadline)
-                member = self._state_now.cluster.member(leader)
-                if member is not None and member.peer_urls:
-                    try:
-                        return await call_peer(
-                            peer_address(member.peer_urls[0]),
-                            method,
-                            {**body, "cluster_id": self.cluster_id},
-                            max(0.01, deadline - trio.current_time()),
-                        )
-                    except (PeerUnavailable, errors.NotLeader):
-                        pass
-            if trio.current_time() >= deadline:
-                raise errors.Timeout()
-            await trio.sleep(min(0.05, max(0.0, deadline - trio.current_time())))
 
     async def _lease_loop(self) -> None:
         """The leader's lessor duties every 500 ms: revoke expired leases, propose checkpoints."""
@@ -761,13 +580,13 @@ class EtcdServer:
             for lease in lessor.expired_leases():
                 if lease.id not in revoking:
                     revoking.add(lease.id)
-                    self._nursery.start_soon(self._revoke_expired, lease.id, self.term, revoking)
+                    self._tasks.start_soon(self._revoke_expired, lease.id, self.term, revoking)
             checkpoints = lessor.due_checkpoints()
             if checkpoints:
-                request = m.LeaseCheckpointRequest(
-                    [m.LeaseCheckpoint(c.lease_id, c.remaining_ttl) for c in checkpoints]
+                request = LeaseCheckpointRequest(
+                    [LeaseCheckpoint(c.lease_id, c.remaining_ttl) for c in checkpoints]
                 )
-                self._nursery.start_soon(self._propose_quietly, request)
+                self._tasks.start_soon(self._propose_quietly, request)
 
     async def _revoke_expired(self, lease_id: int, term: int, revoking: set[int]) -> None:
         """Revoke a lease this leader's lessor found expired, once a ReadIndex round confirms
@@ -785,11 +604,15 @@ class EtcdServer:
             lease = self._state_now.lessor.lookup(lease_id)
             if lease is None or not lease.expired():
                 return
-            await self._raft_request(m.LeaseRevokeRequest(lease_id))
+            await self._raft_request(LeaseRevokeRequest(lease_id))
             self.logger.info("member %x: revoked expired lease %x", self.member_id, lease_id)
         except errors.EtcdError as exc:
-            self.logger.warning("member %x: revoking expired lease %x failed: %s",
-                                self.member_id, lease_id, exc.message)
+            self.logger.warning(
+                "member %x: revoking expired lease %x failed: %s",
+                self.member_id,
+                lease_id,
+                exc.message,
+            )
         finally:
             revoking.discard(lease_id)
 
@@ -797,191 +620,14 @@ class EtcdServer:
         try:
             await self._raft_request(body)
         except errors.EtcdError as exc:
-            self.logger.warning("member %x: proposal of %s failed: %s",
-                                self.member_id, type(body).__name__, exc.message)
-
-    # -- Cluster ------------------------------------------------------------------------------
-
-    async def member_add(self, req: m.MemberAddRequest) -> m.MemberAddResponse:
-        """etcd's MemberAdd: the new id comes from the peer URLs and the current second, then
-        etcd's strict reconfiguration checks (mayAddMember) run before proposing; the applied
-        membership's checks (ValidateConfigurationChange) run when the entry is applied."""
-        self._check_not_learner()
-        urls = _checked_urls(req.peer_urls)
-        member = m.Member(added_member_id(urls, time.time()), "", urls, [], req.is_learner)
-        if not req.is_learner and not self._state_now.cluster.is_ready_to_add_voting_member():
-            raise errors.MemberNotEnoughStarted()
-        if not self._connected_to_voters():
-            raise errors.Unhealthy()
-        cc_type = ConfChangeType.ADD_LEARNER_NODE if req.is_learner else ConfChangeType.ADD_NODE
-        members = await self._conf_change(cc_type, member)
-        return m.MemberAddResponse(self.header(), member, members)
-
-    def _connected_to_voters(self) -> bool:
-        voters = [v.id for v in self._state_now.cluster.voting_members() if v.id != self.member_id]
-        return all(v in self._active_peers for v in voters)
-
-    async def member_remove(self, req: m.MemberRemoveRequest) -> m.MemberRemoveResponse:
-        """etcd's MemberRemove; the removed member stops itself.
-
-        As etcd, an id this member does not know is not refused here but when the change is
-        applied: a member still catching up would otherwise say "member not found" of one
-        the cluster has."""
-        self._check_not_learner()
-        cluster = self._state_now.cluster
-        target = cluster.member(req.id)
-        if target is None or not target.is_learner:
-            if not cluster.is_ready_to_remove_voting_member(req.id):
-                raise errors.MemberNotEnoughStarted()
-            if req.id != self.member_id and req.id in self._active_peers:
-                voters = cluster.voting_members()
-                active = 1 + sum(1 for v in voters if v.id in self._active_peers)
-                if active - 1 < 1 + (len(voters) - 1) // 2:
-                    raise errors.Unhealthy()
-        members = await self._conf_change(ConfChangeType.REMOVE_NODE, m.Member(req.id))
-        return m.MemberRemoveResponse(self.header(), members)
-
-    async def member_update(self, req: m.MemberUpdateRequest) -> m.MemberUpdateResponse:
-        """etcd's MemberUpdate: new peer URLs for a member."""
-        self._check_not_learner()
-        urls = _checked_urls(req.peer_urls)
-        members = await self._conf_change(
-            ConfChangeType.UPDATE_NODE, m.Member(req.id, peer_urls=urls)
-        )
-        return m.MemberUpdateResponse(self.header(), members)
-
-    async def member_list(self, req: m.MemberListRequest) -> m.MemberListResponse:
-        """The applied membership, from this member (etcd 3.4 answers locally)."""
-        self._check_not_learner()
-        return m.MemberListResponse(self.header(), self._state_now.cluster.members())
-
-    async def member_promote(self, req: m.MemberPromoteRequest) -> m.MemberPromoteResponse:
-        """Promote a learner; the leader checks it is in sync (a follower forwards)."""
-        self._check_not_learner()
-        wires = await self._on_leader(
-            lambda: self._promote_here(req.id), "member_promote", {"id": req.id}
-        )
-        return m.MemberPromoteResponse(self.header(), [member_from_wire(w) for w in wires])
-
-    async def _promote_here(self, member_id: int) -> list[list]:
-        cluster = self._state_now.cluster
-        member = cluster.member(member_id)
-        if member is None:
-            raise errors.MemberNotFound()
-        if not member.is_learner:
-            raise errors.MemberNotLearner()
-        if not cluster.is_ready_to_promote_member(member_id):
-            raise errors.MemberNotEnoughStarted()
-        progress = self._raft_node.raw_node.status().progress
-        if not progress:
-            raise errors.NotLeader()
-        learner = progress.get(member_id)
-        leader = progress.get(self.member_id)
-        if (
-            learner is not None
-            and leader is not None
-            and learner.match < leader.match * LEARNER_READY_PERCENT
-        ):
-            raise errors.LearnerNotReady()
-        members = await self._conf_change(
-            ConfChangeType.ADD_NODE, m.Member(member_id), promote=True
-        )
-        return [member_to_wire(mb) for mb in members]
-
-    # -- Maintenance --------------------------------------------------------------------------
-
-    async def status(self, req: m.StatusRequest) -> m.StatusResponse:
-        """etcd's Status of this member (answered by learners too)."""
-        state = self._state_now
-        resp = m.StatusResponse(
-            header=self.header(),
-            version=SERVER_VERSION,
-            db_size=state.backend.size(),
-            leader=self._lead,
-            raft_index=self.committed_index,
-            raft_term=self.term,
-            raft_applied_index=self.applied_index,
-            db_size_in_use=state.backend.size_in_use(),
-            is_learner=self.is_learner,
-        )
-        if self._lead == 0:
-            resp.errors.append(errors.NoLeader.message)
-        resp.errors.extend(str(alarm) for alarm in state.alarms.get())
-        return resp
-
-    async def hash(self, req: m.HashRequest) -> m.HashResponse:
-        """etcd's Hash: CRC-32C of this member's whole backend."""
-        self._check_not_learner()
-        return m.HashResponse(self.header(), backend_hash(self._state_now.backend))
-
-    async def hash_kv(self, req: m.HashKVRequest) -> m.HashKVResponse:
-        """etcd's HashKV: the key space's hash at a revision (0: current)."""
-        self._check_not_learner()
-        found = self._state_now.kv.hash_kv(req.revision)
-        # etcd reports -1 until the first compaction (its compactMainRev starts there).
-        compacted = found.compact_revision if found.compact_revision > 0 else -1
-        return m.HashKVResponse(self.header(found.revision), found.hash, compacted)
-
-    def snapshot(self, req: m.SnapshotRequest) -> AsyncIterator[m.SnapshotResponse]:
-        """A consistent copy of the backend as etcd's Snapshot stream (see maintenance.py)."""
-        self._check_not_learner()
-        state = self._state_now
-        return self._snapshot_stream(lambda dest: state.backend.copy_to(dest))
-
-    async def _snapshot_stream(
-        self, copy: Callable[[Path], None]
-    ) -> AsyncIterator[m.SnapshotResponse]:
-        header = self.header()
-        async with aclosing(backend_snapshot_chunks(copy, self._backend_lock)) as chunks:
-            async for chunk in chunks:
-                chunk.header = header
-                yield chunk
-
-    async def alarm(self, req: m.AlarmRequest) -> m.AlarmResponse:
-        """etcd's Alarm: GET, ACTIVATE or DEACTIVATE, through raft."""
-        self._check_not_learner()
-        resp = await self._raft_request(m.AlarmRequest(req.action, req.member_id, req.alarm))
-        resp.header = self.header()
-        return resp
-
-    async def defragment(self, req: m.DefragmentRequest) -> m.DefragmentResponse:
-        """Rewrite this member's backend file without free pages (blocks the member briefly)."""
-        self._check_not_learner()
-        state = self._state_now
-        async with self._backend_lock:
-            before = state.backend.size()
-            state.backend.defragment()
-        self.logger.info("member %x: defragmented the backend from %d to %d bytes",
-                         self.member_id, before, state.backend.size())
-        return m.DefragmentResponse(self.header())
-
-    async def move_leader(self, req: m.MoveLeaderRequest) -> m.MoveLeaderResponse:
-        """Hand leadership to `target_id` and wait until it leads (on the leader only)."""
-        self._check_not_learner()
-        if not self.is_leader:
-            raise errors.NotLeader()
-        target = self._state_now.cluster.member(req.target_id)
-        if target is None or target.is_learner:
-            raise errors.BadLeaderTransferee()
-        self._raft_node.transfer_leader(req.target_id)
-        with trio.move_on_after(self.request_timeout):
-            while self._lead != req.target_id:
-                await self._leader_changed.wait()
-            return m.MoveLeaderResponse(self.header())
-        raise errors.TimeoutLeaderTransfer()
+            self.logger.warning(
+                "member %x: proposal of %s failed: %s",
+                self.member_id,
+                type(body).__name__,
+                exc.message,
+            )
 
     # -- Watch, events, faults ----------------------------------------------------------------
-
-    def new_watch_stream(self) -> ServerWatchStream:
-        """A watch stream on this member's key space (see watch_stream.py)."""
-        self._check_not_learner()
-        stream = ServerWatchStream(
-            self._state_now.watchable.new_stream(),
-            self._watch_sync_wanted.set,
-            self._watch_streams.discard,
-        )
-        self._watch_streams.add(stream)
-        return stream
 
     async def _watch_loop(self) -> None:
         """etcd's syncWatchersLoop and syncVictimsLoop, plus the progress notifier."""
@@ -997,10 +643,6 @@ class EtcdServer:
             with trio.move_on_after(delay):
                 await self._watch_sync_wanted.wait()
             self._watch_sync_wanted = trio.Event()
-
-    def subscribe_events(self, capacity: int = 1024) -> EventSubscription:
-        """A bounded subscription to this member's observability events."""
-        return self.events.subscribe(capacity)
 
     async def _stats_loop(self) -> None:
         last = None
@@ -1021,7 +663,7 @@ class EtcdServer:
     def _publish_peer_stats(self) -> None:
         raft = self._raft_node
         progress = raft.raw_node.status().progress
-        transport_peers = self._transport.stats()["peers"] if self._transport else {}
+        transport_peers = self._transport.stats()["peers"]
         peers = {}
         for peer_id, stats in transport_peers.items():
             entry = {
@@ -1041,16 +683,6 @@ class EtcdServer:
             apply=self._apply_latency.take(),
         )
 
-    async def inject_fault(self, req: m.FaultRequest) -> m.FaultResponse:
-        """Isolate, degrade links, delay fsync, pause apply, or heal (fault injection only)."""
-        if self._faults is None:
-            raise errors.Stopped()
-        faults = self._faults.inject(req)
-        self.logger.warning(
-            "member %x: fault injected: %s %s", self.member_id, req.kind.name.lower(), faults
-        )
-        return m.FaultResponse(self.header(), faults)
-
     # -- publishing our attributes, and the peer API ------------------------------------------
 
     async def _publish(self) -> None:
@@ -1060,12 +692,17 @@ class EtcdServer:
             try:
                 await self._raft_request(attributes)
             except errors.EtcdError as exc:
-                self.logger.debug("member %x: publish failed (%s), retrying",
-                                  self.member_id, exc.message)
+                self.logger.debug(
+                    "member %x: publish failed (%s), retrying", self.member_id, exc.message
+                )
                 await trio.sleep(self._election_timeout)
                 continue
-            self.logger.info("member %x: published %s %s to the cluster",
-                             self.member_id, self.name, attributes.client_urls)
+            self.logger.info(
+                "member %x: published %s %s to the cluster",
+                self.member_id,
+                self.name,
+                attributes.client_urls,
+            )
             return
 
     async def _answer_peer(self, method: str, body: dict[str, Any]) -> Any:
@@ -1087,27 +724,5 @@ class EtcdServer:
         raise errors.EtcdError(f"peer api: unknown method {method!r}")
 
 
-def _member_attributes(
-    member_id: int, name: str, config: ServerConfig
-) -> MemberAttrSetRequest:
+def _member_attributes(member_id: int, name: str, config: ServerConfig) -> MemberAttrSetRequest:
     return MemberAttrSetRequest(member_id, name, list(config.advertise_client_urls))
-
-
-def _txn_cost(req: TxnRequest) -> int:
-    cost = 0
-    for op in (*req.success, *req.failure):
-        if op.request_put is not None:
-            cost += KV_OVERHEAD + len(op.request_put.key) + len(op.request_put.value)
-        elif op.request_txn is not None:
-            cost += _txn_cost(op.request_txn)
-    return cost
-
-
-def _checked_urls(urls: list[str]) -> list[str]:
-    if not urls:
-        raise errors.MemberBadURLs()
-    try:
-        return sorted(parse_url(url) for url in urls)
-    except FlagValueError:
-        raise errors.MemberBadURLs() from None
-

@@ -11,8 +11,8 @@ from typing import Any
 
 import trio
 
-from node import errors
-from node.server.messages import FaultKind, FaultRequest
+from node.messages import errors
+from node.messages.faults import FaultKind, FaultRequest
 from node.server.raft_node import RaftNode
 from node.transport import Transport
 

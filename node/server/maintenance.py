@@ -12,14 +12,14 @@ import hashlib
 import os
 import shutil
 import tempfile
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, Callable
 from pathlib import Path
 
 import crc32c
 import trio
 
+from node.messages.maintenance import SnapshotResponse
 from node.mvcc.backend import BUCKETS, CONSISTENT_INDEX_KEY, Backend
-from node.server.messages import SnapshotResponse
 
 CHUNK_SIZE = 32 * 1024
 """etcd's snapshotSendBufferSize."""
@@ -32,7 +32,7 @@ class SnapshotFileError(Exception):
 
 async def backend_snapshot_chunks(
     copy_backend: Callable[[Path], None], lock: trio.Lock
-) -> AsyncIterator[SnapshotResponse]:
+) -> AsyncGenerator[SnapshotResponse, None]:
     """Stream a consistent copy of the backend: chunks with the bytes remaining after each,
     then one holding the sha256 of everything sent (remaining 0)."""
     workdir = Path(tempfile.mkdtemp(prefix="etcd-snapshot-"))

@@ -12,20 +12,22 @@ from contextlib import asynccontextmanager
 import trio
 
 from node.server.config import ServerConfig
-from node.server.etcdserver import EtcdServer
+from node.server.etcdserver import EtcdServer, open_etcd_server
 from node.server.events import JsonLineFormatter
+from node.wal import SEGMENT_SIZE
 
 logger = logging.getLogger(__name__)
 
 
 @asynccontextmanager
-async def open_server(config: ServerConfig, **options: object) -> AsyncIterator[EtcdServer]:
-    """A running member for the duration of the block; stopped cleanly on exit.
-
-    `options` go to EtcdServer (wal_segment_size, capture_all_logs).
-    """
-    server = EtcdServer(config, **options)
-    async with trio.open_nursery() as nursery:
+async def open_server(
+    config: ServerConfig, *, wal_segment_size: int = SEGMENT_SIZE
+) -> AsyncIterator[EtcdServer]:
+    """A running member for the duration of the block; stopped cleanly on exit."""
+    async with (
+        open_etcd_server(config, wal_segment_size=wal_segment_size) as server,
+        trio.open_nursery() as nursery,
+    ):
         await nursery.start(server.run)
         try:
             yield server
@@ -39,6 +41,6 @@ def log_to_stderr(level: str) -> None:
     handler.setFormatter(JsonLineFormatter())
     root = logging.getLogger("node")
     root.addHandler(handler)
-    root.setLevel({"warn": "WARNING", "panic": "CRITICAL", "fatal": "CRITICAL"}.get(
-        level, level.upper()
-    ))
+    root.setLevel(
+        {"warn": "WARNING", "panic": "CRITICAL", "fatal": "CRITICAL"}.get(level, level.upper())
+    )

@@ -23,13 +23,9 @@ class MemberState:
         *,
         min_lease_ttl: int,
         checkpoint_enabled: bool,
-        max_request_bytes: int,
-        max_txn_ops: int,
     ) -> None:
         self._min_lease_ttl = min_lease_ttl
         self._checkpoint_enabled = checkpoint_enabled
-        self._max_request_bytes = max_request_bytes
-        self._max_txn_ops = max_txn_ops
         self.backend = backend
         self.lessor, self.kv = self._open_stores(backend)
         self.watchable = WatchableStore(self.kv)
@@ -40,12 +36,7 @@ class MemberState:
         lessor = Lessor(
             backend, min_ttl=self._min_lease_ttl, checkpoint_enabled=self._checkpoint_enabled
         )
-        kv = KVStore(
-            backend,
-            lessor,
-            max_request_bytes=self._max_request_bytes,
-            max_txn_ops=self._max_txn_ops,
-        )
+        kv = KVStore(backend, lessor)
         lessor.set_range_deleter(kv.write)
         return lessor, kv
 

@@ -16,9 +16,9 @@ from pathlib import Path
 
 import cbor2
 
+from node.messages.cluster import Member
 from node.mvcc.backend import Backend
 from node.raft import ConfState, MemoryStorage, Snapshot
-from node.server.messages import Member
 from node.wal import SEGMENT_SIZE, WAL, Snapshotter, WalSnapshot, valid_snapshot_markers
 from node.wal.errors import EntryGapError
 from node.wal.snapshotter import BROKEN_SUFFIX

@@ -4,7 +4,7 @@ etcd serves on the peer URL, besides raft, `/members` (a joining member fetches 
 `/leases` and `/leases/internal` (keep-alives and time-to-live forwarded to the leader) and
 `/members/promote` (a promotion forwarded to the leader). Ours travel on the peer port too, as
 the transport's request connections (node.transport.request): a request is `[method, body]`,
-its answer `{"ok": value}` or `{"error": [name, message]}` naming a node.errors class.
+its answer `{"ok": value}` or `{"error": [name, message]}` naming a node.messages.errors class.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from typing import Any
 
 import trio
 
-from node import errors
+from node.messages import errors
 from node.transport import RequestFailed, send_request
 
 PeerHandler = Callable[[str, dict[str, Any]], Awaitable[Any]]
@@ -46,12 +46,13 @@ async def answer_peer_request(handler: PeerHandler, request: Any) -> dict[str, A
 
 
 async def call_peer(
-    address: tuple[str, int], method: str, body: dict[str, Any], timeout: float
+    address: tuple[str, int], method: str, body: dict[str, Any], answer_within: float
 ) -> Any:
     """One request to the member at `address` (its peer port); raises the EtcdError it
-    answered with, or PeerUnavailable."""
+    answered with, or PeerUnavailable (also when it has not answered within `answer_within`
+    seconds)."""
     try:
-        with trio.fail_after(timeout):
+        with trio.fail_after(answer_within):
             answer = await send_request(address, [method, body])
     except RequestFailed as exc:
         raise PeerUnavailable(f"peer api: {exc}") from exc

@@ -302,9 +302,9 @@ class RaftNode:
         index = message.snapshot.metadata.index if message.snapshot else 0
         copy = self.storage.paths.snap / f"send-{message.to:x}-{index:016x}"
         self._outgoing_snapshots[message.to] = copy
-        self._nursery.start_soon(self._send_backend_snapshot, message, copy)
+        self._nursery.start_soon(self._send_backend_snapshot, message, copy, index)
 
-    async def _send_backend_snapshot(self, message: Message, copy: Path) -> None:
+    async def _send_backend_snapshot(self, message: Message, copy: Path, index: int) -> None:
         try:
             async with self._backend_lock:
                 await trio.to_thread.run_sync(self._copy_backend, copy)
@@ -315,7 +315,7 @@ class RaftNode:
             return
         self._log.info(
             "member %x: sending the backend to %x for the snapshot at index %d",
-            self.storage.member_id, message.to, message.snapshot.metadata.index,
+            self.storage.member_id, message.to, index,
         )
         self._transport.send_snapshot(message, copy / "data.mdb")
 
@@ -337,7 +337,7 @@ class RaftNode:
         async with self._backend_lock:
             await trio.to_thread.run_sync(self._backend().sync)
         async with self._wal_lock:
-            conf_state = self.raw_node.raft.tracker.conf_state()
+            conf_state = self.raw_node.conf_state()
             snapshot = raft_storage.create_snapshot(applied_index, conf_state, b"")
             meta = snapshot.metadata
             await trio.to_thread.run_sync(storage.snapshotter.save, snapshot)
@@ -360,4 +360,4 @@ class RaftNode:
 
     def last_index(self) -> int:
         """The last index of the raft log."""
-        return self.raw_node.raft.raft_log.last_index()
+        return self.raw_node.last_index()

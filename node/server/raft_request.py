@@ -15,18 +15,15 @@ from typing import Any
 
 import cbor2
 
-from node.mvcc.requests import DeleteRangeRequest, PutRequest, TxnRequest
-from node.raft import MalformedRecord
-from node.server.messages import (
-    AlarmAction,
-    AlarmRequest,
-    AlarmType,
-    CompactionRequest,
+from node.messages.kv import CompactionRequest, DeleteRangeRequest, PutRequest, TxnRequest
+from node.messages.lease import (
     LeaseCheckpoint,
     LeaseCheckpointRequest,
     LeaseGrantRequest,
     LeaseRevokeRequest,
 )
+from node.messages.maintenance import AlarmAction, AlarmRequest, AlarmType
+from node.raft import MalformedRecord
 
 
 class RequestKind(IntEnum):

@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 import trio
 
-from node import errors
+from node.messages import errors
 from node.raft import ReadState
 from node.server.wait import IndexWaiter
 

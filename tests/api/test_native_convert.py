@@ -5,8 +5,10 @@ from __future__ import annotations
 import pytest
 
 from node.api.convert import InvalidBody, from_wire, snake_case, to_wire
-from node.mvcc.records import KeyValue
-from node.mvcc.requests import (
+from node.messages.cluster import MemberAddRequest
+from node.messages.header import ResponseHeader
+from node.messages.key_value import KeyValue
+from node.messages.kv import (
     CompareResult,
     CompareTarget,
     PutRequest,
@@ -15,7 +17,7 @@ from node.mvcc.requests import (
     SortOrder,
     TxnRequest,
 )
-from node.server import messages
+from node.messages.lease import LeaseGrantRequest, LeaseTimeToLiveResponse
 
 
 @pytest.mark.parametrize(
@@ -37,8 +39,8 @@ def test_proto_names_map_to_the_servers_snake_case(proto, python):
 
 
 def test_a_body_with_proto_names_becomes_the_request_dataclass():
-    request = from_wire(messages.MemberAddRequest, {"peerURLs": ["http://a:1"], "isLearner": True})
-    assert request == messages.MemberAddRequest(peer_urls=["http://a:1"], is_learner=True)
+    request = from_wire(MemberAddRequest, {"peerURLs": ["http://a:1"], "isLearner": True})
+    assert request == MemberAddRequest(peer_urls=["http://a:1"], is_learner=True)
 
 
 def test_nested_txn_bodies_decode_with_their_enums():
@@ -66,7 +68,7 @@ def test_nested_txn_bodies_decode_with_their_enums():
         (RangeRequest, {"kee": b"k"}, "unknown field 'kee' in RangeRequest"),
         (TxnRequest, {"success": {}}, "TxnRequest.success must be a list"),
         (TxnRequest, {"success": [{"request_put": 5}]}, r"success\[0\].request_put must be a map"),
-        (messages.LeaseGrantRequest, {"ttl": 5}, "unknown field 'ttl'"),
+        (LeaseGrantRequest, {"ttl": 5}, "unknown field 'ttl'"),
     ],
 )
 def test_a_bad_body_is_refused_naming_the_field(request_type, body, complaint):
@@ -76,8 +78,8 @@ def test_a_bad_body_is_refused_naming_the_field(request_type, body, complaint):
 
 
 def test_replies_go_out_with_proto_names_and_plain_values():
-    reply = messages.LeaseTimeToLiveResponse(
-        messages.ResponseHeader(1, 2, 3, 4), id=7, ttl=5, granted_ttl=10, keys=[b"a"]
+    reply = LeaseTimeToLiveResponse(
+        ResponseHeader(1, 2, 3, 4), id=7, ttl=5, granted_ttl=10, keys=[b"a"]
     )
     assert to_wire(reply) == {
         "header": {"cluster_id": 1, "member_id": 2, "revision": 3, "raft_term": 4},

@@ -1,6 +1,6 @@
 """Our generated stubs talk to a real etcd 3.4 and decode every answer it gives.
 
-This is the byte-level compatibility check for node/api/proto: a wrong field number or type
+This is the byte-level compatibility check for node/messages/proto: a wrong field number or type
 shows as a rejected request or a wrong value, and a field etcd sends that our protos lack
 shows as an unknown field, which every test here fails on.
 """
@@ -25,11 +25,11 @@ from google.protobuf.descriptor import FieldDescriptor
 from google.protobuf.message import Message
 from google.protobuf.unknown_fields import UnknownFieldSet
 
-from node.api.gen.authpb import auth_pb2
-from node.api.gen.etcdserverpb import rpc_pb2, rpc_pb2_grpc
-from node.api.gen.mvccpb import kv_pb2
-from node.api.gen.v3electionpb import v3election_pb2, v3election_pb2_grpc
-from node.api.gen.v3lockpb import v3lock_pb2, v3lock_pb2_grpc
+from node.messages.gen.authpb import auth_pb2
+from node.messages.gen.etcdserverpb import rpc_pb2, rpc_pb2_grpc
+from node.messages.gen.mvccpb import kv_pb2
+from node.messages.gen.v3electionpb import v3election_pb2, v3election_pb2_grpc
+from node.messages.gen.v3lockpb import v3lock_pb2, v3lock_pb2_grpc
 
 ETCD = shutil.which("etcd")
 pytestmark = pytest.mark.skipif(

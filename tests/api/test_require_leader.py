@@ -14,9 +14,9 @@ import grpc
 import pytest
 import trio
 
-from node.api.gen.etcdserverpb import rpc_pb2, rpc_pb2_grpc
 from node.api.grpc_door import serve_grpc
-from node.server.messages import FaultKind, FaultRequest
+from node.messages.faults import FaultKind, FaultRequest
+from node.messages.gen.etcdserverpb import rpc_pb2, rpc_pb2_grpc
 from tests.api.native_cluster import NativeMember, native_cluster, wait_for_leader
 
 CALL_S = 10.0

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from node import errors
 from node.client import ClientClosed, connect_client
+from node.messages import errors
 
 from .frame_peer import frame_peer
 

@@ -8,7 +8,6 @@ import hashlib
 import pytest
 import trio
 
-from node import errors
 from node.client import (
     FaultKind,
     SortOrder,
@@ -19,6 +18,7 @@ from node.client import (
     op_get,
     op_put,
 )
+from node.messages import errors
 from tests.api.native_cluster import native_cluster, native_cluster_in_thread
 
 

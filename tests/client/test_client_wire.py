@@ -7,7 +7,6 @@ import asyncio
 import anyio
 import pytest
 
-from node import errors
 from node.client import (
     Client,
     ConnectionLost,
@@ -17,6 +16,7 @@ from node.client import (
     op_get,
     op_put,
 )
+from node.messages import errors
 
 from .frame_peer import HANG_UP, frame_peer, unused_endpoint
 

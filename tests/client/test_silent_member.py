@@ -17,8 +17,8 @@ import anyio.abc
 import pytest
 import trio
 
-from node import errors
 from node.client import DeadlineExceeded, connect_client
+from node.messages import errors
 from tests.server.harness import reserve_peer_port
 
 from .frame_peer import frame_peer
@@ -97,6 +97,7 @@ async def test_a_slow_call_on_a_member_that_still_answers_others_keeps_the_conne
         frame_peer(other.answer) as other_endpoint,
         connect_client([endpoint, other_endpoint], timeout=CALL_TIMEOUT) as client,
     ):
+
         async def slow_read() -> None:
             with pytest.raises(DeadlineExceeded):
                 await client.get("slow")
@@ -164,14 +165,28 @@ def _node_args(
 ) -> list[str]:
     peer = f"http://127.0.0.1:{peers[name]}"
     return [
-        "--name", name, "--data-dir", str(data_dir / name),
-        "--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer,
-        "--initial-cluster", ",".join(f"{n}=http://127.0.0.1:{p}" for n, p in peers.items()),
-        "--initial-cluster-token", f"silent-{data_dir.name}",
-        "--listen-client-urls", f"http://127.0.0.1:{client}",
-        "--advertise-client-urls", f"http://127.0.0.1:{client}",
-        "--listen-native-urls", f"http://127.0.0.1:{native}",
-        "--heartbeat-interval", "20", "--election-timeout", "200",
+        "--name",
+        name,
+        "--data-dir",
+        str(data_dir / name),
+        "--listen-peer-urls",
+        peer,
+        "--initial-advertise-peer-urls",
+        peer,
+        "--initial-cluster",
+        ",".join(f"{n}=http://127.0.0.1:{p}" for n, p in peers.items()),
+        "--initial-cluster-token",
+        f"silent-{data_dir.name}",
+        "--listen-client-urls",
+        f"http://127.0.0.1:{client}",
+        "--advertise-client-urls",
+        f"http://127.0.0.1:{client}",
+        "--listen-native-urls",
+        f"http://127.0.0.1:{native}",
+        "--heartbeat-interval",
+        "20",
+        "--election-timeout",
+        "200",
     ]
 
 

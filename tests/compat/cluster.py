@@ -25,7 +25,7 @@ from queue import Empty, Queue
 
 import grpc
 
-from node.api.gen.etcdserverpb import rpc_pb2, rpc_pb2_grpc
+from node.messages.gen.etcdserverpb import rpc_pb2, rpc_pb2_grpc
 
 ETCDCTL = shutil.which("etcdctl")
 ETCD = shutil.which("etcd")

@@ -9,7 +9,7 @@ import json
 import grpc
 import pytest
 
-from node.api.gen.etcdserverpb import rpc_pb2, rpc_pb2_grpc
+from node.messages.gen.etcdserverpb import rpc_pb2, rpc_pb2_grpc
 from tests.compat.cluster import ETCDCTL, ProcessCluster, error_line, etcdctl
 
 pytestmark = pytest.mark.skipif(

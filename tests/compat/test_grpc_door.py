@@ -15,15 +15,15 @@ import grpc
 import pytest
 import trio
 
-from node.api.gen.etcdserverpb import rpc_pb2, rpc_pb2_grpc
-from node.api.gen.v3electionpb import v3election_pb2, v3election_pb2_grpc
 from node.api.grpc_bridge import STREAM_WINDOW
 from node.api.grpc_door import BindError, GrpcDoor
 from node.api.service import Service
+from node.messages.gen.etcdserverpb import rpc_pb2, rpc_pb2_grpc
+from node.messages.gen.v3electionpb import v3election_pb2, v3election_pb2_grpc
+from node.messages.lease import LeaseRevokeRequest
 from node.server.config import ServerConfig
-from node.server.etcdserver import EtcdServer
+from node.server.etcdserver import EtcdServer, open_etcd_server
 from node.server.member import open_server
-from node.server.messages import LeaseRevokeRequest
 
 CALL_S = 10.0
 
@@ -214,10 +214,10 @@ async def test_a_port_in_use_is_a_bind_error_in_gos_words(tmp_path):
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        door = GrpcDoor(Service(EtcdServer(_config(tmp_path))))
-
-        with pytest.raises(BindError) as refused:
-            await door.serve([("127.0.0.1", port)])
+        async with open_etcd_server(_config(tmp_path)) as server:
+            door = GrpcDoor(Service(server))
+            with pytest.raises(BindError) as refused:
+                await door.serve([("127.0.0.1", port)])
 
     assert str(refused.value) == f"listen tcp 127.0.0.1:{port}: bind: address already in use"
     assert door_threads() == []

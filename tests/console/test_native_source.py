@@ -12,7 +12,7 @@ from console.tui.native_source import NativeSource
 from console.tui.playground_endpoints import playground_member_endpoints
 from console.tui.source import SourceUnavailable
 from node.client import Client
-from node.errors import EtcdError
+from node.messages.errors import EtcdError
 from playground.playground import Playground
 
 

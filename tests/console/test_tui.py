@@ -32,8 +32,8 @@ from console.tui.key_space import ChildPage, KeyChild, list_children
 from console.tui.logs_panel import LogsPanel
 from console.tui.records import KeyPage
 from console.tui.watches_panel import WatchView
-from node.api.gen.etcdserverpb import rpc_pb2, rpc_pb2_grpc
 from node.client import connect_client
+from node.messages.gen.etcdserverpb import rpc_pb2, rpc_pb2_grpc
 from playground.playground import Playground
 
 FAST = {"heartbeat_interval_ms": 50, "election_timeout_ms": 500}

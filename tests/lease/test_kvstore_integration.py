@@ -8,11 +8,12 @@ from pathlib import Path
 import pytest
 
 from node.lease import Lessor
+from node.messages.key_value import Event, EventType
+from node.messages.kv import PutRequest, RangeRequest
 from node.mvcc.backend import Backend
 from node.mvcc.kvstore import KVStore
-from node.mvcc.records import Event, EventType
-from node.mvcc.requests import PutRequest, RangeRequest
 from tests.lease.conftest import MIN_TTL, FakeClock
+from tests.server.served import served_put, served_range
 
 
 class Member:
@@ -27,11 +28,11 @@ class Member:
         self.kv.on_commit.append(lambda revision, events: self.commits.append((revision, events)))
 
     def put(self, key: bytes, lease: int = 0) -> None:
-        self.kv.put(PutRequest(key=key, value=b"v:" + key, lease=lease))
+        served_put(self.kv, PutRequest(key=key, value=b"v:" + key, lease=lease))
 
     def live(self, *keys: bytes) -> list[bytes]:
         """Those of `keys` that a get finds."""
-        return [key for key in keys if self.kv.range(RangeRequest(key=key)).kvs]
+        return [key for key in keys if served_range(self.kv, RangeRequest(key=key)).kvs]
 
 
 @pytest.fixture

@@ -9,8 +9,8 @@ from contextlib import contextmanager
 import cbor2
 import pytest
 
-from node import errors
 from node.lease import MAX_LEASE_TTL, Lessor, NotPrimary, TimeToLive, minimum_lease_ttl
+from node.messages import errors
 from tests.lease.conftest import MIN_TTL, FakeClock, RecordingDeleter
 
 # -- grant ----------------------------------------------------------------------------------

@@ -1,6 +1,7 @@
 """The key space's Range, Put, DeleteRange, write transactions, history and reopen, as etcd.
 
-Txn scenarios live in test_kvstore_txn.py, compaction and hashing in
+Requests go through tests/server/served.py: the server's shape checks, then its txn layer
+over this store. Txn scenarios live in tests/server/test_txn.py, compaction and hashing in
 test_kvstore_compaction.py; they share RecordingLessor, open_store and backend_state.
 """
 
@@ -11,17 +12,13 @@ from pathlib import Path
 
 import pytest
 
-from node import errors
+from node.messages import errors
+from node.messages.key_value import Event, EventType, KeyValue
+from node.messages.kv import DeleteRangeRequest, PutRequest, RangeRequest, SortOrder, SortTarget
 from node.mvcc.backend import Backend
 from node.mvcc.kvstore import KVStore
-from node.mvcc.records import Event, EventType, KeyValue, Revision
-from node.mvcc.requests import (
-    DeleteRangeRequest,
-    PutRequest,
-    RangeRequest,
-    SortOrder,
-    SortTarget,
-)
+from node.mvcc.records import Revision
+from tests.server.served import served_delete_range, served_put, served_range
 
 
 class RecordingLessor:
@@ -62,16 +59,16 @@ def kv(tmp_path: Path, lessor: RecordingLessor) -> Iterator[KVStore]:
 
 
 def put(kv: KVStore, key: bytes, value: bytes = b"v", **options) -> int:
-    return kv.put(PutRequest(key, value, **options)).revision
+    return served_put(kv, PutRequest(key, value, **options)).revision
 
 
 def get(kv: KVStore, key: bytes, **options) -> KeyValue | None:
-    kvs = kv.range(RangeRequest(key, **options)).kvs
+    kvs = served_range(kv, RangeRequest(key, **options)).kvs
     return kvs[0] if kvs else None
 
 
 def keys(kv: KVStore, key: bytes, range_end: bytes, **options) -> list[bytes]:
-    return [item.key for item in kv.range(RangeRequest(key, range_end, **options)).kvs]
+    return [item.key for item in served_range(kv, RangeRequest(key, range_end, **options)).kvs]
 
 
 # -- revisions and versions ---------------------------------------------------------------
@@ -98,7 +95,7 @@ def test_each_put_bumps_version_and_mod_revision_and_keeps_create_revision(
 def test_a_key_recreated_after_delete_starts_again_at_version_one(kv: KVStore) -> None:
     put(kv, b"k")
     put(kv, b"k")
-    kv.delete_range(DeleteRangeRequest(b"k"))
+    served_delete_range(kv, DeleteRangeRequest(b"k"))
     rev = put(kv, b"k", b"again")
     assert get(kv, b"k") == KeyValue(
         b"k", create_revision=rev, mod_revision=rev, version=1, value=b"again"
@@ -126,7 +123,7 @@ def test_range_end_conventions_follow_etcd(abc: KVStore) -> None:
 
 def test_range_reads_any_past_revision(abc: KVStore) -> None:
     put(abc, b"a", b"new")
-    abc.delete_range(DeleteRangeRequest(b"b"))
+    served_delete_range(abc, DeleteRangeRequest(b"b"))
     assert get(abc, b"a", revision=2).value == b"A"
     assert keys(abc, b"a", b"\0", revision=5) == [b"a", b"b", b"c", b"d"]
     assert keys(abc, b"a", b"\0") == [b"a", b"c", b"d"]
@@ -134,38 +131,38 @@ def test_range_reads_any_past_revision(abc: KVStore) -> None:
 
 
 def test_range_reports_the_current_revision_even_for_a_past_read(abc: KVStore) -> None:
-    assert abc.range(RangeRequest(b"a", revision=2)).revision == 5
+    assert served_range(abc, RangeRequest(b"a", revision=2)).revision == 5
 
 
 def test_range_at_a_future_revision_is_refused(abc: KVStore) -> None:
     with pytest.raises(errors.FutureRevision) as raised:
-        abc.range(RangeRequest(b"a", revision=6))
+        served_range(abc, RangeRequest(b"a", revision=6))
     assert str(raised.value) == "etcdserver: mvcc: required revision is a future revision"
 
 
 def test_range_with_an_empty_key_is_refused(kv: KVStore) -> None:
     with pytest.raises(errors.EmptyKey) as raised:
-        kv.range(RangeRequest(b""))
+        served_range(kv, RangeRequest(b""))
     assert str(raised.value) == "etcdserver: key is not provided"
 
 
 def test_limit_cuts_the_result_count_counts_all_and_more_says_so(abc: KVStore) -> None:
-    resp = abc.range(RangeRequest(b"a", b"\0", limit=2))
+    resp = served_range(abc, RangeRequest(b"a", b"\0", limit=2))
     assert [item.key for item in resp.kvs] == [b"a", b"b"]
     assert (resp.count, resp.more) == (4, True)
-    resp = abc.range(RangeRequest(b"a", b"\0", limit=4))
+    resp = served_range(abc, RangeRequest(b"a", b"\0", limit=4))
     assert (len(resp.kvs), resp.count, resp.more) == (4, 4, False)
-    resp = abc.range(RangeRequest(b"a", b"\0", limit=-1))
+    resp = served_range(abc, RangeRequest(b"a", b"\0", limit=-1))
     assert (len(resp.kvs), resp.more) == (4, False)
 
 
 def test_count_only_returns_the_count_without_kvs(abc: KVStore) -> None:
-    resp = abc.range(RangeRequest(b"a", b"\0", count_only=True))
+    resp = served_range(abc, RangeRequest(b"a", b"\0", count_only=True))
     assert (resp.kvs, resp.count) == ([], 4)
 
 
 def test_keys_only_leaves_values_out(abc: KVStore) -> None:
-    resp = abc.range(RangeRequest(b"a", b"c", keys_only=True))
+    resp = served_range(abc, RangeRequest(b"a", b"c", keys_only=True))
     assert [(item.key, item.value, item.version) for item in resp.kvs] == [
         (b"a", b"", 1),
         (b"b", b"", 1),
@@ -204,7 +201,7 @@ def test_sort_by_each_target(
 
 
 def test_sort_happens_before_the_limit(varied: KVStore) -> None:
-    resp = varied.range(
+    resp = served_range(varied,
         RangeRequest(b"k", b"l", limit=1, sort_target=SortTarget.MOD, sort_order=SortOrder.DESCEND)
     )
     assert [item.key for item in resp.kvs] == [b"k3"]
@@ -212,13 +209,13 @@ def test_sort_happens_before_the_limit(varied: KVStore) -> None:
 
 
 def test_revision_filters_apply_before_the_limit_and_leave_count_alone(varied: KVStore) -> None:
-    resp = varied.range(RangeRequest(b"k", b"l", min_mod_revision=5, limit=1))
+    resp = served_range(varied, RangeRequest(b"k", b"l", min_mod_revision=5, limit=1))
     assert [item.key for item in resp.kvs] == [b"k1"]
     assert (resp.count, resp.more) == (3, True)
     assert keys(varied, b"k", b"l", max_mod_revision=6) == [b"k1", b"k2"]
     assert keys(varied, b"k", b"l", min_create_revision=3) == [b"k1", b"k2"]
     assert keys(varied, b"k", b"l", max_create_revision=3) == [b"k1", b"k3"]
-    resp = varied.range(RangeRequest(b"k", b"l", min_create_revision=4, max_mod_revision=4))
+    resp = served_range(varied, RangeRequest(b"k", b"l", min_create_revision=4, max_mod_revision=4))
     assert ([item.key for item in resp.kvs], resp.count, resp.more) == ([b"k2"], 3, False)
 
 
@@ -227,10 +224,10 @@ def test_revision_filters_apply_before_the_limit_and_leave_count_alone(varied: K
 
 def test_put_returns_the_previous_kv_when_asked(kv: KVStore) -> None:
     put(kv, b"k", b"old")
-    resp = kv.put(PutRequest(b"k", b"new", prev_kv=True))
+    resp = served_put(kv, PutRequest(b"k", b"new", prev_kv=True))
     assert resp.prev_kv.value == b"old"
-    assert kv.put(PutRequest(b"fresh", b"x", prev_kv=True)).prev_kv is None
-    assert kv.put(PutRequest(b"k", b"newer")).prev_kv is None
+    assert served_put(kv, PutRequest(b"fresh", b"x", prev_kv=True)).prev_kv is None
+    assert served_put(kv, PutRequest(b"k", b"newer")).prev_kv is None
 
 
 def test_ignore_value_keeps_the_current_value(kv: KVStore) -> None:
@@ -276,16 +273,16 @@ def test_a_bad_put_is_refused_with_etcds_text_and_writes_nothing(
     put(kv, b"k", b"v")
     before = backend_state(kv)
     with pytest.raises(error) as raised:
-        kv.put(request_)
+        served_put(kv, request_)
     assert str(raised.value) == f"etcdserver: {text}"
     assert backend_state(kv) == before
 
 
 def test_max_request_bytes_is_configurable(tmp_path: Path) -> None:
-    kv = open_store(tmp_path / "db", max_request_bytes=100)
+    kv = open_store(tmp_path / "db")
     with pytest.raises(errors.RequestTooLarge):
-        put(kv, b"k", b"x" * 100)
-    put(kv, b"k", b"x" * 50)
+        served_put(kv, PutRequest(b"k", b"x" * 100), max_request_bytes=100)
+    served_put(kv, PutRequest(b"k", b"x" * 50), max_request_bytes=100)
     kv.backend.close()
 
 
@@ -300,7 +297,7 @@ def test_a_lease_is_unknown_when_the_store_has_no_lessor(tmp_path: Path) -> None
 
 
 def test_delete_range_reports_the_count_and_previous_kvs(abc: KVStore) -> None:
-    resp = abc.delete_range(DeleteRangeRequest(b"b", b"d", prev_kv=True))
+    resp = served_delete_range(abc, DeleteRangeRequest(b"b", b"d", prev_kv=True))
     assert resp.deleted == 2
     assert [(item.key, item.value) for item in resp.prev_kvs] == [(b"b", b"B"), (b"c", b"C")]
     assert resp.revision == 6
@@ -308,20 +305,20 @@ def test_delete_range_reports_the_count_and_previous_kvs(abc: KVStore) -> None:
 
 
 def test_deleting_nothing_does_not_bump_the_revision(abc: KVStore) -> None:
-    resp = abc.delete_range(DeleteRangeRequest(b"zzz"))
+    resp = served_delete_range(abc, DeleteRangeRequest(b"zzz"))
     assert (resp.deleted, resp.revision, abc.current_revision) == (0, 5, 5)
 
 
 def test_delete_detaches_the_deleted_keys_leases(kv: KVStore, lessor: RecordingLessor) -> None:
     put(kv, b"a", lease=7)
     put(kv, b"b", lease=7)
-    kv.delete_range(DeleteRangeRequest(b"a"))
+    served_delete_range(kv, DeleteRangeRequest(b"a"))
     assert lessor.keys[7] == {b"b"}
 
 
 def test_delete_with_an_empty_key_is_refused(kv: KVStore) -> None:
     with pytest.raises(errors.EmptyKey):
-        kv.delete_range(DeleteRangeRequest(b""))
+        served_delete_range(kv, DeleteRangeRequest(b""))
 
 
 # -- write transactions and commit notifications --------------------------------------------
@@ -393,7 +390,7 @@ def test_operations_inside_an_outer_batch_commit_together(kv: KVStore) -> None:
     with kv.backend.batch():
         put(kv, b"a", b"1")
         put(kv, b"b", b"2")
-        kv.delete_range(DeleteRangeRequest(b"a"))
+        served_delete_range(kv, DeleteRangeRequest(b"a"))
         assert keys(kv, b"a", b"\0") == [b"b"]
     assert kv.current_revision == 4
     assert len(kv.backend.items(b"key")) == 3
@@ -403,7 +400,7 @@ def test_operations_inside_an_outer_batch_commit_together(kv: KVStore) -> None:
 
 
 def test_events_between_replays_history_with_tombstones_as_deletes(abc: KVStore) -> None:
-    abc.delete_range(DeleteRangeRequest(b"a", b"c"))
+    served_delete_range(abc, DeleteRangeRequest(b"a", b"c"))
     events = abc.events_between(4, 7)
     assert [(e.type, e.kv.key, e.kv.mod_revision) for e in events] == [
         (EventType.PUT, b"c", 4),
@@ -415,7 +412,7 @@ def test_events_between_replays_history_with_tombstones_as_deletes(abc: KVStore)
 
 
 def test_events_between_never_splits_a_revision_at_the_limit(abc: KVStore) -> None:
-    abc.delete_range(DeleteRangeRequest(b"a", b"\0"))
+    served_delete_range(abc, DeleteRangeRequest(b"a", b"\0"))
     events = abc.events_between(5, 100, limit=2)
     assert [(e.kv.key, e.kv.mod_revision) for e in events] == [
         (b"d", 5),
@@ -443,7 +440,7 @@ def _everything(kv: KVStore) -> list:
     """All reads a client could make: every key at every readable revision, plus revisions."""
     seen = [kv.current_revision, kv.compact_revision]
     for revision in range(max(kv.compact_revision, 1), kv.current_revision + 1):
-        seen.append(kv.range(RangeRequest(b"\0", b"\0", revision=revision)).kvs)
+        seen.append(served_range(kv, RangeRequest(b"\0", b"\0", revision=revision)).kvs)
     return seen
 
 
@@ -452,7 +449,7 @@ def test_reopening_restores_every_revision_and_the_counters(tmp_path: Path) -> N
     put(kv, b"a", b"1")
     put(kv, b"b", b"2")
     put(kv, b"a", b"3")
-    kv.delete_range(DeleteRangeRequest(b"b"))
+    served_delete_range(kv, DeleteRangeRequest(b"b"))
     put(kv, b"b", b"4")
     with kv.write() as txn:
         txn.put(b"c", b"5")
@@ -473,7 +470,7 @@ def test_reopening_reattaches_live_keys_to_their_leases(tmp_path: Path) -> None:
     put(kv, b"b", lease=7)
     put(kv, b"b", lease=8)
     put(kv, b"c", lease=8)
-    kv.delete_range(DeleteRangeRequest(b"c"))
+    served_delete_range(kv, DeleteRangeRequest(b"c"))
     put(kv, b"d", lease=7)
     put(kv, b"d")
     kv.backend.close()

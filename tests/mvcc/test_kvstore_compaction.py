@@ -7,12 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from node import errors
+from node.messages import errors
+from node.messages.kv import DeleteRangeRequest, RangeRequest
 from node.mvcc.backend import FINISHED_COMPACT_KEY, SCHEDULED_COMPACT_KEY
 from node.mvcc.kvstore import KVStore
 from node.mvcc.records import Revision
-from node.mvcc.requests import DeleteRangeRequest, RangeRequest
 from tests.mvcc.test_kvstore import backend_state, get, open_store, put
+from tests.server.served import served_delete_range, served_range
 
 
 @pytest.fixture
@@ -33,7 +34,7 @@ def write_history(kv: KVStore) -> None:
     put(kv, b"a", b"a2")
     put(kv, b"b", b"b1")
     put(kv, b"a", b"a3")
-    kv.delete_range(DeleteRangeRequest(b"b"))
+    served_delete_range(kv, DeleteRangeRequest(b"b"))
     put(kv, b"c", b"c1")
 
 
@@ -59,7 +60,7 @@ def test_reads_below_the_compaction_fail_and_at_it_succeed(kv: KVStore) -> None:
     kv.compact(4)
     assert kv.compact_revision == 4
     with pytest.raises(errors.Compacted):
-        kv.range(RangeRequest(b"a", revision=3))
+        served_range(kv, RangeRequest(b"a", revision=3))
     assert get(kv, b"a", revision=4).value == b"a2"
     assert get(kv, b"b", revision=4).value == b"b1"
     assert get(kv, b"a", revision=5).value == b"a3"
@@ -81,10 +82,10 @@ def test_compaction_drops_superseded_revisions_and_old_tombstones(kv: KVStore) -
 
 def test_compaction_does_not_change_the_revision_or_current_reads(kv: KVStore) -> None:
     write_history(kv)
-    before = kv.range(RangeRequest(b"\0", b"\0"))
+    before = served_range(kv, RangeRequest(b"\0", b"\0"))
     kv.compact(7)
     assert kv.current_revision == 7
-    assert kv.range(RangeRequest(b"\0", b"\0")) == before
+    assert served_range(kv, RangeRequest(b"\0", b"\0")) == before
 
 
 def test_compaction_records_scheduled_and_finished_revisions(kv: KVStore) -> None:
@@ -121,7 +122,7 @@ def test_reopening_keeps_the_compaction_revision(tmp_path: Path) -> None:
     reopened = open_store(tmp_path / "db")
     assert (reopened.current_revision, reopened.compact_revision) == (7, 6)
     with pytest.raises(errors.Compacted):
-        reopened.range(RangeRequest(b"a", revision=5))
+        served_range(reopened, RangeRequest(b"a", revision=5))
     reopened.backend.close()
 
 
@@ -130,7 +131,7 @@ def test_reopening_after_compacting_away_the_newest_tombstone_keeps_the_revision
 ) -> None:
     kv = open_store(tmp_path / "db")
     put(kv, b"a")
-    kv.delete_range(DeleteRangeRequest(b"a"))
+    served_delete_range(kv, DeleteRangeRequest(b"a"))
     kv.compact(3)
     assert kv.backend.items(b"key") == []
     kv.backend.close()

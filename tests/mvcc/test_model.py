@@ -15,11 +15,9 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
-from node import errors
-from node.mvcc.backend import Backend
-from node.mvcc.kvstore import KVStore
-from node.mvcc.records import EventType, KeyValue
-from node.mvcc.requests import (
+from node.messages import errors
+from node.messages.key_value import EventType, KeyValue
+from node.messages.kv import (
     Compare,
     CompareResult,
     CompareTarget,
@@ -29,6 +27,9 @@ from node.mvcc.requests import (
     RequestOp,
     TxnRequest,
 )
+from node.mvcc.backend import Backend
+from node.mvcc.kvstore import KVStore
+from tests.server.served import served_delete_range, served_put, served_range, served_txn
 
 KEYS = [b"a", b"b", b"c", b"d", b"e"]
 key_names = st.sampled_from(KEYS)
@@ -80,7 +81,7 @@ class KeySpaceModel(RuleBasedStateMachine):
 
     @rule(key=key_names, value=values)
     def put(self, key: bytes, value: bytes) -> None:
-        resp = self.kv.put(PutRequest(key, value, prev_kv=True))
+        resp = served_put(self.kv, PutRequest(key, value, prev_kv=True))
         self.current += 1
         assert resp.revision == self.current
         assert resp.prev_kv == self._alive().get(key)
@@ -89,7 +90,7 @@ class KeySpaceModel(RuleBasedStateMachine):
     @rule(key=key_names, range_end=range_ends)
     def delete_range(self, key: bytes, range_end: bytes) -> None:
         doomed = sorted(k for k in self._alive() if in_range(k, key, range_end))
-        resp = self.kv.delete_range(DeleteRangeRequest(key, range_end))
+        resp = served_delete_range(self.kv, DeleteRangeRequest(key, range_end))
         assert resp.deleted == len(doomed)
         if doomed:
             self.current += 1
@@ -116,7 +117,7 @@ class KeySpaceModel(RuleBasedStateMachine):
         )
         alive = self._alive()
         holds = (alive[guard_key].version if guard_key in alive else 0) == guard_version
-        resp = self.kv.txn(request)
+        resp = served_txn(self.kv, request)
         assert resp.succeeded is holds
         if holds:
             changes = list(then_puts)
@@ -155,7 +156,7 @@ class KeySpaceModel(RuleBasedStateMachine):
         else:
             expected = None
         try:
-            resp = self.kv.range(request)
+            resp = served_range(self.kv, request)
         except errors.EtcdError as refused:
             assert type(refused) is expected
             return

@@ -4,19 +4,20 @@ from __future__ import annotations
 
 import pytest
 
+from node.messages.key_value import EventType
+from node.messages.kv import DeleteRangeRequest, PutRequest
+from node.messages.watch import WatchFilter
 from node.mvcc.backend import Backend
 from node.mvcc.kvstore import KVStore
-from node.mvcc.records import EventType
-from node.mvcc.requests import DeleteRangeRequest, PutRequest
 from node.mvcc.watchable_store import WatchableStore
 from node.mvcc.watcher import (
     DUPLICATE_WATCH_ID,
     EMPTY_WATCHER_RANGE,
     PROGRESS_WATCH_ID,
-    FilterType,
     WatchResponse,
     WatchStream,
 )
+from tests.server.served import served_delete_range, served_put
 
 
 @pytest.fixture
@@ -37,11 +38,11 @@ def store(kv):
 
 
 def put(kv: KVStore, key: bytes, value: bytes = b"v") -> int:
-    return kv.put(PutRequest(key=key, value=value)).revision
+    return served_put(kv, PutRequest(key=key, value=value)).revision
 
 
 def delete(kv: KVStore, key: bytes, range_end: bytes = b"") -> int:
-    return kv.delete_range(DeleteRangeRequest(key=key, range_end=range_end)).revision
+    return served_delete_range(kv, DeleteRangeRequest(key=key, range_end=range_end)).revision
 
 
 def settle(store: WatchableStore, stream: WatchStream) -> list[WatchResponse]:
@@ -131,8 +132,8 @@ def test_empty_key_with_from_key_end_watches_the_whole_key_space(kv, store):
 
 def test_noput_and_nodelete_filters_drop_those_events(kv, store):
     stream = store.new_stream()
-    deletes_only = stream.watch(b"k", filters=[FilterType.NOPUT])
-    puts_only = stream.watch(b"k", filters=[FilterType.NODELETE])
+    deletes_only = stream.watch(b"k", filters=[WatchFilter.NOPUT])
+    puts_only = stream.watch(b"k", filters=[WatchFilter.NODELETE])
     r1 = put(kv, b"k")
     r2 = delete(kv, b"k")
     responses = stream.poll()

@@ -33,12 +33,14 @@ from hypothesis.stateful import (
     rule,
 )
 
+from node.messages.key_value import EventType, KeyValue
+from node.messages.kv import DeleteRangeRequest, PutRequest, RequestOp, TxnRequest
+from node.messages.watch import WatchFilter
 from node.mvcc.backend import Backend
 from node.mvcc.kvstore import KVStore
-from node.mvcc.records import EventType, KeyValue
-from node.mvcc.requests import DeleteRangeRequest, PutRequest, RequestOp, TxnRequest
 from node.mvcc.watchable_store import WatchableStore
-from node.mvcc.watcher import PROGRESS_WATCH_ID, FilterType, WatchResponse, watch_range
+from node.mvcc.watcher import PROGRESS_WATCH_ID, WatchResponse, watch_range
+from tests.server.served import served_delete_range, served_put, served_txn
 
 KEYS = [b"a", b"a/1", b"a/2", b"b", b"c"]
 RANGE_ENDS = [b"", b"", b"a0", b"b", b"c", b"\0"]
@@ -158,7 +160,7 @@ class WatchModel(RuleBasedStateMachine):
 
     @rule(key=keys, value=values)
     def put(self, key: bytes, value: bytes) -> None:
-        revision = self.kv.put(PutRequest(key=key, value=value)).revision
+        revision = served_put(self.kv, PutRequest(key=key, value=value)).revision
         assert revision == self.revision + 1
         self.revision = revision
         self._model_put(key, value, revision)
@@ -168,7 +170,7 @@ class WatchModel(RuleBasedStateMachine):
         if range_end and range_end != b"\0" and range_end <= key:
             return
         doomed = self._in_range(key, range_end)
-        resp = self.kv.delete_range(DeleteRangeRequest(key=key, range_end=range_end))
+        resp = served_delete_range(self.kv, DeleteRangeRequest(key=key, range_end=range_end))
         assert resp.deleted == len(doomed)
         if doomed:
             self.revision += 1
@@ -190,7 +192,7 @@ class WatchModel(RuleBasedStateMachine):
                 for key, is_put, value in ops
             ]
         )
-        resp = self.kv.txn(request)
+        resp = served_txn(self.kv, request)
         changed = any(is_put or key in self.live for key, is_put, _ in ops)
         if changed:
             self.revision += 1
@@ -217,7 +219,7 @@ class WatchModel(RuleBasedStateMachine):
         range_end=st.sampled_from(RANGE_ENDS),
         back=st.integers(-2, 12),
         from_now=st.booleans(),
-        filters=st.sets(st.sampled_from(FilterType)),
+        filters=st.sets(st.sampled_from(WatchFilter)),
         prev_kv=st.booleans(),
     )
     def watch(self, stream, key, range_end, back, from_now, filters, prev_kv) -> None:
@@ -237,8 +239,8 @@ class WatchModel(RuleBasedStateMachine):
             start,
             end,
             effective,
-            FilterType.NOPUT in filters,
-            FilterType.NODELETE in filters,
+            WatchFilter.NOPUT in filters,
+            WatchFilter.NODELETE in filters,
             prev_kv,
             seen_through=effective - 1,
         )
@@ -315,7 +317,8 @@ class WatchModel(RuleBasedStateMachine):
 
         def kept(changes: list[Change]) -> list[Change]:
             return [
-                c for c in changes
+                c
+                for c in changes
                 if not (c.type == EventType.DELETE and c.mod_revision in self.compactions)
             ]
 

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import trio
 
-from node import errors
 from node.client import Client, Response, connect_client
+from node.messages import errors
 from tests.compat.cluster import PORT_SIDECAR_OFFSET, MemberProcess, ProcessCluster
 
 POLL_S = 0.05

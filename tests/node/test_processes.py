@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 import trio
 
-from node import errors
 from node.client import connect_client
+from node.messages import errors
 from tests.compat.cluster import ProcessCluster
 
 from .member_processes import (

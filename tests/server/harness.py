@@ -11,7 +11,7 @@ from pathlib import Path
 import trio
 
 from node.server.config import ServerConfig
-from node.server.etcdserver import EtcdServer
+from node.server.etcdserver import EtcdServer, open_etcd_server
 
 HEARTBEAT_MS = 20
 ELECTION_MS = 200
@@ -111,11 +111,13 @@ class Cluster:
         return member.server
 
     async def _run(self, member: Member, *, task_status: trio.TaskStatus) -> None:
-        server = EtcdServer(member.config, wal_segment_size=WAL_SEGMENT_SIZE)
         try:
             with trio.CancelScope() as scope:
                 member.scope = scope
-                await server.run(task_status=task_status)
+                async with open_etcd_server(
+                    member.config, wal_segment_size=WAL_SEGMENT_SIZE
+                ) as server:
+                    await server.run(task_status=task_status)
         finally:
             member.server = None
             member.stopped.set()

@@ -6,8 +6,8 @@ import random
 
 import trio
 
-from node import errors
-from node.mvcc.requests import PutRequest, RangeRequest
+from node.messages import errors
+from node.messages.kv import PutRequest, RangeRequest
 from tests.server.harness import Cluster, cluster_configs, wait_for
 
 

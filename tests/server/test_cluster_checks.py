@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import pytest
 
-from node import errors
+from node.messages import errors
+from node.messages.cluster import Member
 from node.mvcc.backend import Backend
 from node.raft import ConfChange, ConfChangeType
 from node.server.cluster import ConfChangeContext, RaftCluster, added_member_id
-from node.server.messages import Member
 
 ADD, REMOVE, LEARNER = (
-    ConfChangeType.ADD_NODE, ConfChangeType.REMOVE_NODE, ConfChangeType.ADD_LEARNER_NODE
+    ConfChangeType.ADD_NODE,
+    ConfChangeType.REMOVE_NODE,
+    ConfChangeType.ADD_LEARNER_NODE,
 )
 
 
@@ -29,7 +31,11 @@ def test_adding_a_voter_needs_a_quorum_of_started_members(backend):
     cluster.set_attributes(1, "a", [])
     assert cluster.is_ready_to_add_voting_member()  # 1 -> 2: etcd lets a lone member grow
     cluster.replace_all(
-        [Member(1, "a", ["http://a:1"]), Member(2, "", ["http://b:1"]), Member(3, "", ["http://c:1"])]
+        [
+            Member(1, "a", ["http://a:1"]),
+            Member(2, "", ["http://b:1"]),
+            Member(3, "", ["http://c:1"]),
+        ]
     )
     assert not cluster.is_ready_to_add_voting_member()  # 1 of 4 started
     cluster.set_attributes(2, "b", [])
@@ -42,7 +48,11 @@ def test_removing_needs_a_quorum_of_started_members_left_and_never_the_last_vote
     cluster.replace_all([Member(1, "a", ["http://a:1"])])
     assert not cluster.is_ready_to_remove_voting_member(1)
     cluster.replace_all(
-        [Member(1, "a", ["http://a:1"]), Member(2, "b", ["http://b:1"]), Member(3, "", ["http://c:1"])]
+        [
+            Member(1, "a", ["http://a:1"]),
+            Member(2, "b", ["http://b:1"]),
+            Member(3, "", ["http://c:1"]),
+        ]
     )
     assert cluster.is_ready_to_remove_voting_member(3)
     assert not cluster.is_ready_to_remove_voting_member(1)  # leaves b and unstarted c

@@ -5,8 +5,10 @@ from __future__ import annotations
 import pytest
 import trio
 
-from node import errors
-from node.mvcc.requests import (
+from node.messages import errors
+from node.messages.header import ResponseHeader
+from node.messages.kv import (
+    CompactionRequest,
     Compare,
     CompareResult,
     CompareTarget,
@@ -16,7 +18,7 @@ from node.mvcc.requests import (
     RequestOp,
     TxnRequest,
 )
-from node.server import messages as m
+from node.messages.maintenance import StatusRequest
 from node.server.member import open_server
 from tests.server.harness import Cluster, cluster_configs, wait_for
 
@@ -81,7 +83,7 @@ async def test_serializable_reads_work_without_a_leader(tmp_path):
         await wait_for(lambda: survivor.leader_id == 0)
         got = await survivor.range(RangeRequest(key=b"k", serializable=True))
         assert [kv.value for kv in got.kvs] == [b"v"]
-        status = await survivor.status(m.StatusRequest())
+        status = await survivor.status(StatusRequest())
         assert errors.NoLeader.message in status.errors
         nursery.cancel_scope.cancel()
 
@@ -137,7 +139,7 @@ async def test_bad_requests_leave_nothing_written(tmp_path):
                 errors.DuplicateKey,
             ),
             (follower.range(RangeRequest(key=b"a", revision=revision + 10)), errors.FutureRevision),
-            (follower.compact(m.CompactionRequest(revision + 10)), errors.FutureRevision),
+            (follower.compact(CompactionRequest(revision + 10)), errors.FutureRevision),
         ]
         for call, error in bad:
             with pytest.raises(error):
@@ -193,7 +195,7 @@ async def test_open_server_runs_a_member_for_the_block_then_requests_fail_with_s
     async with open_server(config) as server:
         await wait_for(lambda: server.is_leader)
         put = await server.put(PutRequest(key=b"k", value=b"v"))
-        assert server.header(put.revision) == m.ResponseHeader(
+        assert server.header(put.revision) == ResponseHeader(
             server.cluster_id, server.member_id, put.revision, server.term
         )
     with pytest.raises(errors.Stopped):

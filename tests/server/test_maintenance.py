@@ -5,9 +5,20 @@ from __future__ import annotations
 import pytest
 import trio
 
-from node import errors
-from node.mvcc.requests import DeleteRangeRequest, PutRequest, RangeRequest
-from node.server import messages as m
+from node.messages import errors
+from node.messages.faults import FaultKind, FaultRequest
+from node.messages.kv import CompactionRequest, DeleteRangeRequest, PutRequest, RangeRequest
+from node.messages.maintenance import (
+    AlarmAction,
+    AlarmMember,
+    AlarmRequest,
+    AlarmType,
+    DefragmentRequest,
+    HashKVRequest,
+    HashRequest,
+    MoveLeaderRequest,
+    StatusRequest,
+)
 from tests.server.harness import Cluster, cluster_configs, wait_for
 
 QUOTA = 256 * 1024
@@ -25,22 +36,22 @@ async def test_the_nospace_alarm_stops_writes_until_compaction_defrag_and_disarm
                 written += 1
         assert 0 < written < 1000
         alarms = await wait_for(lambda: server.state.alarms.get())
-        assert alarms == [m.AlarmMember(server.member_id, m.AlarmType.NOSPACE)]
-        listed = await server.alarm(m.AlarmRequest(m.AlarmAction.GET))
+        assert alarms == [AlarmMember(server.member_id, AlarmType.NOSPACE)]
+        listed = await server.alarm(AlarmRequest(AlarmAction.GET))
         assert listed.alarms == alarms
-        status = await server.status(m.StatusRequest())
+        status = await server.status(StatusRequest())
         assert status.errors == [f"memberID:{server.member_id} alarm:NOSPACE "]
         with pytest.raises(errors.NoSpace):
             await server.put(PutRequest(key=b"small", value=b"1"))
         assert (await server.range(RangeRequest(key=b"k", range_end=b"l"))).count == written
 
         deleted = await server.delete_range(DeleteRangeRequest(key=b"k", range_end=b"l"))
-        await server.compact(m.CompactionRequest(deleted.revision))
+        await server.compact(CompactionRequest(deleted.revision))
         before = server.state.backend.size()
-        await server.defragment(m.DefragmentRequest())
+        await server.defragment(DefragmentRequest())
         assert server.state.backend.size() < min(before, QUOTA)
         disarmed = await server.alarm(
-            m.AlarmRequest(m.AlarmAction.DEACTIVATE, server.member_id, m.AlarmType.NOSPACE)
+            AlarmRequest(AlarmAction.DEACTIVATE, server.member_id, AlarmType.NOSPACE)
         )
         assert disarmed.alarms == alarms
         await server.put(PutRequest(key=b"small", value=b"1"))
@@ -57,16 +68,16 @@ async def test_status_hash_and_hash_kv_agree_across_members(tmp_path):
         await wait_for(
             lambda: all(s.applied_index == leader.applied_index for s in cluster.running)
         )
-        statuses = [await s.status(m.StatusRequest()) for s in cluster.running]
+        statuses = [await s.status(StatusRequest()) for s in cluster.running]
         assert {s.leader for s in statuses} == {leader.member_id}
         assert {s.raft_applied_index for s in statuses} == {leader.applied_index}
         assert all(s.version.startswith("3.4.") and s.db_size > 0 for s in statuses)
         assert all(s.db_size_in_use <= s.db_size and not s.is_learner for s in statuses)
         answered_by = [s.header.member_id for s in statuses]
         assert answered_by == [srv.member_id for srv in cluster.running]
-        hashes = {(await s.hash_kv(m.HashKVRequest())).hash for s in cluster.running}
+        hashes = {(await s.hash_kv(HashKVRequest())).hash for s in cluster.running}
         assert len(hashes) == 1
-        whole = {(await s.hash(m.HashRequest())).hash for s in cluster.running}
+        whole = {(await s.hash(HashRequest())).hash for s in cluster.running}
         assert len(whole) == 1
         nursery.cancel_scope.cancel()
 
@@ -78,10 +89,10 @@ async def test_move_leader_hands_leadership_to_the_target(tmp_path):
         leader = await cluster.leader()
         target = cluster.followers(leader)[0]
         with pytest.raises(errors.NotLeader):
-            await target.move_leader(m.MoveLeaderRequest(target_id=leader.member_id))
+            await target.move_leader(MoveLeaderRequest(target_id=leader.member_id))
         with pytest.raises(errors.BadLeaderTransferee):
-            await leader.move_leader(m.MoveLeaderRequest(target_id=99))
-        await leader.move_leader(m.MoveLeaderRequest(target_id=target.member_id))
+            await leader.move_leader(MoveLeaderRequest(target_id=99))
+        await leader.move_leader(MoveLeaderRequest(target_id=target.member_id))
         assert target.is_leader
         await target.put(PutRequest(key=b"k", value=b"v"))
         nursery.cancel_scope.cancel()
@@ -93,7 +104,7 @@ async def test_fault_injection_is_refused_unless_enabled(tmp_path):
         await cluster.start_all()
         server = await cluster.leader()
         with pytest.raises(errors.FaultInjectionDisabled):
-            await server.inject_fault(m.FaultRequest(m.FaultKind.PAUSE_APPLY))
+            await server.inject_fault(FaultRequest(FaultKind.PAUSE_APPLY))
         nursery.cancel_scope.cancel()
 
 
@@ -104,7 +115,7 @@ async def test_an_isolated_leader_is_replaced_and_rejoins_after_heal(tmp_path):
         old = await cluster.leader()
         others = cluster.followers(old)
         isolated = await old.inject_fault(
-            m.FaultRequest(m.FaultKind.ISOLATE, peer_ids=[s.member_id for s in others])
+            FaultRequest(FaultKind.ISOLATE, peer_ids=[s.member_id for s in others])
         )
         assert sorted(isolated.faults["isolated"]) == sorted(s.member_id for s in others)
         new = await wait_for(lambda: next((s for s in others if s.is_leader), None))
@@ -112,7 +123,7 @@ async def test_an_isolated_leader_is_replaced_and_rejoins_after_heal(tmp_path):
         with trio.move_on_after(1) as gave_up:
             await old.put(PutRequest(key=b"lost", value=b"1"))
         assert gave_up.cancelled_caught  # the minority side cannot commit
-        await old.inject_fault(m.FaultRequest(m.FaultKind.HEAL))
+        await old.inject_fault(FaultRequest(FaultKind.HEAL))
         await wait_for(lambda: old.leader_id == new.member_id)
         got = await old.range(RangeRequest(key=b"during"))
         assert [kv.value for kv in got.kvs] == [b"partition"]
@@ -125,7 +136,7 @@ async def test_paused_apply_holds_writes_until_resumed(tmp_path):
         cluster = Cluster(nursery, cluster_configs(tmp_path, 1, enable_fault_injection=True))
         await cluster.start_all()
         server = await cluster.leader()
-        await server.inject_fault(m.FaultRequest(m.FaultKind.PAUSE_APPLY))
+        await server.inject_fault(FaultRequest(FaultKind.PAUSE_APPLY))
         done = trio.Event()
 
         async def write():
@@ -135,7 +146,7 @@ async def test_paused_apply_holds_writes_until_resumed(tmp_path):
         nursery.start_soon(write)
         await wait_for(lambda: server.committed_index > server.applied_index)
         assert not done.is_set()
-        await server.inject_fault(m.FaultRequest(m.FaultKind.RESUME_APPLY))
+        await server.inject_fault(FaultRequest(FaultKind.RESUME_APPLY))
         with trio.fail_after(5):
             await done.wait()
         nursery.cancel_scope.cancel()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import trio
 
-from node.server import messages as m
+from node.messages.lease import LeaseGrantRequest, LeaseTimeToLiveRequest
 from node.server.cluster import member_from_wire
 from node.server.peer_api import call_peer, peer_address
 from tests.server.harness import Cluster, cluster_configs
@@ -22,9 +22,9 @@ async def test_a_member_answers_peer_requests_on_its_peer_url_and_nowhere_else(t
         follower = cluster.followers(leader)[0]
         host, port = peer_address(follower.config.initial_advertise_peer_urls[0])
 
-        answer = await call_peer((host, port), "members", {}, timeout=2)
-        granted = await leader.lease_grant(m.LeaseGrantRequest(ttl=60))
-        forwarded = await follower.lease_time_to_live(m.LeaseTimeToLiveRequest(id=granted.id))
+        answer = await call_peer((host, port), "members", {}, answer_within=2)
+        granted = await leader.lease_grant(LeaseGrantRequest(ttl=60))
+        forwarded = await follower.lease_time_to_live(LeaseTimeToLiveRequest(id=granted.id))
         with pytest.raises(OSError):
             await trio.open_tcp_stream(host, port + PEER_API_PORT_OFFSET_BEFORE)
         nursery.cancel_scope.cancel()

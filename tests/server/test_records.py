@@ -5,10 +5,23 @@ from __future__ import annotations
 import pytest
 import trio
 
-from node import errors
-from node.mvcc.requests import DeleteRangeRequest, PutRequest, RequestOp, TxnRequest
+from node.messages import errors
+from node.messages.cluster import Member
+from node.messages.kv import (
+    CompactionRequest,
+    DeleteRangeRequest,
+    PutRequest,
+    RequestOp,
+    TxnRequest,
+)
+from node.messages.lease import (
+    LeaseCheckpoint,
+    LeaseCheckpointRequest,
+    LeaseGrantRequest,
+    LeaseRevokeRequest,
+)
+from node.messages.maintenance import AlarmAction, AlarmRequest, AlarmType
 from node.raft import MalformedRecord
-from node.server import messages as m
 from node.server.cluster import ConfChangeContext
 from node.server.raft_request import MemberAttrSetRequest, RaftRequest, RequestIdGenerator
 from node.server.wait import IndexWaiter, WaitRegistry
@@ -17,11 +30,11 @@ BODIES = [
     PutRequest(key=b"k", value=b"v", lease=3, prev_kv=True),
     DeleteRangeRequest(key=b"a", range_end=b"b"),
     TxnRequest(success=[RequestOp(request_put=PutRequest(key=b"k"))]),
-    m.CompactionRequest(revision=9, physical=True),
-    m.LeaseGrantRequest(ttl=5, id=77),
-    m.LeaseRevokeRequest(id=77),
-    m.LeaseCheckpointRequest([m.LeaseCheckpoint(1, 2), m.LeaseCheckpoint(3, 4)]),
-    m.AlarmRequest(m.AlarmAction.ACTIVATE, 12, m.AlarmType.NOSPACE),
+    CompactionRequest(revision=9, physical=True),
+    LeaseGrantRequest(ttl=5, id=77),
+    LeaseRevokeRequest(id=77),
+    LeaseCheckpointRequest([LeaseCheckpoint(1, 2), LeaseCheckpoint(3, 4)]),
+    AlarmRequest(AlarmAction.ACTIVATE, 12, AlarmType.NOSPACE),
     MemberAttrSetRequest(5, "m0", ["http://127.0.0.1:2379"]),
 ]
 
@@ -39,7 +52,7 @@ def test_undecodable_entries_are_malformed(data):
 
 
 def test_conf_change_context_round_trips():
-    context = ConfChangeContext(m.Member(7, "", ["http://a:1"], [], True), True, 99)
+    context = ConfChangeContext(Member(7, "", ["http://a:1"], [], True), True, 99)
     assert ConfChangeContext.decode(context.encode()) == context
     with pytest.raises(MalformedRecord):
         ConfChangeContext.decode(b"\x80")

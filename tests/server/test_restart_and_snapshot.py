@@ -8,9 +8,10 @@ import hashlib
 import pytest
 import trio
 
+from node.messages.cluster import MemberListRequest
+from node.messages.kv import PutRequest, RangeRequest
+from node.messages.maintenance import HashKVRequest, SnapshotRequest
 from node.mvcc.backend import Backend
-from node.mvcc.requests import PutRequest, RangeRequest
-from node.server import messages as m
 from node.server.bootstrap import bootstrap
 from node.server.config import ServerConfig
 from node.server.maintenance import SnapshotFileError
@@ -27,7 +28,7 @@ from tests.server.harness import (
 
 
 async def _hash_kv(server):
-    return (await server.hash_kv(m.HashKVRequest())).hash
+    return (await server.hash_kv(HashKVRequest())).hash
 
 
 async def test_a_restarted_member_catches_up_with_identical_hash(tmp_path):
@@ -35,8 +36,9 @@ async def test_a_restarted_member_catches_up_with_identical_hash(tmp_path):
         cluster = Cluster(nursery, cluster_configs(tmp_path, 3, snapshot_count=20))
         await cluster.start_all()
         leader = await cluster.leader()
-        victim = cluster.members[[s.member_id for s in cluster.running].index(
-            cluster.followers(leader)[0].member_id)]
+        victim = cluster.members[
+            [s.member_id for s in cluster.running].index(cluster.followers(leader)[0].member_id)
+        ]
         for i in range(30):
             await leader.put(PutRequest(key=f"k{i}".encode(), value=b"before"))
         await wait_for(lambda: victim.server.applied_index == leader.applied_index)
@@ -67,7 +69,8 @@ async def test_a_member_far_behind_catches_up_by_snapshot(tmp_path):
         server = await cluster.start(lagging)
         await wait_for(lambda: server.applied_index >= leader.applied_index)
         sent = [
-            e for e in snapshots.drain()
+            e
+            for e in snapshots.drain()
             if e.kind == "snapshot" and e.fields.get("action") == "sent"
         ]
         assert sent and sent[0].fields["peer"] == server.member_id
@@ -138,7 +141,7 @@ async def test_a_snapshot_file_restores_a_new_cluster_with_keys_and_revisions(tm
         for i in range(10):
             await server.put(PutRequest(key=f"k{i}".encode(), value=str(i).encode()))
         revision = (await server.range(RangeRequest(key=b"k0"))).revision
-        chunks = [chunk async for chunk in server.snapshot(m.SnapshotRequest())]
+        chunks = [chunk async for chunk in server.snapshot(SnapshotRequest())]
         nursery.cancel_scope.cancel()
     data = b"".join(c.blob for c in chunks[:-1])
     assert chunks[-1].remaining_bytes == 0
@@ -162,7 +165,7 @@ async def test_a_snapshot_file_restores_a_new_cluster_with_keys_and_revisions(tm
         got = await server.range(RangeRequest(key=b"k", range_end=b"l"))
         assert [kv.value for kv in got.kvs] == [str(i).encode() for i in range(10)]
         assert got.revision == revision
-        members = (await server.member_list(m.MemberListRequest())).members
+        members = (await server.member_list(MemberListRequest())).members
         assert [mb.name for mb in members] == ["restored"]
         nursery.cancel_scope.cancel()
 

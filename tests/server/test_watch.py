@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import trio
 
-from node.mvcc.records import EventType
-from node.mvcc.requests import DeleteRangeRequest, PutRequest
+from node.messages.key_value import EventType
+from node.messages.kv import DeleteRangeRequest, PutRequest
 from tests.server.harness import Cluster, cluster_configs
 
 

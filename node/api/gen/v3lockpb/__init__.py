@@ -1,1 +1,0 @@
-"""Generated from node/api/proto by `python -m node.api.regen_protos`."""

@@ -1,0 +1,113 @@
+"""etcd's client-facing errors: the exact texts and gRPC status codes etcd 3.4 returns.
+
+Every layer raises these so that both front doors (native and gRPC) can answer with etcd's own
+words; the gRPC door maps `code` (a grpc.StatusCode name) onto the status it sends.
+"""
+
+from __future__ import annotations
+
+
+class EtcdError(Exception):
+    """An error a client sees: etcd's message text and the gRPC status code name it travels with."""
+
+    code = "UNKNOWN"
+    message = "etcdserver: unknown error"
+
+    def __init__(self, message: str | None = None) -> None:
+        if message is not None:
+            self.message = message
+        super().__init__(self.message)
+
+
+def _error(name: str, code: str, message: str) -> type[EtcdError]:
+    return type(name, (EtcdError,), {"code": code, "message": message, "__doc__": message})
+
+
+EmptyKey = _error("EmptyKey", "INVALID_ARGUMENT", "etcdserver: key is not provided")
+KeyNotFound = _error("KeyNotFound", "INVALID_ARGUMENT", "etcdserver: key not found")
+ValueProvided = _error("ValueProvided", "INVALID_ARGUMENT", "etcdserver: value is provided")
+LeaseProvided = _error("LeaseProvided", "INVALID_ARGUMENT", "etcdserver: lease is provided")
+TooManyOps = _error(
+    "TooManyOps", "INVALID_ARGUMENT", "etcdserver: too many operations in txn request"
+)
+DuplicateKey = _error(
+    "DuplicateKey", "INVALID_ARGUMENT", "etcdserver: duplicate key given in txn request"
+)
+Compacted = _error(
+    "Compacted", "OUT_OF_RANGE", "etcdserver: mvcc: required revision has been compacted"
+)
+FutureRevision = _error(
+    "FutureRevision", "OUT_OF_RANGE", "etcdserver: mvcc: required revision is a future revision"
+)
+NoSpace = _error("NoSpace", "RESOURCE_EXHAUSTED", "etcdserver: mvcc: database space exceeded")
+
+LeaseNotFound = _error("LeaseNotFound", "NOT_FOUND", "etcdserver: requested lease not found")
+LeaseExists = _error("LeaseExists", "FAILED_PRECONDITION", "etcdserver: lease already exists")
+LeaseTTLTooLarge = _error("LeaseTTLTooLarge", "OUT_OF_RANGE", "etcdserver: too large lease TTL")
+
+MemberExists = _error("MemberExists", "FAILED_PRECONDITION", "etcdserver: member ID already exist")
+PeerURLExists = _error(
+    "PeerURLExists", "FAILED_PRECONDITION", "etcdserver: Peer URLs already exists"
+)
+MemberNotEnoughStarted = _error(
+    "MemberNotEnoughStarted",
+    "FAILED_PRECONDITION",
+    "etcdserver: re-configuration failed due to not enough started members",
+)
+MemberBadURLs = _error(
+    "MemberBadURLs", "INVALID_ARGUMENT", "etcdserver: given member URLs are invalid"
+)
+MemberNotFound = _error("MemberNotFound", "NOT_FOUND", "etcdserver: member not found")
+MemberNotLearner = _error(
+    "MemberNotLearner", "FAILED_PRECONDITION", "etcdserver: can only promote a learner member"
+)
+LearnerNotReady = _error(
+    "LearnerNotReady",
+    "FAILED_PRECONDITION",
+    "etcdserver: can only promote a learner member which is in sync with leader",
+)
+TooManyLearners = _error(
+    "TooManyLearners", "FAILED_PRECONDITION", "etcdserver: too many learner members in cluster"
+)
+
+RequestTooLarge = _error("RequestTooLarge", "INVALID_ARGUMENT", "etcdserver: request is too large")
+TooManyRequests = _error("TooManyRequests", "RESOURCE_EXHAUSTED", "etcdserver: too many requests")
+NoLeader = _error("NoLeader", "UNAVAILABLE", "etcdserver: no leader")
+NotLeader = _error("NotLeader", "FAILED_PRECONDITION", "etcdserver: not leader")
+LeaderChanged = _error("LeaderChanged", "UNAVAILABLE", "etcdserver: leader changed")
+NotCapable = _error("NotCapable", "UNAVAILABLE", "etcdserver: not capable")
+Stopped = _error("Stopped", "UNAVAILABLE", "etcdserver: server stopped")
+Timeout = _error("Timeout", "UNAVAILABLE", "etcdserver: request timed out")
+TimeoutDueToLeaderFail = _error(
+    "TimeoutDueToLeaderFail",
+    "UNAVAILABLE",
+    "etcdserver: request timed out, possibly due to previous leader failure",
+)
+TimeoutDueToConnectionLost = _error(
+    "TimeoutDueToConnectionLost",
+    "UNAVAILABLE",
+    "etcdserver: request timed out, possibly due to connection lost",
+)
+Unhealthy = _error("Unhealthy", "UNAVAILABLE", "etcdserver: unhealthy cluster")
+Corrupt = _error("Corrupt", "DATA_LOSS", "etcdserver: corrupt cluster")
+NotSupportedForLearner = _error(
+    "NotSupportedForLearner", "UNAVAILABLE", "etcdserver: rpc not supported for learner"
+)
+BadLeaderTransferee = _error(
+    "BadLeaderTransferee", "FAILED_PRECONDITION", "etcdserver: bad leader transferee"
+)
+TimeoutLeaderTransfer = _error(
+    "TimeoutLeaderTransfer",
+    "UNAVAILABLE",
+    "etcdserver: request timed out, leader transfer took too long",
+)
+FaultInjectionDisabled = _error(
+    "FaultInjectionDisabled",
+    "FAILED_PRECONDITION",
+    "etcdserver: fault injection is disabled (start the member with --enable-fault-injection)",
+)
+
+ElectionNotLeader = _error("ElectionNotLeader", "UNKNOWN", "election: not leader")
+"""Proclaim by a contender that no longer leads (v3election's ErrElectionNotLeader)."""
+ElectionNoLeader = _error("ElectionNoLeader", "UNKNOWN", "election: no leader")
+"""Leader of an election nobody has won (v3election's ErrElectionNoLeader)."""

@@ -1,0 +1,550 @@
+"""The v3 API of a member: etcd's v3_server.go (KV, Lease) with the Cluster and Maintenance
+calls, as methods EtcdServer inherits.
+
+Each method checks what it must, then reads through a ReadIndex barrier or proposes through
+raft with the primitives of etcdserver.py (the lifecycle and the raft loop), which declares
+them; V3Server names what it uses of them for the type checker.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import aclosing
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import trio
+
+from node.lease import MAX_LEASE_TTL, LeaseIdGenerator, NotPrimary
+from node.messages import errors
+from node.messages.cluster import (
+    Member,
+    MemberAddRequest,
+    MemberAddResponse,
+    MemberListRequest,
+    MemberListResponse,
+    MemberPromoteRequest,
+    MemberPromoteResponse,
+    MemberRemoveRequest,
+    MemberRemoveResponse,
+    MemberUpdateRequest,
+    MemberUpdateResponse,
+)
+from node.messages.faults import FaultRequest, FaultResponse
+from node.messages.header import ResponseHeader
+from node.messages.kv import (
+    CompactionRequest,
+    CompactionResponse,
+    DeleteRangeRequest,
+    DeleteRangeResponse,
+    PutRequest,
+    PutResponse,
+    RangeRequest,
+    RangeResponse,
+    TxnRequest,
+    TxnResponse,
+)
+from node.messages.lease import (
+    LeaseGrantRequest,
+    LeaseGrantResponse,
+    LeaseKeepAliveRequest,
+    LeaseKeepAliveResponse,
+    LeaseLeasesRequest,
+    LeaseLeasesResponse,
+    LeaseRevokeRequest,
+    LeaseRevokeResponse,
+    LeaseStatus,
+    LeaseTimeToLiveRequest,
+    LeaseTimeToLiveResponse,
+)
+from node.messages.maintenance import (
+    AlarmAction,
+    AlarmRequest,
+    AlarmResponse,
+    AlarmType,
+    DefragmentRequest,
+    DefragmentResponse,
+    HashKVRequest,
+    HashKVResponse,
+    HashRequest,
+    HashResponse,
+    MoveLeaderRequest,
+    MoveLeaderResponse,
+    SnapshotRequest,
+    SnapshotResponse,
+    StatusRequest,
+    StatusResponse,
+)
+from node.raft import (
+    ConfChange,
+    ConfChangeType,
+)
+from node.server import txn, validation
+from node.server.cluster import (
+    ConfChangeContext,
+    added_member_id,
+    member_from_wire,
+    member_to_wire,
+)
+from node.server.config import ServerConfig
+from node.server.events import EventBus, EventSubscription
+from node.server.faults import MemberFaults
+from node.server.flag_values import FlagValueError, parse_url
+from node.server.maintenance import backend_hash, backend_snapshot_chunks
+from node.server.member_state import MemberState
+from node.server.peer_api import PeerUnavailable, call_peer, peer_address
+from node.server.raft_node import RaftNode
+from node.server.raft_request import RaftBody, RequestIdGenerator
+from node.server.wait import IndexWaiter
+from node.server.watch_stream import ServerWatchStream
+
+SERVER_VERSION = "3.4.27"
+"""What Status reports: an etcd 3.4 version, so etcdctl and clients treat us as 3.4."""
+KV_OVERHEAD = 256
+LEASE_OVERHEAD = 64
+"""etcd's quota cost estimates for a key's metadata and a lease."""
+LEARNER_READY_PERCENT = 0.9
+
+T = TypeVar("T")
+
+
+class V3Server:
+    """etcd's v3 API over the member's raft loop and state; EtcdServer is the one subclass."""
+
+    if TYPE_CHECKING:  # what EtcdServer (etcdserver.py) provides
+        config: ServerConfig
+        member_id: int
+        cluster_id: int
+        logger: logging.Logger
+        events: EventBus
+        request_timeout: float
+        _lead: int
+        _leader_changed: trio.Event
+        _active_peers: set[int]
+        _applied: IndexWaiter
+        _backend_lock: trio.Lock
+        _faults: MemberFaults
+        _lease_ids: LeaseIdGenerator
+        _ids: RequestIdGenerator
+        _raft_node: RaftNode
+        _watch_streams: set[ServerWatchStream]
+        _watch_sync_wanted: trio.Event
+
+        @property
+        def _state_now(self) -> MemberState: ...
+
+        @property
+        def _tasks(self) -> trio.Nursery: ...
+
+        @property
+        def is_leader(self) -> bool: ...
+
+        @property
+        def is_learner(self) -> bool: ...
+
+        @property
+        def term(self) -> int: ...
+
+        @property
+        def applied_index(self) -> int: ...
+
+        @property
+        def committed_index(self) -> int: ...
+
+        def header(self, revision: int | None = None) -> ResponseHeader: ...
+
+        async def _raft_request(self, body: RaftBody) -> Any: ...
+
+        async def _replicate(self, request_id: int, propose: Callable[[], None]) -> Any: ...
+
+        async def _linearizable(self) -> None: ...
+
+        async def _wait_for_leader(self, deadline: float) -> int: ...
+
+    def _check_not_learner(self) -> None:
+        if self.is_learner:
+            raise errors.NotSupportedForLearner()
+
+    async def _conf_change(
+        self, cc_type: ConfChangeType, member: Member, promote: bool = False
+    ) -> list[Member]:
+        request_id = self._ids.next()
+        context = ConfChangeContext(member, promote, request_id)
+        cc = ConfChange(cc_type, member.id, context.encode())
+        return await self._replicate(request_id, lambda: self._raft_node.propose_conf_change(cc))
+
+    def _check_quota(self, cost: int) -> None:
+        """etcd's backend quota: past it, raise the NOSPACE alarm and refuse the write."""
+        quota = self.config.backend_quota_bytes
+        state = self._state_now
+        if state.alarms.is_raised(AlarmType.NOSPACE):
+            raise errors.NoSpace()
+        if quota is None or cost == 0 or state.backend.size() + cost < quota:
+            return
+        self.logger.warning(
+            "member %x: backend size %d + %d exceeds the quota %d: raising NOSPACE",
+            self.member_id,
+            state.backend.size(),
+            cost,
+            quota,
+        )
+        self._tasks.start_soon(self._raise_nospace)
+        raise errors.NoSpace()
+
+    async def _raise_nospace(self) -> None:
+        request = AlarmRequest(AlarmAction.ACTIVATE, self.member_id, AlarmType.NOSPACE)
+        try:
+            await self._raft_request(request)
+        except errors.EtcdError as exc:
+            self.logger.warning("member %x: could not raise NOSPACE: %s", self.member_id, exc)
+
+    # -- KV -----------------------------------------------------------------------------------
+
+    async def range(self, req: RangeRequest) -> RangeResponse:
+        """etcd's Range: linearizable unless `serializable`."""
+        validation.check_range(req)
+        if not req.serializable:
+            self._check_not_learner()
+            await self._linearizable()
+        state = self._state_now
+        if state.alarms.is_raised(AlarmType.CORRUPT):
+            raise errors.Corrupt()
+        return txn.range(state.kv, req)
+
+    async def put(self, req: PutRequest) -> PutResponse:
+        """etcd's Put, through raft; answered once applied."""
+        validation.check_put(req)
+        self._check_not_learner()
+        self._check_quota(KV_OVERHEAD + len(req.key) + len(req.value))
+        return await self._raft_request(req)
+
+    async def delete_range(self, req: DeleteRangeRequest) -> DeleteRangeResponse:
+        """etcd's DeleteRange, through raft."""
+        validation.check_delete_range(req)
+        self._check_not_learner()
+        return await self._raft_request(req)
+
+    async def txn(self, req: TxnRequest) -> TxnResponse:
+        """etcd's Txn; a read-only one is served as a linearizable read."""
+        validation.check_txn(req, self.config.max_txn_ops)
+        self._check_not_learner()
+        if txn.is_read_only(req):
+            await self._linearizable()
+            return txn.txn(self._state_now.kv, req)
+        self._check_quota(_txn_cost(req))
+        return await self._raft_request(req)
+
+    async def compact(self, req: CompactionRequest) -> CompactionResponse:
+        """etcd's Compact, through raft: history before `revision` is dropped."""
+        self._check_not_learner()
+        resp = await self._raft_request(CompactionRequest(req.revision, req.physical))
+        resp.header = self.header()
+        return resp
+
+    async def _auto_compact(self, revision: int) -> None:
+        await self._raft_request(CompactionRequest(revision))
+
+    # -- Lease --------------------------------------------------------------------------------
+
+    async def lease_grant(self, req: LeaseGrantRequest) -> LeaseGrantResponse:
+        """etcd's LeaseGrant, through raft; id 0 lets the server pick one."""
+        self._check_not_learner()
+        if req.ttl > MAX_LEASE_TTL:
+            raise errors.LeaseTTLTooLarge()
+        lease_id = req.id or self._lease_ids.next_id()
+        self._check_quota(LEASE_OVERHEAD)
+        resp = await self._raft_request(LeaseGrantRequest(req.ttl, lease_id))
+        resp.header = self.header()
+        return resp
+
+    async def lease_revoke(self, req: LeaseRevokeRequest) -> LeaseRevokeResponse:
+        """etcd's LeaseRevoke, through raft: the lease and its keys go."""
+        self._check_not_learner()
+        resp = await self._raft_request(LeaseRevokeRequest(req.id))
+        resp.header = self.header()
+        return resp
+
+    async def lease_renew(self, req: LeaseKeepAliveRequest) -> LeaseKeepAliveResponse:
+        """One keep-alive, answered by the leader's lessor (forwarded there from a follower)."""
+        self._check_not_learner()
+        ttl = await self._on_leader(lambda: self._renew_here(req.id), "lease_renew", {"id": req.id})
+        return LeaseKeepAliveResponse(self.header(), req.id, ttl)
+
+    async def _renew_here(self, lease_id: int) -> int:
+        await self._wait_applied_caught_up()
+        return self._state_now.lessor.renew(lease_id)
+
+    async def lease_time_to_live(self, req: LeaseTimeToLiveRequest) -> LeaseTimeToLiveResponse:
+        """etcd's LeaseTimeToLive, answered by the leader; ttl -1 for an unknown lease."""
+        self._check_not_learner()
+        granted, ttl, keys = await self._on_leader(
+            lambda: self._time_to_live_here(req.id, req.keys),
+            "lease_ttl",
+            {"id": req.id, "keys": req.keys},
+        )
+        return LeaseTimeToLiveResponse(self.header(), req.id, ttl, granted, list(keys))
+
+    async def _time_to_live_here(self, lease_id: int, keys: bool) -> list:
+        await self._wait_applied_caught_up()
+        found = self._state_now.lessor.time_to_live(lease_id, keys)
+        return [found.granted_ttl, found.ttl, found.keys]
+
+    async def lease_leases(self, req: LeaseLeasesRequest) -> LeaseLeasesResponse:
+        """etcd's LeaseLeases after a ReadIndex barrier."""
+        self._check_not_learner()
+        await self._linearizable()
+        leases = [LeaseStatus(lease.id) for lease in self._state_now.lessor.leases()]
+        return LeaseLeasesResponse(self.header(), leases)
+
+    async def _wait_applied_caught_up(self) -> None:
+        """The leader answers lease calls only once it applied all it committed (etcd 3.4's
+        waitAppliedIndex), so a just-granted lease is known."""
+        with trio.move_on_after(self.request_timeout):
+            await self._applied.wait_for(self.committed_index)
+            return
+        raise errors.Timeout()
+
+    async def _on_leader(
+        self, here: Callable[[], Awaitable[T]], method: str, body: dict[str, Any]
+    ) -> T:
+        """Run `here` if this member leads, else ask the leader's peer API; retried across
+        leader changes until the request timeout."""
+        deadline = trio.current_time() + self.request_timeout
+        while True:
+            if self.is_leader:
+                try:
+                    return await here()
+                except NotPrimary:
+                    pass
+            else:
+                leader = await self._wait_for_leader(deadline)
+                member = self._state_now.cluster.member(leader)
+                if member is not None and member.peer_urls:
+                    try:
+                        return await call_peer(
+                            peer_address(member.peer_urls[0]),
+                            method,
+                            {**body, "cluster_id": self.cluster_id},
+                            max(0.01, deadline - trio.current_time()),
+                        )
+                    except (PeerUnavailable, errors.NotLeader):
+                        pass
+            if trio.current_time() >= deadline:
+                raise errors.Timeout()
+            await trio.sleep(min(0.05, max(0.0, deadline - trio.current_time())))
+
+    # -- Cluster ------------------------------------------------------------------------------
+
+    async def member_add(self, req: MemberAddRequest) -> MemberAddResponse:
+        """etcd's MemberAdd: the new id comes from the peer URLs and the current second, then
+        etcd's strict reconfiguration checks (mayAddMember) run before proposing; the applied
+        membership's checks (ValidateConfigurationChange) run when the entry is applied."""
+        self._check_not_learner()
+        urls = _checked_urls(req.peer_urls)
+        member = Member(added_member_id(urls, time.time()), "", urls, [], req.is_learner)
+        if not req.is_learner and not self._state_now.cluster.is_ready_to_add_voting_member():
+            raise errors.MemberNotEnoughStarted()
+        if not self._connected_to_voters():
+            raise errors.Unhealthy()
+        cc_type = ConfChangeType.ADD_LEARNER_NODE if req.is_learner else ConfChangeType.ADD_NODE
+        members = await self._conf_change(cc_type, member)
+        return MemberAddResponse(self.header(), member, members)
+
+    def _connected_to_voters(self) -> bool:
+        voters = [v.id for v in self._state_now.cluster.voting_members() if v.id != self.member_id]
+        return all(v in self._active_peers for v in voters)
+
+    async def member_remove(self, req: MemberRemoveRequest) -> MemberRemoveResponse:
+        """etcd's MemberRemove; the removed member stops itself.
+
+        As etcd, an id this member does not know is not refused here but when the change is
+        applied: a member still catching up would otherwise say "member not found" of one
+        the cluster has."""
+        self._check_not_learner()
+        cluster = self._state_now.cluster
+        target = cluster.member(req.id)
+        if target is None or not target.is_learner:
+            if not cluster.is_ready_to_remove_voting_member(req.id):
+                raise errors.MemberNotEnoughStarted()
+            if req.id != self.member_id and req.id in self._active_peers:
+                voters = cluster.voting_members()
+                active = 1 + sum(1 for v in voters if v.id in self._active_peers)
+                if active - 1 < 1 + (len(voters) - 1) // 2:
+                    raise errors.Unhealthy()
+        members = await self._conf_change(ConfChangeType.REMOVE_NODE, Member(req.id))
+        return MemberRemoveResponse(self.header(), members)
+
+    async def member_update(self, req: MemberUpdateRequest) -> MemberUpdateResponse:
+        """etcd's MemberUpdate: new peer URLs for a member."""
+        self._check_not_learner()
+        urls = _checked_urls(req.peer_urls)
+        members = await self._conf_change(
+            ConfChangeType.UPDATE_NODE, Member(req.id, peer_urls=urls)
+        )
+        return MemberUpdateResponse(self.header(), members)
+
+    async def member_list(self, req: MemberListRequest) -> MemberListResponse:
+        """The applied membership, from this member (etcd 3.4 answers locally)."""
+        self._check_not_learner()
+        return MemberListResponse(self.header(), self._state_now.cluster.members())
+
+    async def member_promote(self, req: MemberPromoteRequest) -> MemberPromoteResponse:
+        """Promote a learner; the leader checks it is in sync (a follower forwards)."""
+        self._check_not_learner()
+        wires = await self._on_leader(
+            lambda: self._promote_here(req.id), "member_promote", {"id": req.id}
+        )
+        return MemberPromoteResponse(self.header(), [member_from_wire(w) for w in wires])
+
+    async def _promote_here(self, member_id: int) -> list[list]:
+        cluster = self._state_now.cluster
+        member = cluster.member(member_id)
+        if member is None:
+            raise errors.MemberNotFound()
+        if not member.is_learner:
+            raise errors.MemberNotLearner()
+        if not cluster.is_ready_to_promote_member(member_id):
+            raise errors.MemberNotEnoughStarted()
+        progress = self._raft_node.raw_node.status().progress
+        if not progress:
+            raise errors.NotLeader()
+        learner = progress.get(member_id)
+        leader = progress.get(self.member_id)
+        if (
+            learner is not None
+            and leader is not None
+            and learner.match < leader.match * LEARNER_READY_PERCENT
+        ):
+            raise errors.LearnerNotReady()
+        members = await self._conf_change(ConfChangeType.ADD_NODE, Member(member_id), promote=True)
+        return [member_to_wire(mb) for mb in members]
+
+    # -- Maintenance --------------------------------------------------------------------------
+
+    async def status(self, req: StatusRequest) -> StatusResponse:
+        """etcd's Status of this member (answered by learners too)."""
+        state = self._state_now
+        resp = StatusResponse(
+            header=self.header(),
+            version=SERVER_VERSION,
+            db_size=state.backend.size(),
+            leader=self._lead,
+            raft_index=self.committed_index,
+            raft_term=self.term,
+            raft_applied_index=self.applied_index,
+            db_size_in_use=state.backend.size_in_use(),
+            is_learner=self.is_learner,
+        )
+        if self._lead == 0:
+            resp.errors.append(errors.NoLeader.message)
+        resp.errors.extend(str(alarm) for alarm in state.alarms.get())
+        return resp
+
+    async def hash(self, req: HashRequest) -> HashResponse:
+        """etcd's Hash: CRC-32C of this member's whole backend."""
+        self._check_not_learner()
+        return HashResponse(self.header(), backend_hash(self._state_now.backend))
+
+    async def hash_kv(self, req: HashKVRequest) -> HashKVResponse:
+        """etcd's HashKV: the key space's hash at a revision (0: current)."""
+        self._check_not_learner()
+        found = self._state_now.kv.hash_kv(req.revision)
+        # etcd reports -1 until the first compaction (its compactMainRev starts there).
+        compacted = found.compact_revision if found.compact_revision > 0 else -1
+        return HashKVResponse(self.header(found.revision), found.hash, compacted)
+
+    def snapshot(self, req: SnapshotRequest) -> AsyncIterator[SnapshotResponse]:
+        """A consistent copy of the backend as etcd's Snapshot stream (see maintenance.py)."""
+        self._check_not_learner()
+        state = self._state_now
+        return self._snapshot_stream(lambda dest: state.backend.copy_to(dest))
+
+    async def _snapshot_stream(
+        self, copy: Callable[[Path], None]
+    ) -> AsyncIterator[SnapshotResponse]:
+        header = self.header()
+        async with aclosing(backend_snapshot_chunks(copy, self._backend_lock)) as chunks:
+            async for chunk in chunks:
+                chunk.header = header
+                yield chunk
+
+    async def alarm(self, req: AlarmRequest) -> AlarmResponse:
+        """etcd's Alarm: GET, ACTIVATE or DEACTIVATE, through raft."""
+        self._check_not_learner()
+        resp = await self._raft_request(AlarmRequest(req.action, req.member_id, req.alarm))
+        resp.header = self.header()
+        return resp
+
+    async def defragment(self, req: DefragmentRequest) -> DefragmentResponse:
+        """Rewrite this member's backend file without free pages (blocks the member briefly)."""
+        self._check_not_learner()
+        state = self._state_now
+        async with self._backend_lock:
+            before = state.backend.size()
+            state.backend.defragment()
+        self.logger.info(
+            "member %x: defragmented the backend from %d to %d bytes",
+            self.member_id,
+            before,
+            state.backend.size(),
+        )
+        return DefragmentResponse(self.header())
+
+    async def move_leader(self, req: MoveLeaderRequest) -> MoveLeaderResponse:
+        """Hand leadership to `target_id` and wait until it leads (on the leader only)."""
+        self._check_not_learner()
+        if not self.is_leader:
+            raise errors.NotLeader()
+        target = self._state_now.cluster.member(req.target_id)
+        if target is None or target.is_learner:
+            raise errors.BadLeaderTransferee()
+        self._raft_node.transfer_leader(req.target_id)
+        with trio.move_on_after(self.request_timeout):
+            while self._lead != req.target_id:
+                await self._leader_changed.wait()
+            return MoveLeaderResponse(self.header())
+        raise errors.TimeoutLeaderTransfer()
+
+    def new_watch_stream(self) -> ServerWatchStream:
+        """A watch stream on this member's key space (see watch_stream.py)."""
+        self._check_not_learner()
+        stream = ServerWatchStream(
+            self._state_now.watchable.new_stream(),
+            self._watch_sync_wanted.set,
+            self._watch_streams.discard,
+        )
+        self._watch_streams.add(stream)
+        return stream
+
+    def subscribe_events(self, capacity: int = 1024) -> EventSubscription:
+        """A bounded subscription to this member's observability events."""
+        return self.events.subscribe(capacity)
+
+    async def inject_fault(self, req: FaultRequest) -> FaultResponse:
+        """Isolate, degrade links, delay fsync, pause apply, or heal (fault injection only)."""
+        faults = self._faults.inject(req)
+        self.logger.warning(
+            "member %x: fault injected: %s %s", self.member_id, req.kind.name.lower(), faults
+        )
+        return FaultResponse(self.header(), faults)
+
+
+def _txn_cost(req: TxnRequest) -> int:
+    cost = 0
+    for op in (*req.success, *req.failure):
+        if op.request_put is not None:
+            cost += KV_OVERHEAD + len(op.request_put.key) + len(op.request_put.value)
+        elif op.request_txn is not None:
+            cost += _txn_cost(op.request_txn)
+    return cost
+
+
+def _checked_urls(urls: list[str]) -> list[str]:
+    if not urls:
+        raise errors.MemberBadURLs()
+    try:
+        return sorted(parse_url(url) for url in urls)
+    except FlagValueError:
+        raise errors.MemberBadURLs() from None
