@@ -9,19 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from enum import IntEnum
 from typing import Protocol
 
 from node.client import Client
+from node.messages.faults import FaultKind
 from playground.errors import PlaygroundError, unknown_member
-
-
-class FaultKind(IntEnum):
-    """The kinds of the native Admin.Fault call, by their wire numbers."""
-
-    ISOLATE = 0
-    LINK = 1
-    HEAL = 5
 
 
 @dataclass(slots=True)

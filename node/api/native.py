@@ -18,9 +18,9 @@ from typing import TYPE_CHECKING, Any
 
 import trio
 
-from node.api import native_protocol as protocol
 from node.api.service import MethodKind, Service
 from node.messages import errors
+from node.messages import native_protocol as protocol
 
 if TYPE_CHECKING:
     from node.server.config import ServerConfig

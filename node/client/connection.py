@@ -18,9 +18,9 @@ from typing import Any
 import anyio
 import anyio.abc
 
-from node.api import native_protocol as protocol
 from node.client.failures import ConnectionLost, DeadlineExceeded, error_from
 from node.client.response import Response
+from node.messages import native_protocol as protocol
 
 STREAM_BUFFER = 4096
 """Messages a stream holds for a slow reader before the connection waits for it."""

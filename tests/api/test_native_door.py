@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import trio
 
-from node.api import native_protocol as protocol
+from node.messages import native_protocol as protocol
 
 from .native_cluster import native_cluster
 

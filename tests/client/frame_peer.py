@@ -9,8 +9,8 @@ from typing import Any
 import anyio
 import anyio.abc
 
-from node.api import native_protocol as protocol
 from node.messages import errors
+from node.messages import native_protocol as protocol
 
 HANG_UP = object()
 """Return this from an answer function to close the connection instead of answering."""

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from node.api import native_protocol as protocol
+from node.messages import native_protocol as protocol
 
 
 def _payloads(data: bytes, max_frame_bytes: int = 1024) -> list[bytes | protocol.OversizeFrame]:
