@@ -12,10 +12,7 @@ from collections.abc import Callable, Iterable
 from urllib.parse import urlsplit
 
 from node.client.response import Response
-
-NATIVE_PORT_OFFSET = 10_000
-"""How far above its client port a member serves the native protocol by default (the same
-default as ServerConfig.native_urls)."""
+from node.messages.native_protocol import NATIVE_PORT_OFFSET
 
 MemberEndpoints = Callable[[Response], list[str]]
 """The native endpoints of one member of a MemberList reply."""

@@ -18,6 +18,10 @@ from typing import Any
 
 import cbor2
 
+NATIVE_PORT_OFFSET = 10_000
+"""A member serves the native protocol this far above its client port unless started with
+--listen-native-urls: how a client finds a member's native door from a MemberList."""
+
 LENGTH = struct.Struct(">I")
 DEFAULT_MAX_REQUEST_BYTES = 1_572_864
 """etcd's --max-request-bytes default (1.5 MiB)."""

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
+from node.messages.native_protocol import NATIVE_PORT_OFFSET
 from node.server.flag_values import (
     DURATION_UNITS_NS,
     MAX_INT64,
@@ -49,8 +50,6 @@ DEFAULT_QUOTA_BACKEND_BYTES = 2 * 1024 * 1024 * 1024
 DEFAULT_MAX_REQUEST_BYTES = 1_572_864
 DEFAULT_MAX_TXN_OPS = 128
 MAX_ELECTION_MS = 50_000
-NATIVE_PORT_OFFSET = 10_000
-"""Our native client port sits this far above the client port unless --listen-native-urls says."""
 
 CLUSTER_STATES = ("new", "existing")
 COMPACTION_MODES = ("periodic", "revision")
