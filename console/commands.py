@@ -40,7 +40,7 @@ import os
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Self
+from typing import Any, Literal, Self, TypeVar
 
 import anyio
 import anyio.abc
@@ -78,7 +78,7 @@ from console.command_output import (
     text_of,
 )
 from console.command_specs import GRAMMAR, PLAYGROUND
-from console.member_table import render_member_states
+from console.member_table import MemberState, render_member_states
 from node.client import (
     Client,
     ConnectionLost,
@@ -113,6 +113,10 @@ OutputFormat = Literal["text", "json"]
 COMPLETION_TIMEOUT = 0.5
 """Seconds a live key completion may take before it offers nothing."""
 COMPLETION_LIMIT = 50
+
+_Answer = TypeVar("_Answer")
+"""What one member answers to a call made on each member."""
+
 MEMBER_CALL_TIMEOUT = 2.0
 """Seconds one member may take to answer status or hash (a paused one never does)."""
 CLEANUP_TIMEOUT = 2.0
@@ -556,10 +560,10 @@ class Console:
         return list(self.client.endpoints)
 
     async def _ask_each_member(
-        self, call: Callable[[Client], Awaitable[Response]]
-    ) -> list[tuple[str, Response | str]]:
+        self, call: Callable[[Client], Awaitable[_Answer]]
+    ) -> list[tuple[str, _Answer | str]]:
         """`call` on every endpoint at once: its reply, or why there is none."""
-        answers: dict[str, Response | str] = {}
+        answers: dict[str, _Answer | str] = {}
 
         async def ask(endpoint: str) -> None:
             try:
@@ -595,7 +599,10 @@ class Console:
         return self._result(command, render_statuses(results))
 
     async def _member_states(self, command: Command) -> Result:
-        answers = await self._ask_each_member(lambda client: client.status())
+        async def state(client: Client) -> MemberState:
+            return await client.status(), await client.raft_status()
+
+        answers = await self._ask_each_member(state)
         names: dict[int, str] = {}
         by_endpoint: dict[str, str] = {}
         if self.playground is not None:
@@ -907,9 +914,9 @@ def _os_reason(error: BaseException) -> str | None:
     return None
 
 
-def _member_name(status: Response | str, names: dict[int, str]) -> str:
-    """The name of the member that sent `status`, if it answered and has one."""
-    return "" if isinstance(status, str) else names.get(status.header.member_id, "")
+def _member_name(answer: MemberState | str, names: dict[int, str]) -> str:
+    """The name of the member that sent `answer`, if it answered and has one."""
+    return "" if isinstance(answer, str) else names.get(answer[0].header.member_id, "")
 
 
 def _watch_canceled(response: Response) -> Rendered:

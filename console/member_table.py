@@ -12,40 +12,52 @@ from collections.abc import Mapping, Sequence
 from console.command_output import Rendered, draw_table
 from node.client import Response
 
-_HEADER = ("MEMBER", "ROLE", "TERM", "LEADER", "COMMIT INDEX", "APPLIED INDEX", "REVISION")
+_HEADER = (
+    "MEMBER",
+    "ROLE",
+    "TERM",
+    "LEADER",
+    "VOTE",
+    "LAST INDEX",
+    "COMMIT INDEX",
+    "APPLIED INDEX",
+    "REVISION",
+)
+
+MemberState = tuple[Response, Response]
+"""A member's Status reply and its Admin.RaftStatus reply."""
 
 
 def render_member_states(
-    answers: Sequence[tuple[str, Response | str]], names: Mapping[int, str]
+    answers: Sequence[tuple[str, MemberState | str]], names: Mapping[int, str]
 ) -> Rendered:
-    """Each member's Status as a row; `answers` pairs a member's name (or endpoint) with its
-    Status reply or why it gave none; `names` names member IDs (the leader column)."""
+    """Each member's raft state as a row; `answers` pairs a member's name (or endpoint) with
+    its Status and RaftStatus replies or why it gave none; `names` names member IDs."""
+
+    def name(member_id: int) -> str:
+        return names.get(member_id, f"{member_id:x}") if member_id else "none"
+
     rows = []
     value = []
-    for who, status in answers:
-        if isinstance(status, str):
-            rows.append((who, "no answer", "-", "-", "-", "-", "-"))
-            value.append({"member": who, "error": status})
+    for who, answer in answers:
+        if isinstance(answer, str):
+            rows.append((who, "no answer", *["-"] * (len(_HEADER) - 2)))
+            value.append({"member": who, "error": answer})
             continue
-        member_id = status.header.member_id
-        if status.leader == member_id:
-            role = "leader"
-        else:
-            role = "learner" if status.isLearner else "follower"
-        leader = names.get(status.leader, f"{status.leader:x}") if status.leader else "none"
-        revision = status.header.revision
-        term, commit, applied = status.raftTerm, status.raftIndex, status.raftAppliedIndex
-        rows.append((who, role, str(term), leader, str(commit), str(applied), str(revision)))
-        value.append(
-            {
-                "member": who,
-                "role": role,
-                "term": status.raftTerm,
-                "leader": leader,
-                "commit_index": status.raftIndex,
-                "applied_index": status.raftAppliedIndex,
-                "revision": revision,
-            }
-        )
+        status, raft = answer
+        role = "learner" if status.isLearner else raft.role
+        row = {
+            "member": who,
+            "role": role,
+            "term": raft.term,
+            "leader": name(raft.leader),
+            "vote": name(raft.vote),
+            "last_index": raft.last_index,
+            "commit_index": raft.commit,
+            "applied_index": raft.applied,
+            "revision": raft.header.revision,
+        }
+        rows.append(tuple(str(cell) for cell in row.values()))
+        value.append(row)
     lines = [", ".join(row) for row in rows]
     return Rendered(lines, value, draw_table(_HEADER, rows), prefers_table=True)

@@ -64,6 +64,7 @@ from node.messages.maintenance import (
     SnapshotRequest,
     StatusRequest,
 )
+from node.messages.raft_status import RaftStatusRequest
 from node.messages.watch import WatchCreateRequest, WatchRequest
 from node.mvcc.watcher import AUTO_WATCH_ID, WatchResponse
 from node.server.flag_values import FlagValueError, parse_url
@@ -112,6 +113,7 @@ _SERVER_METHODS: dict[str, tuple[type, str]] = {
     "Maintenance.HashKV": (HashKVRequest, "hash_kv"),
     "Maintenance.MoveLeader": (MoveLeaderRequest, "move_leader"),
     "Admin.Fault": (FaultRequest, "inject_fault"),
+    "Admin.RaftStatus": (RaftStatusRequest, "raft_status"),
 }
 """Unary methods the EtcdServer answers itself: request type and the server's method name."""
 

@@ -481,6 +481,11 @@ class Client(anyio.AsyncContextManagerMixin):
         """Maintenance.Status of the member this client is connected to."""
         return await self.call("Maintenance.Status", {}, repeatable=True)
 
+    async def raft_status(self) -> Response:
+        """Admin.RaftStatus (ours): role, term, vote, leader and log indexes of the member this
+        client is connected to."""
+        return await self.call("Admin.RaftStatus", {}, repeatable=True)
+
     async def hash_kv(self, revision: int = 0) -> Response:
         """Maintenance.HashKV: hash of the key space up to `revision` (0: the current one)."""
         return await self.call("Maintenance.HashKV", {"revision": revision}, repeatable=True)

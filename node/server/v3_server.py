@@ -77,6 +77,7 @@ from node.messages.maintenance import (
     StatusRequest,
     StatusResponse,
 )
+from node.messages.raft_status import RaftStatusRequest, RaftStatusResponse
 from node.raft import (
     ConfChange,
     ConfChangeType,
@@ -441,6 +442,21 @@ class V3Server:
             resp.errors.append(errors.NoLeader.message)
         resp.errors.extend(str(alarm) for alarm in state.alarms.get())
         return resp
+
+    async def raft_status(self, req: RaftStatusRequest) -> RaftStatusResponse:
+        """Ours: this member's role, term, vote, leader and log indexes, as raft sees them."""
+        raw_node = self._raft_node.raw_node
+        status = raw_node.status()
+        return RaftStatusResponse(
+            header=self.header(),
+            role=status.raft_state.name.lower(),
+            term=status.term,
+            vote=status.vote,
+            leader=status.lead,
+            last_index=raw_node.last_index(),
+            commit=status.commit,
+            applied=self.applied_index,
+        )
 
     async def hash(self, req: HashRequest) -> HashResponse:
         """etcd's Hash: CRC-32C of this member's whole backend."""

@@ -622,6 +622,9 @@ async def test_members_prints_each_members_raft_state_beside_its_revision(tmp_pa
     (row, *_) = rows
     assert row["revision"] == 2, "one put on a fresh store"
     assert row["commit_index"] > row["revision"], "raft entries are more than the puts"
+    assert all(row["last_index"] >= row["commit_index"] for row in rows)
+    (leader_row,) = [row for row in rows if row["role"] == "leader"]
+    assert leader_row["vote"] == leader_name, "a leader voted for itself in its term"
     assert table[1].split("|")[1:3] == [" MEMBER ", "   ROLE   "]
     assert len(table) == 3 + 3 + 1
 
