@@ -8,8 +8,6 @@ async with await Client.connect(["127.0.0.1:32379"]) as client:
 from node.client.client import DEFAULT_TIMEOUT, Client, connect_client
 from node.client.concurrency import (
     Election,
-    ElectionNoLeader,
-    ElectionNotLeader,
     Locked,
     Mutex,
     Session,
@@ -37,6 +35,7 @@ from node.client.requests import (
 )
 from node.client.response import Response, as_dict
 from node.client.streams import LeaseKeepAlive, ReplyStream, SnapshotStream, Watch
+from node.messages.errors import ElectionNoLeader, ElectionNotLeader
 from node.messages.faults import FaultKind
 from node.messages.kv import SortOrder, SortTarget
 from node.messages.maintenance import AlarmAction, AlarmType

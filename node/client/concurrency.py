@@ -63,18 +63,6 @@ class Locked(errors.EtcdError):
     message = "mutex: Locked by another session"
 
 
-class ElectionNotLeader(errors.EtcdError):
-    """Proclaim by a contender that does not lead (never did, resigned, or lost its key)."""
-
-    message = "election: not leader"
-
-
-class ElectionNoLeader(errors.EtcdError):
-    """Nobody leads the election."""
-
-    message = "election: no leader"
-
-
 class Session(anyio.AsyncContextManagerMixin):
     """A lease kept alive for as long as the `async with Session(client)` block runs.
 
@@ -413,14 +401,14 @@ class Election:
     async def proclaim(self, value: Bytes) -> None:
         """Publish a new value without a new election; ElectionNotLeader unless we lead."""
         if not self._leading:
-            raise ElectionNotLeader()
+            raise errors.ElectionNotLeader()
         proclaimed = await self.session.client.txn(
             compare=[compare_create_revision(self._key, "=", self._revision)],
             success=[op_put(self._key, value, lease=self.session.lease_id)],
         )
         if not proclaimed.succeeded:
             self._key, self._leading = b"", False
-            raise ElectionNotLeader()
+            raise errors.ElectionNotLeader()
         self._header = proclaimed.header
 
     async def resign(self) -> None:
@@ -439,7 +427,7 @@ class Election:
         nobody leads."""
         first = await self.session.client.get(self.prefix, **_FIRST_CREATED)
         if not first.kvs:
-            raise ElectionNoLeader()
+            raise errors.ElectionNoLeader()
         return first
 
     def observe(self) -> LeaderObservation:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import trio
 
-from tests.server.harness import reserve_peer_port, wait_for
+from tests.server.harness import reserve_peer_port
 
 MAIN = "import sys; from node.cli import main; sys.exit(main())"
 
@@ -29,10 +29,10 @@ async def _run_until_leader_then_sigterm(args: list[str], data_dir: Path) -> int
     )
     seen = len(_log_lines(data_dir))
     try:
-        await wait_for(
-            lambda: any("published" in line["msg"] for line in _log_lines(data_dir)[seen:]),
-            timeout=20,
-        )
+        with trio.fail_after(20):
+            # the member's own log file says when it has published itself
+            while not any("published" in line["msg"] for line in _log_lines(data_dir)[seen:]):  # noqa: ASYNC110
+                await trio.sleep(0.05)
         process.send_signal(signal.SIGTERM)
         with trio.fail_after(10):
             return await process.wait()
