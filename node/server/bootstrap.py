@@ -4,6 +4,7 @@ snapshot file (etcd's NewServer start-up paths)."""
 from __future__ import annotations
 
 import logging
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -11,7 +12,7 @@ from node.messages.cluster import Member
 from node.mvcc.backend import Backend
 from node.server.cluster import MEMBERS, member_from_wire
 from node.server.config import ServerConfig
-from node.server.maintenance import extract_snapshot_database
+from node.server.maintenance import SnapshotFileError, extract_snapshot_database
 from node.server.member_storage import (
     BootstrapError,
     DataPaths,
@@ -22,6 +23,7 @@ from node.server.member_storage import (
     open_member_storage,
 )
 from node.server.peer_api import PeerUnavailable, call_peer, peer_address
+from node.server.snapshot_db import SnapshotFormatError, import_snapshot_db
 
 logger = logging.getLogger(__name__)
 
@@ -109,17 +111,26 @@ async def fetch_cluster(config: ServerConfig) -> tuple[int, list[Member]]:
 
 
 def restore_backend(snapshot_file: Path, paths: DataPaths) -> None:
-    """etcdctl snapshot restore: the file's keys, revisions and leases become this member's
-    backend; its old membership, alarms and raft position are dropped (the new cluster's
-    membership is bootstrapped as for any new member)."""
-    extract_snapshot_database(snapshot_file, paths.backend / "data.mdb")
-    backend = Backend(paths.backend)
+    """etcdctl snapshot restore: the keys, revisions, leases and compaction revision of a
+    snapshot file (etcd's or ours: etcd 3.4's bbolt layout) become this member's backend; its
+    membership, alarms and raft position are dropped (the new cluster's membership is
+    bootstrapped as for any new member). Nothing is left behind when the file is refused."""
+    made = paths.member if not paths.member.exists() else paths.backend
+    paths.member.mkdir(parents=True, exist_ok=True)
+    db = paths.member / "restore-from.db"
     try:
-        with backend.batch():
-            for bucket in (MEMBERS, b"alarm"):
-                for key, _ in backend.items(bucket):
-                    backend.delete(bucket, key)
-            backend.set_consistent_index(0, 0)
+        extract_snapshot_database(snapshot_file, db)
+        backend = Backend(paths.backend)
+        try:
+            import_snapshot_db(db, backend)
+        finally:
+            backend.close()
+    except SnapshotFormatError as exc:
+        shutil.rmtree(made, ignore_errors=True)
+        raise SnapshotFileError(f"snapshot file {snapshot_file}: {exc}") from exc
+    except BaseException:
+        shutil.rmtree(made, ignore_errors=True)
+        raise
     finally:
-        backend.close()
+        db.unlink(missing_ok=True)
     logger.info("restored the backend from snapshot file %s", snapshot_file)
