@@ -11,6 +11,7 @@ leasepb.Lease values; `members` JSON under the member id in hex, `members_remove
 from __future__ import annotations
 
 import json
+import logging
 import struct
 import time
 from collections.abc import Iterable, Iterator
@@ -39,6 +40,8 @@ from node.mvcc.backend import (
 from node.mvcc.records import REVISION_BYTES, decode_key_value, encode_key_value, is_tombstone
 from node.server.alarms import ALARM
 from node.server.cluster import MEMBERS, member_from_wire
+
+logger = logging.getLogger(__name__)
 
 KEY = b"key"
 META = b"meta"
@@ -140,6 +143,11 @@ def import_snapshot_db(source: Path, backend: Backend) -> None:
             for name, value in db.items(META):
                 if name in (SCHEDULED_COMPACT_KEY, FINISHED_COMPACT_KEY):
                     view.put(META, name, value)
+            if dict(db.items(b"auth")).get(b"authEnabled") == b"\x01" or any(
+                db.items(b"authUsers")
+            ):
+                logger.warning("%s holds auth users or enables auth: this member does not "
+                               "restore them (it has no auth)", source)
     except BoltFormatError as exc:
         raise SnapshotFormatError(str(exc)) from exc
     except DecodeError as exc:
