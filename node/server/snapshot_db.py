@@ -82,8 +82,7 @@ def _etcd_buckets(view: ReadView) -> Iterator[tuple[bytes, Iterable[tuple[bytes,
     yield b"authUsers", []
     yield b"cluster", [(b"clusterVersion", CLUSTER_VERSION)]
     yield KEY, (
-        (revision, decode_key_value(value).etcd_encoding())
-        for revision, value in view.items(KEY)
+        (revision, _key_value_pb(decode_key_value(value))) for revision, value in view.items(KEY)
     )
     yield b"lease", (
         (key, _lease_pb(value)) for key, value in view.items(LEASE_BUCKET)
@@ -153,6 +152,14 @@ def import_snapshot_db(source: Path, backend: Backend) -> None:
     except DecodeError as exc:
         raise SnapshotFormatError(f"{source}: undecodable record: {exc}") from exc
     backend.set_consistent_index(0, 0)
+
+
+def _key_value_pb(kv: KeyValue) -> bytes:
+    """mvccpb.KeyValue's bytes (the generated C-backed protobuf: the export's hot path)."""
+    return kv_pb2.KeyValue(
+        key=kv.key, create_revision=kv.create_revision, mod_revision=kv.mod_revision,
+        version=kv.version, value=kv.value, lease=kv.lease,
+    ).SerializeToString()
 
 
 def _key_value(value: bytes) -> KeyValue:
