@@ -13,8 +13,10 @@ import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
+import grpc
 import pytest
 
+from node.messages.gen.etcdserverpb import rpc_pb2, rpc_pb2_grpc
 from tests.compat.cluster import (
     ETCD,
     ETCDCTL,
@@ -31,6 +33,9 @@ pytestmark = pytest.mark.skipif(
 )
 
 LEASE_TTL = 600
+LARGE_KEYS = 3000
+"""About 1 MB of keys: hundreds of leaf pages under branch pages, every 100th value on
+overflow pages."""
 COMPACTED_AT = 3
 
 
@@ -95,6 +100,25 @@ def _compacted_error(endpoints: str) -> str:
     return error_line(etcdctl(endpoints, "get", "k/a", f"--rev={COMPACTED_AT - 1}"))
 
 
+def _restored_cluster(saved_by: str, snapshot: Path, directory: Path) -> ProcessCluster:
+    """A one-member cluster of the other kind, its data restored from `snapshot`: a real etcd
+    through `etcdctl snapshot restore` when ours saved it, ours through --restore-from."""
+    if saved_by == "real":
+        restored = ProcessCluster.new(directory, 1, token="restored")
+        restored.members[0].extra_args = (f"--restore-from={snapshot}",)
+        return restored
+    assert ETCD is not None
+    restored = ProcessCluster.new(directory, 1, (ETCD,), token="restored")
+    [member] = restored.members
+    result = etcdctl(
+        "", "snapshot", "restore", str(snapshot), f"--name={member.name}",
+        f"--data-dir={member.data_dir}", f"--initial-cluster={member.initial_cluster}",
+        f"--initial-advertise-peer-urls={member.peer_url}", "--initial-cluster-token=restored",
+    )
+    assert result.returncode == 0, result.stderr
+    return restored
+
+
 def test_snapshot_status_reads_ours_in_the_same_form_as_real_etcds(ours, real, tmp_path):
     mine = _status(_save(ours[0], tmp_path / "ours.db"))
     theirs = _status(_save(real[0], tmp_path / "real.db"))
@@ -116,15 +140,7 @@ def test_a_real_etcd_restores_our_snapshot_with_revisions_leases_and_compaction(
     cluster, lease = ours
     snapshot = _save(cluster, tmp_path / "ours.db")
     revision, kvs = _kvs(cluster.endpoints)
-    assert ETCD is not None
-    restored = ProcessCluster.new(tmp_path / "restored", 1, (ETCD,), token="restored")
-    [member] = restored.members
-    result = etcdctl(
-        "", "snapshot", "restore", str(snapshot), f"--name={member.name}",
-        f"--data-dir={member.data_dir}", f"--initial-cluster={member.initial_cluster}",
-        f"--initial-advertise-peer-urls={member.peer_url}", "--initial-cluster-token=restored",
-    )
-    assert result.returncode == 0, result.stderr
+    restored = _restored_cluster("ours", snapshot, tmp_path / "restored")
     try:
         restored.start_all()
 
@@ -146,9 +162,8 @@ def test_our_member_restores_a_real_etcd_snapshot_with_revisions_leases_and_comp
     cluster, lease = real
     snapshot = _save(cluster, tmp_path / "real.db")
     revision, kvs = _kvs(cluster.endpoints)
-    restored = ProcessCluster.new(tmp_path / "restored", 1, token="restored")
+    restored = _restored_cluster("real", snapshot, tmp_path / "restored")
     [member] = restored.members
-    member.extra_args = (f"--restore-from={snapshot}",)
     try:
         restored.start_all()
 
@@ -162,6 +177,42 @@ def test_our_member_restores_a_real_etcd_snapshot_with_revisions_leases_and_comp
         members = etcdctl(restored.endpoints, "member", "list").stdout
         assert member.name in members and member.peer_url in members
         assert len(members.splitlines()) == 1
+    finally:
+        restored.stop_all()
+
+
+def _fill_large(endpoint: str) -> None:
+    with grpc.insecure_channel(endpoint) as channel:
+        kv = rpc_pb2_grpc.KVStub(channel)
+        for i in range(LARGE_KEYS):
+            value = (b"%d" % i) * (5000 if i % 100 == 0 else 100)  # some overflow pages
+            kv.Put(rpc_pb2.PutRequest(key=b"big/%06d" % i, value=value), timeout=10)
+        kv.DeleteRange(rpc_pb2.DeleteRangeRequest(key=b"big/000100"), timeout=10)
+
+
+def _range_large(endpoint: str) -> rpc_pb2.RangeResponse:
+    with grpc.insecure_channel(endpoint) as channel:
+        return rpc_pb2_grpc.KVStub(channel).Range(
+            rpc_pb2.RangeRequest(key=b"big/", range_end=b"big0"), timeout=10
+        )
+
+
+@pytest.mark.parametrize("saved_by", ["ours", "real"])
+def test_a_large_snapshot_with_branch_and_overflow_pages_restores_across(saved_by, tmp_path):
+    command = OUR_MEMBER if saved_by == "ours" else (str(ETCD),)
+    with running_cluster(tmp_path / saved_by, 1, command) as cluster:
+        _fill_large(cluster.members[0].endpoint)
+        snapshot = _save(cluster, tmp_path / "saved.db")
+        expected = _range_large(cluster.members[0].endpoint)
+    assert _status(snapshot)["revision"] == expected.header.revision
+    restored = _restored_cluster(saved_by, snapshot, tmp_path / "restored")
+    try:
+        restored.start_all()
+        got = _range_large(restored.members[0].endpoint)
+
+        assert got.header.revision == expected.header.revision
+        assert list(got.kvs) == list(expected.kvs)
+        assert len(got.kvs) == LARGE_KEYS - 1
     finally:
         restored.stop_all()
 
