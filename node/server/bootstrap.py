@@ -64,7 +64,7 @@ async def bootstrap(config: ServerConfig, paths: DataPaths, segment_size: int) -
         return Bootstrapped(storage, backend)
     if config.is_new_cluster:
         if config.restore_from is not None:
-            restore_backend(Path(config.restore_from), paths)
+            restore_backend(Path(config.restore_from), paths, config.restore_skip_hash_check)
         seeds = initial_members(config)
         storage = create_member_storage(
             paths, config.local_member_id, config.cluster_id, sorted(seeds), seeds, segment_size
@@ -110,16 +110,22 @@ async def fetch_cluster(config: ServerConfig) -> tuple[int, list[Member]]:
     )
 
 
-def restore_backend(snapshot_file: Path, paths: DataPaths) -> None:
+def restore_backend(
+    snapshot_file: Path, paths: DataPaths, skip_hash_check: bool = False
+) -> None:
     """etcdctl snapshot restore: the keys, revisions, leases and compaction revision of a
     snapshot file (etcd's or ours: etcd 3.4's bbolt layout) become this member's backend; its
     membership, alarms and raft position are dropped (the new cluster's membership is
-    bootstrapped as for any new member). Nothing is left behind when the file is refused."""
+    bootstrapped as for any new member). The sha256 at its end is checked unless
+    `skip_hash_check` (etcd's --skip-hash-check: the file is a bare database then). Nothing is
+    left behind when the file is refused."""
     made = paths.member if not paths.member.exists() else paths.backend
     paths.member.mkdir(parents=True, exist_ok=True)
-    db = paths.member / "restore-from.db"
+    extracted = paths.member / "restore-from.db"
+    db = snapshot_file if skip_hash_check else extracted
     try:
-        extract_snapshot_database(snapshot_file, db)
+        if not skip_hash_check:
+            extract_snapshot_database(snapshot_file, extracted)
         backend = Backend(paths.backend)
         try:
             import_snapshot_db(db, backend)
@@ -132,5 +138,5 @@ def restore_backend(snapshot_file: Path, paths: DataPaths) -> None:
         shutil.rmtree(made, ignore_errors=True)
         raise
     finally:
-        db.unlink(missing_ok=True)
+        extracted.unlink(missing_ok=True)
     logger.info("restored the backend from snapshot file %s", snapshot_file)
