@@ -1,7 +1,8 @@
 """Snapshots move both ways between our members and real etcd 3.4: `etcdctl snapshot save`
 against ours gives a file `etcdctl snapshot status` reads and a real etcd restores, and a
-real etcd's snapshot rebuilds our member (`--restore-from`), keys with their revisions,
-leases and the compaction revision kept as etcd keeps them. Bad files are refused."""
+real etcd's snapshot (or, with --restore-skip-hash-check, its data dir's bare db) rebuilds our
+member (`--restore-from`), keys with their revisions, leases and the compaction revision kept
+as etcd keeps them. Bad files are refused by both, with etcd's words, nothing written."""
 
 from __future__ import annotations
 
@@ -253,3 +254,21 @@ def test_a_bad_snapshot_file_is_refused_by_both_and_nothing_is_written(ours, tmp
     assert expected in mine.stderr
     assert "Traceback" not in mine.stderr
     assert not (member.data_dir / "member").exists()  # only its log, no WAL and no backend
+
+
+def test_our_member_restores_a_real_etcds_data_dir_db_with_the_hash_check_skipped(tmp_path):
+    with running_cluster(tmp_path / "real", 1, (str(ETCD),)) as cluster:
+        lease = _write_the_same_history(cluster)
+        revision, kvs = _kvs(cluster.endpoints)
+        cluster.stop_all()
+        db = cluster.members[0].data_dir / "member" / "snap" / "db"
+    restored = ProcessCluster.new(tmp_path / "restored", 1, token="restored")
+    [member] = restored.members
+    member.extra_args = (f"--restore-from={db}", "--restore-skip-hash-check")
+    try:
+        restored.start_all()
+
+        assert _kvs(restored.endpoints) == (revision, kvs)
+        assert _leases(restored.endpoints) == [lease]
+    finally:
+        restored.stop_all()
