@@ -82,8 +82,9 @@ class _TreeBuilder:
 
     def _flush_leaf(self) -> None:
         items = self._items
+        first = items[0][0] if items else b""  # an empty tree is one empty leaf
         self._children.append(
-            (items[0][0], self._pages.append(lambda page_id: leaf_page(items, page_id)))
+            (first, self._pages.append(lambda page_id: leaf_page(items, page_id)))
         )
         self._items, self._size = [], PAGE_HEADER.size
 

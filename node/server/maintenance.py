@@ -34,11 +34,13 @@ class SnapshotFileError(BootstrapError):
 
 
 def _export_copy(copy: Path, dest: Path) -> None:
+    """Export the LMDB copy at `copy` to etcd's layout at `dest`, then drop the copy."""
     backend = Backend(copy)
     try:
         export_snapshot_db(backend, dest)
     finally:
         backend.close()
+        shutil.rmtree(copy, ignore_errors=True)
 
 
 async def backend_snapshot_chunks(
