@@ -115,8 +115,9 @@ def _lease_pb(value: bytes) -> bytes:
 
 
 def export_snapshot_db(backend: Backend, dest: Path) -> int:
-    """Write `backend`'s committed state as etcd 3.4's bbolt database at `dest`, read in one
-    transaction so it is one revision's state; returns the file's size."""
+    """Write `backend`'s state as etcd 3.4's bbolt database at `dest`, read through one view
+    so it is one revision's state (the server passes a copy it took under the backend lock);
+    returns the file's size."""
     with backend.read() as view:
         return write_bolt(dest, _etcd_buckets(view))
 
