@@ -4,6 +4,7 @@ snapshot file (etcd's NewServer start-up paths)."""
 from __future__ import annotations
 
 import logging
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -11,7 +12,7 @@ from node.messages.cluster import Member
 from node.mvcc.backend import Backend
 from node.server.cluster import MEMBERS, member_from_wire
 from node.server.config import ServerConfig
-from node.server.maintenance import extract_snapshot_database
+from node.server.maintenance import SnapshotFileError, extract_snapshot_database
 from node.server.member_storage import (
     BootstrapError,
     DataPaths,
@@ -22,6 +23,7 @@ from node.server.member_storage import (
     open_member_storage,
 )
 from node.server.peer_api import PeerUnavailable, call_peer, peer_address
+from node.server.snapshot_db import SnapshotFormatError, import_snapshot_db
 
 logger = logging.getLogger(__name__)
 
@@ -62,7 +64,7 @@ async def bootstrap(config: ServerConfig, paths: DataPaths, segment_size: int) -
         return Bootstrapped(storage, backend)
     if config.is_new_cluster:
         if config.restore_from is not None:
-            restore_backend(Path(config.restore_from), paths)
+            restore_backend(Path(config.restore_from), paths, config.restore_skip_hash_check)
         seeds = initial_members(config)
         storage = create_member_storage(
             paths, config.local_member_id, config.cluster_id, sorted(seeds), seeds, segment_size
@@ -108,18 +110,33 @@ async def fetch_cluster(config: ServerConfig) -> tuple[int, list[Member]]:
     )
 
 
-def restore_backend(snapshot_file: Path, paths: DataPaths) -> None:
-    """etcdctl snapshot restore: the file's keys, revisions and leases become this member's
-    backend; its old membership, alarms and raft position are dropped (the new cluster's
-    membership is bootstrapped as for any new member)."""
-    extract_snapshot_database(snapshot_file, paths.backend / "data.mdb")
-    backend = Backend(paths.backend)
+def restore_backend(
+    snapshot_file: Path, paths: DataPaths, skip_hash_check: bool = False
+) -> None:
+    """etcdctl snapshot restore: the keys, revisions, leases and compaction revision of a
+    snapshot file (etcd's or ours: etcd 3.4's bbolt layout) become this member's backend; its
+    membership, alarms and raft position are dropped (the new cluster's membership is
+    bootstrapped as for any new member). The sha256 at its end is checked unless
+    `skip_hash_check` (etcd's --skip-hash-check: the file is a bare database then). Nothing is
+    left behind when the file is refused."""
+    made = paths.member if not paths.member.exists() else paths.backend
+    paths.member.mkdir(parents=True, exist_ok=True)
+    extracted = paths.member / "restore-from.db"
+    db = snapshot_file if skip_hash_check else extracted
     try:
-        with backend.batch():
-            for bucket in (MEMBERS, b"alarm"):
-                for key, _ in backend.items(bucket):
-                    backend.delete(bucket, key)
-            backend.set_consistent_index(0, 0)
+        if not skip_hash_check:
+            extract_snapshot_database(snapshot_file, extracted)
+        backend = Backend(paths.backend)
+        try:
+            import_snapshot_db(db, backend)
+        finally:
+            backend.close()
+    except SnapshotFormatError as exc:
+        shutil.rmtree(made, ignore_errors=True)
+        raise SnapshotFileError(f"snapshot file {snapshot_file}: {exc}") from exc
+    except BaseException:
+        shutil.rmtree(made, ignore_errors=True)
+        raise
     finally:
-        backend.close()
+        extracted.unlink(missing_ok=True)
     logger.info("restored the backend from snapshot file %s", snapshot_file)

@@ -153,6 +153,9 @@ FLAGS: tuple[Flag, ...] = (
          "Accept fault injection calls (isolate, drop, delay, pause) on the native port."),
     Flag("restore-from", "restore_from", optional_path, "", OURS,
          "Path of a snapshot file to rebuild this member's data from."),
+    Flag("restore-skip-hash-check", "restore_skip_hash_check", go_bool, "false", OURS,
+         "Ignore the --restore-from file's sha256 integrity hash, as etcdctl snapshot restore "
+         "--skip-hash-check (for a db file copied from a data dir, which has none)."),
 )  # fmt: skip
 FLAGS_BY_NAME: dict[str, Flag] = {flag.name: flag for flag in FLAGS}
 
@@ -205,6 +208,7 @@ class ServerConfig:
     enable_fault_injection: bool = False
     log_level: str = "info"
     restore_from: str | None = None
+    restore_skip_hash_check: bool = False
     experimental_enable_lease_checkpoint: bool = True
 
     def __post_init__(self) -> None:

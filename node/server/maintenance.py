@@ -1,9 +1,10 @@
-"""Backend-level maintenance: the Snapshot stream, the whole-backend Hash, and rebuilding a
-member from a snapshot file (etcd's maintenance server and `etcdctl snapshot restore`).
+"""Backend-level maintenance: the Snapshot stream, the whole-backend Hash, and checking a
+snapshot file before a member is rebuilt from it (etcd's maintenance server and `etcdctl
+snapshot restore`).
 
-A snapshot file is the LMDB database of a consistent backend copy followed by the sha256 of
-those bytes, as etcd appends one to its bbolt file: etcdctl checks the digest when the
-file's size is 32 bytes past a multiple of 512, which an LMDB file (whole pages) always is.
+A snapshot file is a bbolt database in etcd 3.4's layout (snapshot_db.py) followed by the
+sha256 of those bytes, as etcd's Snapshot stream sends it: etcd checks the digest when the
+file's size is 32 bytes past a multiple of 512, which a file of whole pages always is.
 """
 
 from __future__ import annotations
@@ -20,26 +21,39 @@ import trio
 
 from node.messages.maintenance import SnapshotResponse
 from node.mvcc.backend import BUCKETS, CONSISTENT_INDEX_KEY, Backend
+from node.server.member_storage import BootstrapError
+from node.server.snapshot_db import export_snapshot_db
 
 CHUNK_SIZE = 32 * 1024
 """etcd's snapshotSendBufferSize."""
 DIGEST_SIZE = hashlib.sha256().digest_size
 
 
-class SnapshotFileError(Exception):
-    """A snapshot file that cannot be restored (too short, digest mismatch)."""
+class SnapshotFileError(BootstrapError):
+    """A snapshot file that cannot be restored (no digest, digest mismatch, not etcd's)."""
+
+
+def _export_copy(copy: Path, dest: Path) -> None:
+    """Export the LMDB copy at `copy` to etcd's layout at `dest`, then drop the copy."""
+    backend = Backend(copy)
+    try:
+        export_snapshot_db(backend, dest)
+    finally:
+        backend.close()
+        shutil.rmtree(copy, ignore_errors=True)
 
 
 async def backend_snapshot_chunks(
     copy_backend: Callable[[Path], None], lock: trio.Lock
 ) -> AsyncGenerator[SnapshotResponse, None]:
-    """Stream a consistent copy of the backend: chunks with the bytes remaining after each,
-    then one holding the sha256 of everything sent (remaining 0)."""
+    """Stream a consistent copy of the backend in etcd's bbolt layout: chunks with the bytes
+    remaining after each, then one holding the sha256 of everything sent (remaining 0)."""
     workdir = Path(tempfile.mkdtemp(prefix="etcd-snapshot-"))
     try:
         async with lock:
             await trio.to_thread.run_sync(copy_backend, workdir / "copy")
-        db = workdir / "copy" / "data.mdb"
+        db = workdir / "snapshot.db"
+        await trio.to_thread.run_sync(_export_copy, workdir / "copy", db)
         size = db.stat().st_size
         digest = hashlib.sha256()
         sent = 0
@@ -71,11 +85,13 @@ def backend_hash(backend: Backend) -> int:
 
 
 def extract_snapshot_database(snapshot_file: Path, dest_db: Path) -> None:
-    """Write the database part of a snapshot file to `dest_db`, checking its sha256."""
+    """Write the database part of a snapshot file to `dest_db`, checking its sha256 as
+    etcd's restore does (a file without one, or cut short, is refused with etcd's words)."""
     size = snapshot_file.stat().st_size
     if size % 512 != DIGEST_SIZE:
         raise SnapshotFileError(
-            f"snapshot file {snapshot_file} has no sha256 digest at its end ({size} bytes)"
+            f"snapshot file {snapshot_file}: snapshot missing hash but --skip-hash-check=false "
+            f"({size} bytes: cut short, or not a snapshot)"
         )
     digest = hashlib.sha256()
     dest_db.parent.mkdir(parents=True, exist_ok=True)
@@ -93,4 +109,7 @@ def extract_snapshot_database(snapshot_file: Path, dest_db: Path) -> None:
         os.fsync(dest.fileno())
     if digest.digest() != expected:
         dest_db.unlink(missing_ok=True)
-        raise SnapshotFileError(f"snapshot file {snapshot_file}: sha256 mismatch")
+        raise SnapshotFileError(
+            f"snapshot file {snapshot_file}: sha256 mismatch: expected sha256 "
+            f"{expected.hex()}, got {digest.hexdigest()}"
+        )

@@ -1,7 +1,7 @@
 """`etcdctl snapshot save` and `etcdctl check perf` against our cluster.
 
-The snapshot etcdctl saves is our backend's format (LMDB, not etcd's bbolt), so `etcdctl
-snapshot status` cannot read it; our members rebuild from it with --restore-from instead.
+The snapshot etcdctl saves is in etcd's own format (a bbolt database, etcd's buckets), so our
+members rebuild from it with --restore-from and so does a real etcd (test_etcdctl_snapshot.py).
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@ the output can be compared, against a real etcd 3.4 started with the same flags:
 defrag, member update, lease list, put --ignore-value/--ignore-lease, watch from a delete,
 make-mirror, endpoint hashkv, the NOSPACE alarm, and the request size and txn limits.
 
-(`etcdctl snapshot status` is left out: it reads bbolt files, and our backend is LMDB.)
+(`etcdctl snapshot save`, `status` and `restore` are test_etcdctl_snapshot.py's.)
 """
 
 from __future__ import annotations

@@ -180,6 +180,7 @@ def test_go_style_numbers_and_single_dash_flags_are_accepted() -> None:
 
 def test_a_bool_flag_alone_means_true() -> None:
     assert load("--enable-fault-injection").enable_fault_injection is True
+    assert load("--restore-skip-hash-check").restore_skip_hash_check is True
 
 
 # --- derived values -----------------------------------------------------------------------------

@@ -12,10 +12,12 @@ from node.messages.cluster import MemberListRequest
 from node.messages.kv import PutRequest, RangeRequest
 from node.messages.maintenance import HashKVRequest, SnapshotRequest
 from node.mvcc.backend import Backend
+from node.mvcc.kvstore import KVStore
 from node.server.bootstrap import bootstrap
 from node.server.config import ServerConfig
 from node.server.maintenance import SnapshotFileError
 from node.server.member_storage import DataPaths
+from node.server.snapshot_db import export_snapshot_db
 from node.wal import WAL
 from node.wal.snapshotter import Snapshotter
 from tests.server.harness import (
@@ -179,3 +181,45 @@ async def test_a_corrupt_snapshot_file_is_refused(tmp_path):
     )
     with pytest.raises(SnapshotFileError, match="sha256 mismatch"):
         await bootstrap(config, DataPaths(tmp_path / "m"), 1 << 20)
+
+
+def _restore_config(tmp_path, snapshot_file, **flags) -> ServerConfig:
+    port = reserve_peer_port()
+    return member_config(
+        tmp_path, "m", port, {"m": [f"http://127.0.0.1:{port}"]},
+        restore_from=str(snapshot_file), **flags,
+    )
+
+
+async def test_a_file_of_another_program_is_an_invalid_database_and_nothing_is_left(tmp_path):
+    snapshot_file = tmp_path / "other.db"
+    content = b"SQLite format 3\0".ljust(8192, b"\0")
+    snapshot_file.write_bytes(content + hashlib.sha256(content).digest())
+    paths = DataPaths(tmp_path / "m")
+
+    with pytest.raises(SnapshotFileError, match="invalid database"):
+        await bootstrap(_restore_config(tmp_path, snapshot_file), paths, 1 << 20)
+    assert not paths.member.exists()
+
+
+async def test_a_bare_database_restores_only_with_the_hash_check_skipped(tmp_path):
+    source = Backend(tmp_path / "source")
+    with KVStore(source).write() as txn:
+        txn.put(b"k", b"v")
+    export_snapshot_db(source, tmp_path / "bare.db")
+    source.close()
+
+    with pytest.raises(SnapshotFileError, match="snapshot missing hash but --skip-hash-check"):
+        await bootstrap(_restore_config(tmp_path, tmp_path / "bare.db"),
+                        DataPaths(tmp_path / "refused"), 1 << 20)
+    booted = await bootstrap(
+        _restore_config(tmp_path, tmp_path / "bare.db", restore_skip_hash_check=True),
+        DataPaths(tmp_path / "m"), 1 << 20,
+    )
+    try:
+        with KVStore(booted.backend).read() as txn:
+            [kv] = txn.range(b"k").kvs
+        assert (kv.value, kv.mod_revision) == (b"v", 2)
+    finally:
+        booted.storage.close()
+        booted.backend.close()

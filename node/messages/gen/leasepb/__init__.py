@@ -1,0 +1,1 @@
+"""Generated from node/messages/proto by `python -m node.messages.regen_protos`."""
