@@ -140,6 +140,9 @@ FLAGS: tuple[Flag, ...] = (
          "Interpret 'auto-compaction-retention' one of: periodic|revision. 'periodic' for "
          "duration based retention, defaulting to hours if no time unit is provided (e.g. "
          "'5m'). 'revision' for revision number based retention."),
+    Flag("pre-vote", "pre_vote", go_bool, "true", CLUSTERING,
+         "Enable to run an additional Raft election phase (on by default in etcd-node, as in "
+         "etcd 3.5; etcd 3.4 defaults to false)."),
     Flag("log-level", "log_level", go_string, "info", LOGGING,
          "Configures log level. Only supports debug, info, warn, error, panic, or fatal."),
     Flag("experimental-enable-lease-checkpoint", "experimental_enable_lease_checkpoint",
@@ -210,6 +213,7 @@ class ServerConfig:
     restore_from: str | None = None
     restore_skip_hash_check: bool = False
     experimental_enable_lease_checkpoint: bool = True
+    pre_vote: bool = True
 
     def __post_init__(self) -> None:
         if not self.data_dir:

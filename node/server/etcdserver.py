@@ -208,7 +208,7 @@ class EtcdServer(V3Server):
                 max_inflight_msgs=MAX_INFLIGHT_MSGS,
                 max_uncommitted_entries_size=MAX_UNCOMMITTED_ENTRIES_SIZE,
                 check_quorum=True,
-                pre_vote=True,
+                pre_vote=config.pre_vote,
                 seed=self.member_id,
             )
         )

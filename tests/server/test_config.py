@@ -107,6 +107,11 @@ def test_lease_checkpoints_are_on_by_default_unlike_etcd() -> None:
     )
 
 
+def test_pre_vote_is_on_by_default_unlike_etcd_3_4_and_the_flag_turns_it_off() -> None:
+    assert load().pre_vote is True
+    assert load("--pre-vote=false").pre_vote is False
+
+
 def test_programmatic_config_has_the_same_defaults_as_an_empty_command_line() -> None:
     assert ServerConfig() == load()
 
@@ -128,7 +133,10 @@ def test_help_shows_the_defaults_real_etcd_shows() -> None:
         for flag in borrowed
         if flag.default != etcd_defaults[flag.name]
     }
-    assert differing == {"experimental-enable-lease-checkpoint": ("true", "false")}
+    assert differing == {
+        "experimental-enable-lease-checkpoint": ("true", "false"),
+        "pre-vote": ("true", "false"),
+    }
 
 
 def test_name_alone_names_the_default_initial_cluster_after_the_member() -> None:

@@ -19,7 +19,7 @@ from node.messages.maintenance import (
     MoveLeaderRequest,
     StatusRequest,
 )
-from tests.server.harness import Cluster, cluster_configs, wait_for
+from tests.server.harness import WAIT, Cluster, cluster_configs, wait_for
 
 QUOTA = 256 * 1024
 
@@ -149,4 +149,28 @@ async def test_paused_apply_holds_writes_until_resumed(tmp_path):
         await server.inject_fault(FaultRequest(FaultKind.RESUME_APPLY))
         with trio.fail_after(5):
             await done.wait()
+        nursery.cancel_scope.cancel()
+
+
+@pytest.mark.parametrize("pre_vote", [True, False])
+async def test_an_isolated_follower_raises_its_term_only_without_pre_vote(tmp_path, pre_vote):
+    configs = cluster_configs(tmp_path, 3, enable_fault_injection=True, pre_vote=pre_vote)
+    async with trio.open_nursery() as nursery:
+        cluster = Cluster(nursery, configs)
+        await cluster.start_all()
+        leader = await cluster.leader()
+        follower, other = cluster.followers(leader)
+        term = follower.term
+        events = follower.subscribe_events()
+        await follower.inject_fault(
+            FaultRequest(FaultKind.ISOLATE, peer_ids=[leader.member_id, other.member_id])
+        )
+        wanted = "pre_candidate" if pre_vote else "candidate"
+        with trio.fail_after(WAIT):
+            async for event in events:
+                if event.kind == "role" and event.fields["role"] == wanted:
+                    break
+        # a pre-candidate asks without raising its term; a candidate raises it first
+        assert (follower.term == term) is pre_vote
+        assert leader.term == term
         nursery.cancel_scope.cancel()
