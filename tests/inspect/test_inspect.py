@@ -12,10 +12,10 @@ import pytest
 import trio
 
 from node.messages.kv import (
+    CompactionRequest,
     Compare,
     CompareResult,
     CompareTarget,
-    CompactionRequest,
     DeleteRangeRequest,
     PutRequest,
     RangeRequest,
@@ -159,7 +159,7 @@ async def test_db_shows_meta_revisions_tombstones_leases_and_members(member_dir)
 
 
 async def test_a_corrupt_wal_is_named_with_its_offset(member_dir, tmp_path):
-    data_dir, server, _ = member_dir
+    data_dir, _, _ = member_dir
     copy = tmp_path / "copy"
     shutil.copytree(data_dir, copy, ignore=shutil.ignore_patterns("*.mdb"))
     segments = sorted((copy / "member" / "wal").glob("*.wal"))
