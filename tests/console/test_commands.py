@@ -826,3 +826,36 @@ async def test_the_playground_is_broken_and_mended_through_commands(tmp_path: Pa
     assert after == ["before"]
     assert_one_error_line(one_group, "a partition needs at least two groups of members")
     assert names == ["n1"]
+
+
+async def test_inspect_reads_a_running_member_process_by_name_and_leaves_it_serving(
+    tmp_path: Path,
+):
+    playground = Playground(
+        tmp_path / "playground", members=1, heartbeat_interval_ms=50, election_timeout_ms=500
+    )
+    try:
+        await playground.start()
+        async with (
+            Client(playground.native_endpoints(), timeout=1.0) as client,
+            Console.open(client, playground) as console,
+        ):
+            await ok(console, "put inspected/k v1")
+            await ok(console, "lease grant 300")
+            wal = await ok(console, "inspect wal n1 --types put,lease-grant")
+            db = await ok(console, "inspect db n1 --prefix inspected/")
+            snap = await ok(console, "inspect snap n1")
+            unknown = await run(console, "inspect wal n9")
+            await ok(console, "put inspected/k v2")
+            after = await ok(console, "get inspected/k --print-value-only")
+    finally:
+        with trio.CancelScope(shield=True):
+            await playground.stop()
+
+    assert any('put "inspected/k" "v1"' in line for line in wal)
+    assert any("lease grant id=" in line and "ttl=300" in line for line in wal)
+    assert 'key "inspected/k"' in db
+    assert any('version 1  value "v1"' in line for line in db)
+    assert snap == ["no snapshot files yet"]
+    assert not unknown.ok and "n9 is neither a member of the playground (n1)" in unknown.lines[0]
+    assert after == ["v2"]

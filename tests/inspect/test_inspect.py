@@ -194,3 +194,23 @@ async def test_bad_paths_and_files_get_a_clear_message(tmp_path):
     done = await inspect("wal", tmp_path)
     assert done.returncode == 1 and b"wal: file not found" in done.stderr
 
+
+
+async def test_a_torn_tail_is_reported_and_left_alone(member_dir, tmp_path):
+    data_dir, _, _ = member_dir
+    copy = tmp_path / "copy"
+    shutil.copytree(data_dir, copy, ignore=shutil.ignore_patterns("*.mdb"))
+    rows = json_rows(await inspect("-w", "json", "wal", copy))
+    last = [row for row in rows if row["row"] == "segment"][-1]
+    segment = copy / "member" / "wal" / last["segment"]
+    # half a record: a header promising 100 bytes, 20 of them written, the rest never landed
+    with segment.open("r+b") as file:
+        file.seek(last["records_end"])
+        file.write((100).to_bytes(4, "big") + b"\x12\x34\x56\x78" + b"\x82\x02" + b"x" * 18)
+    before = segment.read_bytes()
+    done = await inspect("wal", copy)
+    assert done.returncode == 0, done.stderr.decode()
+    text = done.stdout.decode()
+    assert f"@{last['records_end']}  torn tail" in text
+    assert "a torn tail after" in text
+    assert segment.read_bytes() == before
