@@ -4,6 +4,7 @@ disk; bad input is one clear line on stderr and exit status 1, never a traceback
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Iterator, Sequence
 
@@ -60,13 +61,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     as_json = args.write_out == "json"
     try:
         for row in rows(args):
-            print(row.to_json() if as_json else row.text, flush=False)
+            print(row.to_json() if as_json else row.text)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # the reader (| head) has had enough; say nothing more
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except (InspectError, WalError, OSError, lmdb.Error) as exc:
         sys.stdout.flush()
         print(f"Error: {exc}", file=sys.stderr)
         return 1
-    except BrokenPipeError:
-        return 0
     return 0
 
 

@@ -10,6 +10,7 @@ transaction, one consistent state.
 
 from __future__ import annotations
 
+import errno
 import struct
 from collections import defaultdict
 from collections.abc import Iterator
@@ -44,20 +45,39 @@ def inspect_db(paths: DataPaths, prefix: bytes = b"") -> Iterator[Row]:
     data_file = paths.backend / _DATA_FILE
     if not data_file.is_file():
         raise InspectError(f"{data_file}: no backend database there")
+    unlocked = False
     try:
-        env = lmdb.open(
-            str(paths.backend), readonly=True, create=False, max_dbs=len(BUCKETS) + 2,
-            readahead=False,
-        )
+        env = _open_readonly(paths.backend, lock=True)
+    except lmdb.ReadonlyError:
+        # no writing the lock file (a read-only copy): then no member writes there either
+        env, unlocked = _open_readonly(paths.backend, lock=False), True
     except lmdb.Error as exc:
         raise InspectError(f"{data_file} is not a readable LMDB database: {exc}") from None
     try:
         with env.begin() as txn:
+            if unlocked:
+                yield Row(
+                    f"(read without LMDB's lock file, which cannot be written here: if a member "
+                    f"writes {data_file} now, what follows may be inconsistent)",
+                    {"row": "note", "note": "read without the lock file"},
+                )
             yield from _describe(env, txn, data_file, prefix)
     except lmdb.Error as exc:
         raise InspectError(f"{data_file}: cannot be read: {exc}") from None
     finally:
         env.close()
+
+
+def _open_readonly(directory: Path, *, lock: bool) -> Any:
+    try:
+        return lmdb.open(
+            str(directory), readonly=True, create=False, lock=lock, max_dbs=len(BUCKETS) + 2,
+            readahead=False,
+        )
+    except lmdb.Error as exc:
+        if lock and getattr(exc, "errno", None) in (errno.EACCES, errno.EROFS):
+            raise lmdb.ReadonlyError(str(exc)) from exc
+        raise
 
 
 def _describe(env: Any, txn: Any, data_file: Path, prefix: bytes) -> Iterator[Row]:
