@@ -1,7 +1,8 @@
 """etcd-console: a local etcd cluster playground, REPL, dashboard and demo runner.
 
 `up` starts a playground cluster in the background, `status` shows its members, `down` stops
-it; `play` starts one (or picks up the one running) and opens the dashboard on it.
+it; `play` starts one (or picks up the one running) and opens the dashboard on it; `inspect`
+shows what a member keeps on disk.
 """
 
 from __future__ import annotations
@@ -13,6 +14,12 @@ from collections.abc import Sequence
 import anyio
 
 from console.chaos import command as chaos_command
+from console.disk_inspection import (
+    INSPECTORS,
+    data_dir_of,
+    inspector_argv,
+    run_inspector_here,
+)
 from playground.errors import PlaygroundError
 from playground.playground import DEFAULT_DIRECTORY, MAX_MEMBERS, MIN_MEMBERS, Playground
 from playground.status import MemberStatus
@@ -57,6 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_tui_parser(sub)
     _add_repl_parser(sub)
     _add_demo_parser(sub)
+    _add_inspect_parser(sub)
     chaos_command.add_parser(sub)
     return parser
 
@@ -141,6 +149,49 @@ def _demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_inspect_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    summary = "show a member's WAL, snapshot files or backend, read-only (safe while it runs)"
+    inspect = sub.add_parser("inspect", help=summary, description=summary)
+    inspect.add_argument("what", choices=INSPECTORS, help="wal, snap or db")
+    inspect.add_argument(
+        "target", metavar="NAME|PATH", help="a playground member, or a member's data directory"
+    )
+    inspect.add_argument(
+        "--dir",
+        default=DEFAULT_DIRECTORY,
+        help=f"the playground directory NAME is in (default: ./{DEFAULT_DIRECTORY}/)",
+    )
+    inspect.add_argument(
+        "-w", "--write-out", choices=("simple", "json"), default="simple",
+        help="readable text, or JSON lines",
+    )  # fmt: skip
+    inspect.add_argument("--start-index", type=int, help="wal: entries from this index on")
+    inspect.add_argument("--end-index", type=int, help="wal: entries up to this index")
+    inspect.add_argument("--types", help="wal: record types to show, comma-separated")
+    inspect.add_argument("--prefix", help="db: only keys starting with this prefix")
+
+
+def _inspect(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
+    options = []
+    for flag, applies in (
+        ("start_index", "wal"), ("end_index", "wal"), ("types", "wal"), ("prefix", "db")
+    ):
+        value = getattr(args, flag)
+        if value is None:
+            continue
+        name = "--" + flag.replace("_", "-")
+        if args.what != applies:
+            parser.error(f"{name} is for inspect {applies}, not inspect {args.what}")
+        options += [name, str(value)]
+    try:
+        playground = Playground.attach(args.dir)
+    except PlaygroundError:
+        playground = None
+    data_dir = data_dir_of(args.target, playground)
+    json_lines = args.write_out == "json"
+    return run_inspector_here(inspector_argv(args.what, data_dir, options, json_lines))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one etcd-console command; returns the exit status."""
     parser = build_parser()
@@ -157,6 +208,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _demo(args)
         if args.command == "chaos":
             return chaos_command.run_command(args)
+        if args.command == "inspect":
+            return _inspect(parser, args)
         if args.command == "up":
             _up(args.dir, args.members)
         elif args.command == "play":

@@ -14,6 +14,7 @@ LEASES = "leases"
 CONCURRENCY = "locks and elections"
 CLUSTER = "cluster"
 PLAYGROUND = "playground (needs an attached playground)"
+INSPECT = "a member's files on disk (read-only, safe while it runs)"
 CONSOLE = "console"
 
 DEFAULT_LOCK_TTL = 10
@@ -52,6 +53,8 @@ _END = Arg("END", "key", optional=True)
 _LEASE_ID = Arg("ID", "lease")
 _MEMBER = Arg("MEMBER", "member")
 _PLAYGROUND_MEMBER = Arg("NAME", "member")
+_INSPECTED = Arg("NAME", "member")
+"""A playground member, or a path to a member's data directory."""
 _PREFIX = Flag("prefix", "keys with matching prefix")
 _FROM_KEY = Flag("from-key", "keys that are greater than or equal to the given key")
 _PREV_KV = Flag("prev-kv", "return the previous key-value pair before modification")
@@ -236,6 +239,31 @@ BUILTIN_SPECS = (
         "Prints the KV history hash of every member's endpoint",
         CLUSTER,
         aliases=("endpoint hashkv",),
+    ),
+    CommandSpec(
+        "inspect wal",
+        "Shows a member's WAL records, entries decoded (NAME: a playground member, or a path)",
+        INSPECT,
+        (_INSPECTED,),
+        (
+            Flag("start-index", "entries from this index on", "int", None, metavar="N"),
+            Flag("end-index", "entries up to this index", "int", None, metavar="N"),
+            Flag("types", "record types to show, comma-separated (put,txn,hardstate,...)",
+                 "text", None, metavar="TYPES"),
+        ),
+    ),
+    CommandSpec(
+        "inspect snap",
+        "Shows a member's snapshot files and the WAL markers pointing at them",
+        INSPECT,
+        (_INSPECTED,),
+    ),
+    CommandSpec(
+        "inspect db",
+        "Shows a member's backend: buckets, meta, key revisions, leases, members",
+        INSPECT,
+        (_INSPECTED,),
+        (Flag("prefix", "only keys starting with this prefix", "text", None, metavar="PREFIX"),),
     ),
     CommandSpec(
         "kill", "Kills a member's process (SIGKILL), as a crash", PLAYGROUND, (_PLAYGROUND_MEMBER,)

@@ -36,6 +36,7 @@ The API:
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
@@ -77,7 +78,8 @@ from console.command_output import (
     render_watch,
     text_of,
 )
-from console.command_specs import GRAMMAR, PLAYGROUND
+from console.command_specs import GRAMMAR, INSPECT, PLAYGROUND
+from console.disk_inspection import data_dir_of, inspector_argv, run_inspector
 from console.member_table import MemberState, render_member_states
 from node.client import (
     Client,
@@ -249,6 +251,9 @@ class Console:
             "move-leader": self._move_leader,
             "snapshot save": self._snapshot_save,
             "hash": self._hash,
+            "inspect wal": self._inspect,
+            "inspect snap": self._inspect,
+            "inspect db": self._inspect,
             "kill": self._kill,
             "restart": self._restart,
             "pause": self._pause,
@@ -305,7 +310,9 @@ class Console:
                     f"{command.name} is not a console command: its front end runs it"
                 )
             spec = self.grammar.spec(command.name)
-            waits_for_others = command.name in ("lock", "elect") or spec.group == PLAYGROUND
+            waits_for_others = spec.group in (PLAYGROUND, INSPECT) or command.name in (
+                "lock", "elect"
+            )
             with anyio.fail_after(None if waits_for_others else self.command_timeout):
                 return await handler(command)
         except (CommandError, PlaygroundError, errors.EtcdError, TimeoutError, OSError) as error:
@@ -657,6 +664,21 @@ class Console:
         partial.replace(path)
         rendered = Rendered([f"Snapshot saved at {path}"], {"path": str(path), "size": size})
         return self._result(command, rendered)
+
+    async def _inspect(self, command: Command) -> Result:
+        what = command.name.split()[1]
+        options = []
+        for flag, value in command.flags.items():
+            if value is not None:
+                options += ["--" + flag.replace("_", "-"), str(value)]
+        json_lines = (command.write_out or self.output) == "json"
+        data_dir = data_dir_of(command.args["name"], self.playground)
+        done = await run_inspector(inspector_argv(what, data_dir, options, json_lines))
+        if not done.ok:
+            raise CommandError(done.stderr.strip().removeprefix("Error: "))
+        lines = done.stdout.splitlines()
+        value = [json.loads(line) for line in lines] if json_lines else lines
+        return self._result(command, Rendered(lines, value))
 
     # -- playground ----------------------------------------------------------------------------
 

@@ -151,7 +151,7 @@ class ChaosDashboard(DashboardApp):
 
     def show_progress(self, progress: Progress) -> None:
         """The run's numbers and the fault in force, in the title."""
-        paused = " · display paused (p resumes)" if self.display_paused else ""
+        paused = " · display paused (P resumes)" if self.display_paused else ""
         self.sub_title = (
             f"chaos {progress.elapsed:.0f}s · {progress.rate:.0f} ops/s · "
             f"{progress.operations} ops · faults {progress.faults} · "

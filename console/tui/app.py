@@ -11,11 +11,13 @@ import itertools
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 
+import anyio
+from textual import events
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.screen import Screen
 from textual.widget import Widget
-from textual.widgets import Footer, Header, Input, Log, TabbedContent, TabPane
+from textual.widgets import Footer, Header, Input, Log, Select, TabbedContent, TabPane
 from textual.worker import Worker
 
 from console.command_specs import PLAYGROUND
@@ -24,8 +26,10 @@ from console.tui.cluster_view import ClusterView
 from console.tui.command_bar import CommandBar, OutputPanel
 from console.tui.command_session import CommandSession
 from console.tui.commit_panel import CommitPanel
+from console.tui.confirm_dialog import ConfirmDialog
 from console.tui.etcd_source import EtcdSource
 from console.tui.keys_panel import KeysPanel
+from console.tui.log_history import merged_with_history, read_log_tail
 from console.tui.logs_panel import LogsPanel
 from console.tui.members_panel import MembersPanel
 from console.tui.native_source import NativeSource
@@ -103,14 +107,16 @@ class DashboardApp(App[int]):
         Binding("4", "show_panel(4)", "Watches", show=False),
         Binding("5", "show_panel(5)", "Keys", show=False),
         Binding("6", "show_panel(6)", "Output", show=False),
-        Binding("k", "kill", "Kill"),
-        Binding("r", "restart", "Restart"),
-        Binding("z", "freeze", "Stop/cont"),
-        Binding("x", "isolate", "Isolate"),
-        Binding("h", "heal", "Heal"),
-        Binding("w", "open_watch", "Watch"),
-        Binding("p", "pause_display", "Pause"),
-        Binding("f", "find_keys", "Find"),
+        # Capitals act, so that lowercase text typed anywhere but a field reaches the command
+        # bar (commands are lowercase; none starts with q); kill, stop and isolate also ask y/n.
+        Binding("K", "kill", "Kill"),
+        Binding("R", "restart", "Restart"),
+        Binding("Z", "freeze", "Stop/cont"),
+        Binding("X", "isolate", "Isolate"),
+        Binding("H", "heal", "Heal"),
+        Binding("W", "open_watch", "Watch"),
+        Binding("P", "pause_display", "Pause"),
+        Binding("F", "find_keys", "Find"),
         Binding("colon", "focus_command", "Command", key_display=":"),
         Binding("q", "quit", "Quit"),
     ]
@@ -140,6 +146,8 @@ class DashboardApp(App[int]):
         self.display_paused = False
         self.process_states: dict[str, str] = {}
         self._followers: dict[str, Worker[None]] = {}
+        self._history_pending: set[str] = set()
+        """Members whose log file's past is still to be read into their log lines."""
         self._watch_ids = itertools.count(1)
 
     # -- layout -------------------------------------------------------------------------------
@@ -214,6 +222,31 @@ class DashboardApp(App[int]):
         self._followers[key] = self.run_worker(
             self.source.follow(member, self.cluster), name=f"follow {key}", group="members"
         )
+        if self.playground is not None and self.source.streams_logs:
+            self._history_pending.add(key)
+
+    def _load_log_histories(self) -> None:
+        """Read the past of each member's log file once its stream is live (it answered), or
+        at once if its process is down: every line is then in the file or in the stream."""
+        playground = self.playground
+        for key in list(self._history_pending):
+            member = self.cluster.members.get(key)
+            record = playground.members.get(key) if playground is not None else None
+            if member is None or record is None:
+                self._history_pending.discard(key)
+            elif member.reachable or self.process_states.get(key) == "down":
+                self._history_pending.discard(key)
+                self.run_worker(self._load_log_history(key, record.data_dir), group="members")
+
+    async def _load_log_history(self, key: str, data_dir: str) -> None:
+        """Put what the member logged before it was followed in front of its streamed lines."""
+        history = await anyio.to_thread.run_sync(read_log_tail, data_dir)
+        member = self.cluster.members.get(key)
+        if member is None or not history:
+            return
+        member.add_history(merged_with_history(history, list(member.logs)))
+        if self.selected == key:
+            self.logs_panel.follow(member)
 
     def _sync_playground_members(self) -> None:
         """Follow members the playground added, drop those it removed."""
@@ -251,6 +284,7 @@ class DashboardApp(App[int]):
             return
         self._sync_playground_members()
         self._read_process_states()
+        self._load_log_histories()
         self.cluster.sample()
         self.commit_panel.show(self.cluster)
 
@@ -327,7 +361,7 @@ class DashboardApp(App[int]):
         self.logs_panel.paused = self.display_paused
         self.watches_panel.flush(self.display_paused)
         self.sub_title = (
-            f"{self.source.label} · display paused (p resumes)"
+            f"{self.source.label} · display paused (P resumes)"
             if self.display_paused
             else self.source.label
         )
@@ -357,6 +391,23 @@ class DashboardApp(App[int]):
     def action_focus_command(self) -> None:
         """Put the cursor in the command bar."""
         self.query_one(CommandBar).focus()
+
+    async def on_event(self, event: events.Event) -> None:
+        """Text typed while no field has focus goes to the command bar, not to the bindings."""
+        if isinstance(event, events.Key) and self._starts_typing(event):
+            bar = self.query_one(CommandBar)
+            bar.focus()
+            bar.insert_text_at_cursor(event.character or "")
+            return
+        await super().on_event(event)
+
+    def _starts_typing(self, event: events.Key) -> bool:
+        character = event.character
+        if not event.is_printable or not character or character.isspace():
+            return False
+        if len(self.screen_stack) > 1 or isinstance(self.focused, Input | Select):
+            return False
+        return not any(key == event.key for key in self.active_bindings)
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         """Enter in the command bar runs its line."""
@@ -452,24 +503,45 @@ class DashboardApp(App[int]):
         self.notify(done, timeout=3)
         self._read_process_states()
 
+    def _after_confirming(self, question: str, act: Callable[[], None]) -> None:
+        """Ask `question` (y/n) about the selected member; `act` only on y."""
+        if self.playground is None or self.selected is None:
+            return
+        selected = self.selected
+
+        def answered(yes: bool | None) -> None:
+            if yes and self.selected == selected:
+                act()
+
+        self.push_screen(ConfirmDialog(question.format(name=selected)), callback=answered)
+
     def action_kill(self) -> None:
-        """SIGKILL the selected member."""
-        self._on_selected_member(Playground.kill, "killing", "killed")
+        """SIGKILL the selected member, once confirmed."""
+        self._after_confirming(
+            "Kill {name}? (SIGKILL, as a crash)",
+            lambda: self._on_selected_member(Playground.kill, "killing", "killed"),
+        )
 
     def action_restart(self) -> None:
         """Restart the selected member."""
         self._on_selected_member(Playground.restart, "restarting", "restarted")
 
     def action_freeze(self) -> None:
-        """SIGSTOP the selected member, or SIGCONT it when it is paused."""
+        """SIGSTOP the selected member (once confirmed), or SIGCONT it when it is paused."""
         if self.process_states.get(self.selected or "", "") == "paused":
             self._on_selected_member(Playground.resume, "resuming", "resumed")
-        else:
-            self._on_selected_member(Playground.pause, "pausing", "paused")
+            return
+        self._after_confirming(
+            "Stop {name}? (SIGSTOP: it freezes until Z again)",
+            lambda: self._on_selected_member(Playground.pause, "pausing", "paused"),
+        )
 
     def action_isolate(self) -> None:
-        """Partition the selected member away from every other member."""
-        self._on_selected_member(_isolate, "partitioning off", "is partitioned off")
+        """Partition the selected member away from every other member, once confirmed."""
+        self._after_confirming(
+            "Isolate {name}? (partition it from every other member; H heals)",
+            lambda: self._on_selected_member(_isolate, "partitioning off", "is partitioned off"),
+        )
 
     def action_heal(self) -> None:
         """Remove every partition and slow link."""

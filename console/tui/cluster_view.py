@@ -95,6 +95,12 @@ class LiveMember:
         if self.role != "leader":
             self.peers.clear()
 
+    def add_history(self, merged: list[LogLine]) -> None:
+        """Replace the log lines with `merged`: the past read from the member's log file in
+        front of the lines the stream brought (see log_history.merged_with_history)."""
+        self.log_count += max(len(merged) - len(self.logs), 0)
+        self.logs = deque(merged, maxlen=LOG_LINES_KEPT)
+
     def apply_event(self, kind: str, fields: dict[str, Any], when: float) -> None:
         """Take in one event of the member's event stream."""
         if kind == "log":

@@ -4,6 +4,7 @@ where their output and the output of background jobs appear."""
 from __future__ import annotations
 
 from rich.text import Text
+from textual import events
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
@@ -29,9 +30,19 @@ class CommandBar(Input):
             placeholder="command, as in the REPL: put k v, get k --prefix, watch k, kill n1, help",
             suggester=SuggestFromList(commands, case_sensitive=False),
             id="command-bar",
+            # text typed elsewhere lands here and typing goes on: nothing is selected to replace
+            select_on_focus=False,
         )
         self.history: list[str] = []
         self._recalled = 0
+
+    async def _on_key(self, event: events.Key) -> None:
+        # ":" is how the bar is reached; typed into an empty bar it is that, not text.
+        if event.character == ":" and not self.value:
+            event.stop()
+            event.prevent_default()
+            return
+        await super()._on_key(event)
 
     def remember(self, line: str) -> None:
         """Keep `line` for recall, and start recalling from the newest again."""

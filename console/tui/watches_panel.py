@@ -147,4 +147,4 @@ class WatchesPanel(Vertical):
         """Write every watch's buffered events (or keep them while paused)."""
         for view in self.views:
             view.flush(paused)
-        self.border_subtitle = "[yellow]paused (p resumes)[/]" if paused else ""
+        self.border_subtitle = "[yellow]paused (P resumes)[/]" if paused else ""

@@ -16,6 +16,7 @@ import re
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
+from typing import NamedTuple
 
 from node.raft.types import MalformedRecord
 from node.wal.errors import WalCorruptError, WalNotFoundError
@@ -84,11 +85,22 @@ def check_contiguous(directory: Path, names: list[SegmentName]) -> None:
             )
 
 
+class RecordSpan(NamedTuple):
+    """Where one record sits in its segment (offset of its header, end of its payload) and
+    the crc it carries: what an inspector shows beside the record."""
+
+    offset: int
+    end: int
+    crc: int
+
+
 @dataclass(slots=True)
 class SegmentContents:
-    """The good records of one segment, where they end, and the crc chain after them."""
+    """The good records of one segment, where each sits, where they end, and the crc chain
+    after them."""
 
     records: list[Record]
+    spans: list[RecordSpan]
     end: int
     chain: int
     torn: bool
@@ -106,8 +118,20 @@ def read_segment(path: Path, chain: int | None, last: bool) -> SegmentContents:
     Only the last segment may end in zeros or a torn tail (`torn` tells the caller to cut
     there before appending); any other damage raises WalCorruptError.
     """
+    contents, damage = read_segment_until_damage(path, chain, last)
+    if damage is not None:
+        raise damage
+    return contents
+
+
+def read_segment_until_damage(
+    path: Path, chain: int | None, last: bool
+) -> tuple[SegmentContents, WalCorruptError | None]:
+    """As `read_segment`, but damage after the segment's opening records is returned beside
+    the good records before it rather than raised: what an inspector shows."""
     buf = path.read_bytes()
     records: list[Record] = []
+    spans: list[RecordSpan] = []
     offset = 0
     link = 0
     while offset < len(buf):
@@ -127,21 +151,24 @@ def read_segment(path: Path, chain: int | None, last: bool) -> SegmentContents:
             break
         _check_position(record, len(records), path, offset)
         records.append(record)
+        spans.append(RecordSpan(offset, frame.end, frame.crc))
         link = frame.crc
         offset = frame.end
     if len(records) < 2:
         raise WalCorruptError(
             "wal: segment does not start with its crc and metadata records", path, offset
         )
+    contents = SegmentContents(records, spans, offset, link, torn=False)
     if offset == len(buf):
-        return SegmentContents(records, offset, link, torn=False)
+        return contents, None
     if not last:
-        raise WalCorruptError(_describe(buf, offset), path, offset)
+        return contents, WalCorruptError(_describe(buf, offset), path, offset)
     ending = _classify_tail(buf, offset, link)
     if ending is _Ending.CORRUPT:
         reason = _describe(buf, offset) + ", and valid records follow it"
-        raise WalCorruptError(reason, path, offset)
-    return SegmentContents(records, offset, link, torn=ending is _Ending.TORN)
+        return contents, WalCorruptError(reason, path, offset)
+    contents.torn = ending is _Ending.TORN
+    return contents, None
 
 
 def _decode(frame: Frame, path: Path) -> Record:

@@ -60,7 +60,7 @@ class Snapshotter:
         """The newest intact snapshot the WAL also has a marker for (etcd 3.5), or None."""
         wanted = {(marker.term, marker.index) for marker in markers}
         for path in reversed(self._paths()):
-            if _term_index(path) in wanted:
+            if snapshot_term_index(path) in wanted:
                 snapshot = self._load_or_set_aside(path)
                 if snapshot is not None:
                     return snapshot
@@ -88,7 +88,7 @@ class Snapshotter:
 
     def _load_or_set_aside(self, path: Path) -> Snapshot | None:
         try:
-            return _read_snapshot_file(path)
+            return read_snapshot_file(path)
         except SnapshotFileError as exc:
             broken = path.with_name(path.name + BROKEN_SUFFIX)
             log.warning("snap: %s; renaming it to %s", exc, broken)
@@ -96,7 +96,7 @@ class Snapshotter:
             return None
 
 
-def _read_snapshot_file(path: Path) -> Snapshot:
+def read_snapshot_file(path: Path) -> Snapshot:
     """The snapshot in `path`, or SnapshotFileError (with etcd's text) if it cannot be trusted."""
     data = path.read_bytes()
     if not data:
@@ -114,7 +114,7 @@ def _read_snapshot_file(path: Path) -> Snapshot:
         snapshot = Snapshot.from_wire(cbor2.loads(payload))
     except (cbor2.CBORDecodeError, MalformedRecord) as exc:
         raise SnapshotFileError(f"snap: unreadable snapshot in {path}: {exc}") from exc
-    if _term_index(path) != (snapshot.metadata.term, snapshot.metadata.index):
+    if snapshot_term_index(path) != (snapshot.metadata.term, snapshot.metadata.index):
         raise SnapshotFileError(
             f"snap: {path} holds the snapshot at term {snapshot.metadata.term} "
             f"index {snapshot.metadata.index}, not the one its name says"
@@ -122,6 +122,7 @@ def _read_snapshot_file(path: Path) -> Snapshot:
     return snapshot
 
 
-def _term_index(path: Path) -> tuple[int, int] | None:
+def snapshot_term_index(path: Path) -> tuple[int, int] | None:
+    """(term, index) a snapshot file's name says, or None if it is not a snapshot's name."""
     match = _NAME.match(path.name)
     return None if match is None else (int(match[1], 16), int(match[2], 16))

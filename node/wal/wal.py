@@ -30,11 +30,11 @@ from node.wal.errors import (
     WalNotFoundError,
 )
 from node.wal.lock import DirectoryLock
+from node.wal.reader import scan_wal
 from node.wal.record import RecordKind, WalSnapshot, encode_record
 from node.wal.segment import (
     SEGMENT_SUFFIX,
     SegmentName,
-    check_contiguous,
     list_segments,
     read_segment,
     select_segments,
@@ -358,20 +358,10 @@ def valid_snapshot_markers(directory: Path | str) -> list[WalSnapshot]:
     """The snapshot markers in the WAL at or below its last committed index (etcd 3.5's
     ValidSnapshotEntries), read without locking or repairing: for `Snapshotter.
     load_newest_available`, before the WAL is opened."""
-    directory = Path(directory)
-    if not directory.is_dir():
-        raise WalNotFoundError(f"wal: file not found: {directory} does not exist")
-    segments = list_segments(directory)
-    if not segments:
-        raise WalNotFoundError(f"wal: file not found: no segments in {directory}")
-    check_contiguous(directory, segments)
     markers: list[WalSnapshot] = []
     state = HardState()
-    chain: int | None = None
-    for position, name in enumerate(segments):
-        contents = read_segment(directory / name.filename, chain, position == len(segments) - 1)
-        chain = contents.chain
-        for record in contents.records:
+    for scan in scan_wal(directory):
+        for record in scan.records:
             if record.kind is RecordKind.SNAPSHOT:
                 markers.append(record.value)
             elif record.kind is RecordKind.HARD_STATE:

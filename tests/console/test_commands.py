@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 import trio
 
+from console.cli import main as cli_main
 from console.command_grammar import Arg, CommandError, CommandSpec
 from console.command_output import draw_table, human_bytes, render_member_list
 from console.command_specs import GRAMMAR
@@ -83,6 +84,14 @@ LEASE_LINE = re.compile(r"^lease ([0-9a-f]{16}) granted with TTL\((\d+)s\)$")
         ("stop 3", "stop", {"id": 3}, {}),
         ("help", "help", {"command": None}, {}),
         ("help lease grant", "help", {"command": "lease grant"}, {}),
+        (
+            "inspect wal n1 --start-index 3 --types put,txn",
+            "inspect wal",
+            {"name": "n1"},
+            {"start_index": 3, "end_index": None, "types": "put,txn"},
+        ),
+        ("inspect snap ./data/n2", "inspect snap", {"name": "./data/n2"}, {}),
+        ("inspect db n1 --prefix=demo/", "inspect db", {"name": "n1"}, {"prefix": "demo/"}),
     ],
 )
 def test_every_command_parses_with_its_arguments_and_flags(line, name, args, flags):
@@ -675,6 +684,48 @@ async def test_a_snapshot_is_saved_to_a_file(tmp_path):
     assert not unwritable.ok and len(unwritable.lines) == 1
 
 
+async def test_inspect_shows_a_live_members_wal_and_backend_from_a_child_process(tmp_path):
+    async with (
+        native_cluster(tmp_path) as (member,),
+        connect_client([member.endpoint]) as client,
+        Console.open(client) as console,
+    ):
+        await ok(console, "put demo/k1 v1")
+        await ok(console, "put demo/k1 v2")
+        data_dir = member.server.config.data_dir
+        wal = await ok(console, f"inspect wal {data_dir} --types put")
+        db = await run(console, f"inspect db {data_dir} --prefix demo/ -w json")
+        missing = await run(console, f"inspect snap {tmp_path / 'nothing'}")
+        assert await ok(console, "get demo/k1") == ["demo/k1", "v2"]
+
+    assert any('EntryNormal put "demo/k1" "v1"' in line for line in wal)
+    assert any('EntryNormal put "demo/k1" "v2"' in line for line in wal)
+    assert not any("hardstate" in line for line in wal)
+    revisions = [row for row in db.value if row["row"] == "key_revision"]
+    assert [(row["key"], row["version"], row["value"]) for row in revisions] == [
+        ("demo/k1", 1, "v1"),
+        ("demo/k1", 2, "v2"),
+    ]
+    assert not missing.ok and len(missing.lines) == 1
+    assert "nothing" in missing.lines[0] and "no such directory" in missing.lines[0]
+
+
+async def test_etcd_console_inspect_runs_on_a_data_directory(tmp_path, capfd):
+    async with native_cluster(tmp_path) as (member,), connect_client([member.endpoint]) as client:
+        await client.put("k", "v")
+        data_dir = member.server.config.data_dir
+    status = await trio.to_thread.run_sync(
+        cli_main, ["inspect", "db", data_dir, "--dir", str(tmp_path / "no-playground")]
+    )
+    out, _ = capfd.readouterr()
+    assert status == 0
+    assert 'key "k"' in out and 'value "v"' in out
+    with pytest.raises(SystemExit):
+        cli_main(["inspect", "snap", data_dir, "--prefix", "k"])
+    _, err = capfd.readouterr()
+    assert "--prefix is for inspect db, not inspect snap" in err
+
+
 async def test_a_dead_member_and_an_unreachable_cluster_are_one_line_each(tmp_path):
     async with native_cluster(tmp_path, size=3) as members:
         gone = members[2]
@@ -775,3 +826,36 @@ async def test_the_playground_is_broken_and_mended_through_commands(tmp_path: Pa
     assert after == ["before"]
     assert_one_error_line(one_group, "a partition needs at least two groups of members")
     assert names == ["n1"]
+
+
+async def test_inspect_reads_a_running_member_process_by_name_and_leaves_it_serving(
+    tmp_path: Path,
+):
+    playground = Playground(
+        tmp_path / "playground", members=1, heartbeat_interval_ms=50, election_timeout_ms=500
+    )
+    try:
+        await playground.start()
+        async with (
+            Client(playground.native_endpoints(), timeout=1.0) as client,
+            Console.open(client, playground) as console,
+        ):
+            await ok(console, "put inspected/k v1")
+            await ok(console, "lease grant 300")
+            wal = await ok(console, "inspect wal n1 --types put,lease-grant")
+            db = await ok(console, "inspect db n1 --prefix inspected/")
+            snap = await ok(console, "inspect snap n1")
+            unknown = await run(console, "inspect wal n9")
+            await ok(console, "put inspected/k v2")
+            after = await ok(console, "get inspected/k --print-value-only")
+    finally:
+        with trio.CancelScope(shield=True):
+            await playground.stop()
+
+    assert any('put "inspected/k" "v1"' in line for line in wal)
+    assert any("lease grant id=" in line and "ttl=300" in line for line in wal)
+    assert 'key "inspected/k"' in db
+    assert any('version 1  value "v1"' in line for line in db)
+    assert snap == ["no snapshot files yet"]
+    assert not unknown.ok and "n9 is neither a member of the playground (n1)" in unknown.lines[0]
+    assert after == ["v2"]

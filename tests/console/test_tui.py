@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import io
+import json
 import shutil
 import socket
 import subprocess
@@ -28,9 +29,11 @@ from textual.widgets.data_table import CellDoesNotExist
 
 from console.tui.app import ACTIONS, DashboardApp, dashboard_for
 from console.tui.cluster_view import LiveMember
+from console.tui.confirm_dialog import ConfirmDialog
 from console.tui.key_space import ChildPage, KeyChild, list_children
+from console.tui.log_history import merged_with_history, read_log_tail
 from console.tui.logs_panel import LogsPanel
-from console.tui.records import KeyPage
+from console.tui.records import KeyPage, LogLine
 from console.tui.watches_panel import WatchView
 from node.client import connect_client
 from node.messages.gen.etcdserverpb import rpc_pb2, rpc_pb2_grpc
@@ -111,7 +114,7 @@ def table_rows(text: str) -> list[list[str]]:
 async def open_watch_by_dialog(pilot: Pilot, key: str) -> WatchView:
     """Press w, fill in the dialog, and return the watch it opened."""
     app = pilot.app
-    await pilot.press("w")
+    await pilot.press("W")
     await wait_until(pilot, lambda: bool(app.screen.query("#watch-key")), "the watch dialog")
     app.screen.query_one("#watch-key", Input).value = key
     await pilot.press("enter")
@@ -160,7 +163,9 @@ def test_killing_the_leader_shows_a_new_leader_and_the_old_one_unreachable(
             table = app.members_panel.table
             table.move_cursor(row=table.get_row_index(old))
             await wait_until(pilot, lambda: app.selected == old, "the leader selected")
-            await pilot.press("k")
+            await pilot.press("K")
+            await wait_until(pilot, lambda: isinstance(app.screen, ConfirmDialog), "the question")
+            await pilot.press("y")
             await wait_until(
                 pilot,
                 lambda: (
@@ -207,7 +212,7 @@ def test_pausing_the_display_keeps_every_event_and_resuming_shows_them_all(
         async with app.run_test(size=SIZE) as pilot:
             view = await open_watch_by_dialog(pilot, "paused/")
             log = view.query_one(Log)
-            await pilot.press("p")
+            await pilot.press("P")
             async with connect_client(playground.native_endpoints()) as client:
                 for number in range(20):
                     await client.put(f"paused/{number:02}", str(number))
@@ -215,7 +220,7 @@ def test_pausing_the_display_keeps_every_event_and_resuming_shows_them_all(
                 pilot, lambda: "20 buffered" in str(view.border_subtitle), "20 buffered events"
             )
             while_paused = lines_of(log)
-            await pilot.press("p")
+            await pilot.press("P")
             await wait_until(pilot, lambda: len(lines_of(log)) == 20, "20 events after resuming")
             after = lines_of(log)
 
@@ -238,7 +243,7 @@ def test_the_key_browser_lists_keys_under_a_prefix_and_shows_a_keys_details(
             await client.put("shop/till", "open")
         app = dashboard_for(playground)
         async with app.run_test(size=SIZE) as pilot:
-            await pilot.press("f")
+            await pilot.press("F")
             app.keys_panel.query_one("#key-find", Input).value = "shop/"
             await pilot.press("enter")
             tree = app.keys_panel.key_tree
@@ -392,6 +397,136 @@ def test_the_logs_panel_follows_new_lines_and_filters_by_level_and_text():
     asyncio.run(scenario())
 
 
+def test_typed_text_goes_to_the_command_bar_and_never_acts_on_the_cluster(
+    playground: Playground,
+):
+    async def scenario() -> None:
+        app = dashboard_for(playground)
+        async with app.run_test(size=SIZE) as pilot:
+            await wait_until(pilot, lambda: leader_shown(app) is not None, "a leader")
+            assert app.focused is app.members_panel.table
+            # every letter of it is (or was) a dashboard key: p paused, k killed
+            await pilot.press(*"put demo/k1 v1")
+            bar = app.query_one("#command-bar", Input)
+            typed, focused, paused = bar.value, app.focused, app.display_paused
+            states = {name: playground.state(name) for name in playground.members}
+            await pilot.press("enter")
+            output = app.output_panel.lines
+            await wait_until(pilot, lambda: "OK" in lines_of(output), "put's OK")
+
+        assert typed == "put demo/k1 v1"
+        assert focused is bar
+        assert not paused
+        assert set(states.values()) == {"up"}
+
+    asyncio.run(scenario())
+
+
+def test_kill_stop_and_isolate_ask_first_and_no_leaves_the_member_alone(
+    playground: Playground,
+):
+    async def scenario() -> None:
+        app = dashboard_for(playground)
+        async with app.run_test(size=SIZE) as pilot:
+            await wait_until(pilot, lambda: app.selected is not None, "a selected member")
+            selected = app.selected
+            questions = []
+            for key, answer in (("K", "n"), ("Z", "escape"), ("X", "k")):
+                await pilot.press(key)
+                await wait_until(
+                    pilot, lambda: isinstance(app.screen, ConfirmDialog), f"{key}'s question"
+                )
+                questions.append(app.screen.question)
+                await pilot.press(answer)
+                await wait_until(
+                    pilot, lambda: not isinstance(app.screen, ConfirmDialog), "the answer"
+                )
+            await pilot.pause(0.5)
+            state = playground.state(selected)
+            partitions = list(playground.faults.partition)
+
+        assert questions == [
+            f"Kill {selected}? (SIGKILL, as a crash)",
+            f"Stop {selected}? (SIGSTOP: it freezes until Z again)",
+            f"Isolate {selected}? (partition it from every other member; H heals)",
+        ]
+        assert state == "up"
+        assert partitions == []
+
+    asyncio.run(scenario())
+
+
+def test_colon_reaches_the_command_bar_without_becoming_part_of_the_command(
+    playground: Playground,
+):
+    async def scenario() -> None:
+        app = dashboard_for(playground)
+        async with app.run_test(size=SIZE) as pilot:
+            bar = app.query_one("#command-bar", Input)
+            await pilot.press("colon", *"get colon/k")
+            first = bar.value
+            await pilot.press("enter")
+            # the bar keeps the focus; ":" again, as a user reaching for it does
+            await pilot.press("colon", *"put colon/k 1")
+            second = bar.value
+            await pilot.press("enter")
+            output = app.output_panel.lines
+            await wait_until(pilot, lambda: "OK" in lines_of(output), "put's OK")
+            printed = lines_of(output)
+
+        assert first == "get colon/k"
+        assert second == "put colon/k 1"
+        assert not any("unknown command" in line for line in printed)
+
+    asyncio.run(scenario())
+
+
+def test_the_logs_panel_opens_on_the_members_past_then_follows_it(playground: Playground):
+    async def scenario() -> None:
+        app = dashboard_for(playground)
+        async with app.run_test(size=SIZE) as pilot:
+            await wait_until(pilot, lambda: app.selected is not None, "a selected member")
+            selected = app.selected
+            panel = app.logs_panel
+            await wait_until(
+                pilot,
+                lambda: any("started: peers on port" in line for line in lines_of(panel.lines)),
+                "the start-up line logged before the dashboard opened",
+            )
+            endpoint = playground.members[selected].native_endpoint
+            async with connect_client([endpoint]) as client:
+                await client.defragment()
+            await wait_until(
+                pilot,
+                lambda: any("defragmented the backend" in line for line in lines_of(panel.lines)),
+                "the line logged while followed",
+            )
+            shown = lines_of(panel.lines)
+
+        started = [line for line in shown if "started: peers on port" in line]
+        assert len(started) == len(set(started)) >= 1
+        assert not any(line.startswith("no log line") for line in shown)
+        assert len([line for line in shown if "defragmented the backend" in line]) == 1
+
+    asyncio.run(scenario())
+
+
+def test_log_history_is_the_files_tail_and_merges_with_the_stream_once(tmp_path: Path):
+    lines = [
+        {"ts": 100.0 + n, "level": "info", "logger": "node", "msg": f"line {n}"} for n in range(5)
+    ]
+    (tmp_path / "node.log").write_text(
+        "\n".join(json.dumps(line) for line in lines) + '\n{"ts": 1, "lev'
+    )
+    history = read_log_tail(tmp_path, limit=3)
+    streamed = [LogLine(200.0, "info", "node", "line 4"), LogLine(201.0, "info", "node", "new")]
+    merged = merged_with_history(history, streamed)
+
+    assert [line.message for line in history] == ["line 2", "line 3", "line 4"]
+    assert [line.message for line in merged] == ["line 2", "line 3", "line 4", "new"]
+    assert read_log_tail(tmp_path / "missing") == []
+
+
 def test_a_cluster_that_does_not_answer_shows_unreachable_members_never_numbers():
     with socket.socket() as closed:
         closed.bind(("127.0.0.1", 0))
@@ -466,7 +601,7 @@ def test_etcd_endpoints_attach_the_watch_monitor_and_key_browser_to_a_real_etcd(
             await wait_until(
                 pilot, lambda: any("etcd/hello" in line for line in lines_of(log)), "the put"
             )
-            await pilot.press("f")
+            await pilot.press("F")
             app.keys_panel.query_one("#key-find", Input).value = "etcd/"
             await pilot.press("enter")
             tree = app.keys_panel.key_tree
