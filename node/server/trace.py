@@ -188,6 +188,7 @@ class Tracer:
     def ready(self, rd: Ready, term: int) -> None:
         """A Ready taken from raft (and the role or term change it reports)."""
         if not (self._bus.tracing and self._enabled):
+            self._term = term
             return
         self._ready_seq += 1
         wanted = self._bus.wanted
