@@ -9,7 +9,8 @@ The baseline is the same run with the Tracer publishing nothing (ETCD_CONSOLE_TR
 members' environment: the calls remain, each returns at once), or, with --baseline-src, the
 members of a source tree without any trace calls (e.g. `git archive <commit> | tar -x -C DIR`
 of the commit before tracing). Modes alternate round by round, so drifts of a busy machine
-fall on every mode alike. The three members run in one child process (one core), the load in
+fall on every mode alike; the members' CPU time per put is steadier than the rate on a
+busy machine. The three members run in one child process (one core), the load in
 this one, the subscriber in a third.
 """
 
@@ -23,6 +24,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import trio
@@ -75,7 +77,8 @@ def serve(directory: str) -> None:
                     await trio.sleep(0.05)
             leader = next(endpoint for server, endpoint in started if server.is_leader)
             print(json.dumps([leader, [endpoint for _, endpoint in started]]), flush=True)
-            await trio.to_thread.run_sync(sys.stdin.read)
+            while await trio.to_thread.run_sync(sys.stdin.readline):
+                print(time.process_time(), flush=True)
             nursery.cancel_scope.cancel()
 
     trio.run(main)
@@ -112,8 +115,17 @@ def _python(src: Path, extra_env: dict[str, str]) -> tuple[list[str], dict[str, 
     return [sys.executable, str(HERE)], env
 
 
-def run_mode(mode: str, args: argparse.Namespace) -> tuple[float, dict | None]:
-    """One round of `mode`: puts per second, and the subscriber's counts if there is one."""
+def _cpu_seconds(cluster: subprocess.Popen) -> float:
+    """The members' process CPU time so far."""
+    assert cluster.stdin is not None and cluster.stdout is not None
+    cluster.stdin.write("cpu\n")
+    cluster.stdin.flush()
+    return float(cluster.stdout.readline())
+
+
+def run_mode(mode: str, args: argparse.Namespace) -> tuple[float, float, dict | None]:
+    """One round of `mode`: puts per second, the members' CPU microseconds per put, and the
+    subscriber's counts if there is one."""
     src = Path(args.baseline_src) if mode == "baseline" else WORKTREE
     extra = {"ETCD_CONSOLE_TRACE_OFF": "1"} if mode == "off" else {}
     command, env = _python(src, extra)
@@ -133,9 +145,11 @@ def run_mode(mode: str, args: argparse.Namespace) -> tuple[float, dict | None]:
                 assert subscriber.stdout is not None
                 subscriber.stdout.readline()
             value = bytes(args.value_bytes)
+            cpu_before = _cpu_seconds(cluster)
             puts = trio.run(
                 _load, "put", [leader], args.clients, args.connections, args.seconds, value
             )
+            cpu = _cpu_seconds(cluster) - cpu_before
             counts = None
             if subscriber is not None:
                 out, _ = subscriber.communicate("", timeout=60)
@@ -144,7 +158,7 @@ def run_mode(mode: str, args: argparse.Namespace) -> tuple[float, dict | None]:
             for process in (subscriber, cluster):
                 if process is not None and process.poll() is None:
                     process.communicate("", timeout=60)
-    return len(puts) / args.seconds, counts
+    return len(puts) / args.seconds, cpu * 1e6 / len(puts), counts
 
 
 def main() -> None:
@@ -168,6 +182,7 @@ def main() -> None:
     baseline = "baseline" if args.baseline_src else "off"
     modes = [baseline, "idle", "subscribed"]
     rates: dict[str, list[float]] = {mode: [] for mode in modes}
+    cpus: dict[str, list[float]] = {mode: [] for mode in modes}
     events: list[dict] = []
     print(
         f"put benchmark: 3 in-process members in one child process, {args.clients} callers on "
@@ -177,15 +192,23 @@ def main() -> None:
     )
     for round_number in range(args.rounds):
         for mode in modes:
-            rate, counts = run_mode(mode, args)
+            rate, cpu, counts = run_mode(mode, args)
             rates[mode].append(rate)
+            cpus[mode].append(cpu)
             if counts is not None:
                 events.append(counts)
-            print(f"  round {round_number + 1} {mode:>10}: {rate:8.0f} puts/s", flush=True)
-    base = statistics.median(rates[baseline])
+            print(
+                f"  round {round_number + 1} {mode:>10}: {rate:8.0f} puts/s "
+                f"{cpu:8.0f} us members' CPU a put",
+                flush=True,
+            )
+    base, base_cpu = statistics.median(rates[baseline]), statistics.median(cpus[baseline])
     for mode in modes:
-        median = statistics.median(rates[mode])
-        print(f"{mode:>10}: median {median:8.0f} puts/s   ratio to {baseline}: {median / base:.3f}")
+        median, cpu = statistics.median(rates[mode]), statistics.median(cpus[mode])
+        print(
+            f"{mode:>10}: median {median:8.0f} puts/s (ratio to {baseline} {median / base:.3f}), "
+            f"{cpu:6.0f} us members' CPU a put (ratio {cpu / base_cpu:.3f})"
+        )
     if events:
         total = sum(c["events"] for c in events)
         dropped = sum(c["dropped"] for c in events)

@@ -11,9 +11,9 @@ from node.messages.kv import PutRequest, RangeRequest
 from node.messages.lease import LeaseGrantRequest, LeaseKeepAliveRequest
 from node.raft import MessageType
 from node.raft.describe import describe_message_type
-from node.server.etcdserver import EtcdServer
+from node.server.etcdserver import EtcdServer, open_etcd_server
 from node.server.events import EventSubscription, MemberEvent
-from tests.server.harness import Cluster, cluster_configs, wait_for
+from tests.server.harness import WAL_SEGMENT_SIZE, Cluster, cluster_configs, wait_for
 
 ETCD_MESSAGE_TYPES = {describe_message_type(t) for t in MessageType}
 
@@ -231,4 +231,37 @@ async def test_leases_show_grant_renew_and_revoke(tmp_path):
         leader_trace = traces[cluster.running.index(leader)]
         (renew,) = leader_trace.of("lease", action="renew", id=lease)
         assert renew["ttl"] == 30
+        nursery.cancel_scope.cancel()
+
+
+async def test_a_lagging_member_catches_up_by_a_snapshot_traced_on_both_sides(tmp_path):
+    async with trio.open_nursery() as nursery:
+        cluster = Cluster(nursery, cluster_configs(tmp_path, 3, snapshot_count=20))
+        await cluster.start_all()
+        leader = await cluster.leader()
+        lagging = cluster.member_of(cluster.followers(leader)[0])
+        await cluster.stop(lagging)
+        leader_trace = trace(leader)
+        for i in range(80):
+            await leader.put(PutRequest(key=f"k{i:03}".encode(), value=b"x" * 100))
+        assert leader_trace.of("snap_save", source="local") and leader_trace.of("log_compact")
+        async with (
+            open_etcd_server(lagging.config, wal_segment_size=WAL_SEGMENT_SIZE) as server,
+            trio.open_nursery() as running,
+        ):
+            follower_trace = trace(server)
+            await running.start(server.run)
+            await wait_for(lambda: server.applied_index >= leader.applied_index)
+            to = f"{server.member_id:x}"
+            await wait_for(lambda: leader_trace.of("snap_send", to=to, phase="done", ok=True))
+            (started,) = leader_trace.of("snap_send", to=to, phase="start")
+            (snap,) = [m for m in leader_trace.of("msg_send", type="MsgSnap") if m["to"] == to]
+            assert snap["snapshot_index"] == started["index"]
+            (received,) = follower_trace.of("snap_recv")
+            assert received["index"] == started["index"] and received["bytes"] > 0
+            assert follower_trace.of("msg_recv", type="MsgSnap")
+            assert follower_trace.of("snap_save", source="leader", index=started["index"])
+            (installed,) = follower_trace.of("snap_install")
+            assert installed["index"] == started["index"] and installed["revision"] > 1
+            running.cancel_scope.cancel()
         nursery.cancel_scope.cancel()
