@@ -7,6 +7,7 @@ it; `play` starts one (or picks up the one running) and opens the dashboard on i
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 
@@ -175,13 +176,20 @@ def _trace(args: argparse.Namespace) -> int:
     playground = Playground.attach(args.dir)
     members = {name: record.native_endpoint for name, record in playground.members.items()}
     out = sys.stdout if args.output is None else open(args.output, "w", encoding="utf-8")  # noqa: SIM115
+    reader_left = False
+    tallies = {}
     try:
         tallies = anyio.run(
             lambda: stream_trace(members, kinds, out, seconds=args.seconds), backend="trio"
         )
+    except* BrokenPipeError:
+        reader_left = True  # `etcd-console trace | head`: the reader has all it wanted
     finally:
         if out is not sys.stdout:
             out.close()
+    if reader_left:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     counts = ", ".join(
         f"{name} {tally.events} events ({tally.dropped} dropped)" for name, tally in tallies.items()
     )

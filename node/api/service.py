@@ -64,7 +64,7 @@ from node.messages.maintenance import (
     SnapshotRequest,
     StatusRequest,
 )
-from node.messages.member_events import UnknownEventKind
+from node.messages.member_events import TRACE_KINDS, UnknownEventKind
 from node.messages.raft_status import RaftStatusRequest
 from node.messages.watch import WatchCreateRequest, WatchRequest
 from node.mvcc.watcher import AUTO_WATCH_ID, WatchResponse
@@ -337,9 +337,10 @@ class Service:
         names (`kinds`, default the state kinds) as {kind, time, monotonic, fields, dropped}."""
         unknown = set(first) - {"kinds"}
         kinds = first.get("kinds")
-        if unknown or not (kinds is None or (
-            isinstance(kinds, list) and all(isinstance(kind, str) for kind in kinds)
-        )):
+        if unknown or not (
+            kinds is None
+            or (isinstance(kinds, list) and all(isinstance(kind, str) for kind in kinds))
+        ):
             raise InvalidBody("native: Admin.Events takes {kinds: [kind, ...]} or an empty body")
         try:
             subscription = self.server.subscribe_events(kinds=kinds)
@@ -347,12 +348,15 @@ class Service:
             raise InvalidBody(f"native: Admin.Events: {exc}") from None
         try:
             async for event in subscription:
+                fields = event.fields
+                if event.kind not in TRACE_KINDS:  # trace events hold plain values already
+                    fields = _plain(fields)
                 await send(
                     {
                         "kind": event.kind,
                         "time": event.time,
                         "monotonic": event.monotonic,
-                        "fields": _plain(event.fields),
+                        "fields": fields,
                         "dropped": subscription.dropped,
                     }
                 )

@@ -9,9 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-STATE_KINDS = frozenset(
-    {"role", "commit", "peers", "latency", "snapshot", "membership", "log"}
-)
+STATE_KINDS = frozenset({"role", "commit", "peers", "latency", "snapshot", "membership", "log"})
 """What a subscriber gets when it names no kinds."""
 
 MSG_SEND = "msg_send"

@@ -99,9 +99,7 @@ async def test_a_put_is_followed_by_ids_from_proposal_to_apply_on_every_member_a
             m for m in traces[leader.name].of("msg_send", type="MsgApp")
             if m["index"] < index <= m["index"] + m["entries"]
         ]  # fmt: skip
-        assert {m["to"] for m in shipped} == {
-            f"{s.member_id:x}" for s in cluster.followers(leader)
-        }
+        assert {m["to"] for m in shipped} == {f"{s.member_id:x}" for s in cluster.followers(leader)}
         assert appended_on_leader["seq"] >= 1
         nursery.cancel_scope.cancel()
 
@@ -212,9 +210,7 @@ async def test_a_linearizable_read_shows_its_read_index_round(tmp_path):
         assert confirmed["index"] == done["index"] >= 1
         heartbeats = traced.of("msg_send", type="MsgHeartbeat", context=ctx)
         assert heartbeats  # the round's heartbeats carry its context
-        assert any(
-            rs["request_ctx"] == ctx for r in traced.of("ready") for rs in r["read_states"]
-        )
+        assert any(rs["request_ctx"] == ctx for r in traced.of("ready") for rs in r["read_states"])
         nursery.cancel_scope.cancel()
 
 
