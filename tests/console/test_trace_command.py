@@ -102,6 +102,6 @@ async def test_trace_with_types_prints_only_those_until_sigterm(
 
 def test_trace_refuses_a_kind_that_is_not_a_trace_kind(capsys, tmp_path: Path):
     assert main(["trace", "--dir", str(tmp_path), "--types", "apply,MsgApp"]) == 2
-    assert "unknown event kind 'MsgApp'" in capsys.readouterr().err
+    assert "not a trace event kind: MsgApp (trace kinds: advance, apply," in capsys.readouterr().err
     assert main(["trace", "--dir", str(tmp_path), "--types", "commit"]) == 2
     assert "not a trace event kind: commit" in capsys.readouterr().err
