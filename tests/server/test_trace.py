@@ -261,3 +261,21 @@ async def test_a_lagging_member_catches_up_by_a_snapshot_traced_on_both_sides(tm
             assert installed["index"] == started["index"] and installed["revision"] > 1
             running.cancel_scope.cancel()
         nursery.cancel_scope.cancel()
+
+
+async def test_an_expired_lease_is_found_by_the_leader_and_revoked_on_every_member(tmp_path):
+    async with trio.open_nursery() as nursery:
+        cluster = Cluster(nursery, cluster_configs(tmp_path, 3))
+        await cluster.start_all()
+        leader = await cluster.leader()
+        traces = {server.name: trace(server, "lease", "propose") for server in cluster.running}
+        granted = await leader.lease_grant(LeaseGrantRequest(ttl=1))
+        lease = f"{granted.id:x}"
+        await wait_for(
+            lambda: all(t.of("lease", action="revoke", id=lease) for t in traces.values())
+        )
+        leader_trace = traces[leader.name]
+        assert leader_trace.of("lease", action="expire", id=lease)
+        (revoking,) = leader_trace.of("propose", request="lease_revoke", id=lease)
+        assert revoking["index"] > 0  # proposed on the leader: its log index is known at once
+        nursery.cancel_scope.cancel()
