@@ -18,7 +18,7 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from node.messages import member_events as K
-from node.messages.kv import DeleteRangeRequest, PutRequest, TxnRequest
+from node.messages.kv import CompactionRequest, DeleteRangeRequest, PutRequest, TxnRequest
 from node.messages.lease import (
     LeaseCheckpointRequest,
     LeaseGrantRequest,
@@ -110,6 +110,8 @@ def request_fields(body: RaftBody) -> dict[str, Any]:
             if request is not None and hasattr(request, "key"):
                 keys.append(request.key)
         fields["keys"] = sorted({_text(k) for k in keys})
+    elif isinstance(body, CompactionRequest):
+        fields["revision"] = body.revision
     elif isinstance(body, LeaseGrantRequest):
         fields["id"] = _hex(body.id)
         fields["ttl"] = body.ttl
