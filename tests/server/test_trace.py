@@ -110,17 +110,16 @@ async def test_a_subscriber_that_asked_for_no_trace_gets_none_and_costs_no_trace
         await cluster.start_all()
         (server,) = cluster.running
         await cluster.leader()
-        plain = server.subscribe_events()
+        plain = Collected(server.subscribe_events())
         assert not server.events.tracing
+        traced = trace(server)  # traces flow meanwhile, to another subscriber
+        assert server.events.tracing
         for i in range(5):
             await server.put(PutRequest(key=f"k{i}".encode(), value=b"v"))
-        await wait_for(lambda: plain.drain() or True)
-        await trio.sleep(0.3)  # let the state events of the puts (commit, every 100 ms) come
-        kinds = {event.kind for event in plain.drain()}
-        assert kinds <= member_events.STATE_KINDS
-        assert "commit" in kinds
-        traced = trace(server, "apply")
-        assert server.events.tracing
+        applied = server.applied_index
+        await wait_for(lambda: any(c["applied"] >= applied for c in plain.of("commit")))
+        assert {event.kind for event in plain.events} <= member_events.STATE_KINDS
+        assert traced.of("apply")
         traced.subscription.close()
         assert not server.events.tracing
         nursery.cancel_scope.cancel()
