@@ -85,10 +85,12 @@ def message_fields(m: Message) -> dict[str, Any]:
     if m.snapshot is not None and not m.snapshot.is_empty():
         fields["snapshot_index"] = m.snapshot.metadata.index
         fields["snapshot_term"] = m.snapshot.metadata.term
-    head = Message(
-        m.type, m.to, m.frm, m.term, m.log_term, m.index, [], m.commit, m.reject,
-        m.reject_hint, m.snapshot, m.context,
-    )  # fmt: skip
+    head = m
+    if m.entries:
+        head = Message(
+            m.type, m.to, m.frm, m.term, m.log_term, m.index, [], m.commit, m.reject,
+            m.reject_hint, m.snapshot, m.context,
+        )  # fmt: skip
     fields["text"] = describe_message(head)
     return fields
 
