@@ -8,6 +8,7 @@ shows what a member keeps on disk.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 
@@ -65,6 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_repl_parser(sub)
     _add_demo_parser(sub)
     _add_inspect_parser(sub)
+    _add_trace_parser(sub)
     chaos_command.add_parser(sub)
     return parser
 
@@ -190,6 +192,58 @@ def _inspect(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     data_dir = data_dir_of(args.target, playground)
     json_lines = args.write_out == "json"
     return run_inspector_here(inspector_argv(args.what, data_dir, options, json_lines))
+def _add_trace_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    summary = "print the playground members' trace events, merged by time, as JSON lines"
+    trace = sub.add_parser("trace", help=summary, description=summary)
+    trace.add_argument(
+        "--dir",
+        default=DEFAULT_DIRECTORY,
+        help=f"the playground directory (default: ./{DEFAULT_DIRECTORY}/)",
+    )
+    trace.add_argument(
+        "--types",
+        metavar="KIND,...",
+        help="trace event kinds (msg_send, msg_recv, ready, wal_save, apply, ...; default: all)",
+    )
+    trace.add_argument("-o", "--output", metavar="FILE", help="write to FILE, not stdout")
+    trace.add_argument(
+        "--seconds", type=float, metavar="N", help="stop after N seconds (default: at Ctrl-C)"
+    )
+
+
+def _trace(args: argparse.Namespace) -> int:
+    from console.trace_stream import TraceKindError, stream_trace, trace_kinds
+
+    try:
+        kinds = trace_kinds(args.types)
+    except TraceKindError as error:
+        print(f"{PROG}: {error}", file=sys.stderr)
+        return 2
+    if args.seconds is not None and args.seconds <= 0:
+        print(f"{PROG}: --seconds must be positive, not {args.seconds}", file=sys.stderr)
+        return 2
+    playground = Playground.attach(args.dir)
+    members = {name: record.native_endpoint for name, record in playground.members.items()}
+    out = sys.stdout if args.output is None else open(args.output, "w", encoding="utf-8")  # noqa: SIM115
+    reader_left = False
+    tallies = {}
+    try:
+        tallies = anyio.run(
+            lambda: stream_trace(members, kinds, out, seconds=args.seconds), backend="trio"
+        )
+    except* BrokenPipeError:
+        reader_left = True  # `etcd-console trace | head`: the reader has all it wanted
+    finally:
+        if out is not sys.stdout:
+            out.close()
+    if reader_left:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+    counts = ", ".join(
+        f"{name} {tally.events} events ({tally.dropped} dropped)" for name, tally in tallies.items()
+    )
+    print(f"{PROG} trace: {counts or 'no events'}", file=sys.stderr)
+    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -206,6 +260,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _repl(args)
         if args.command == "demo":
             return _demo(args)
+        if args.command == "trace":
+            return _trace(args)
         if args.command == "chaos":
             return chaos_command.run_command(args)
         if args.command == "inspect":

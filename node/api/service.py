@@ -64,6 +64,7 @@ from node.messages.maintenance import (
     SnapshotRequest,
     StatusRequest,
 )
+from node.messages.member_events import TRACE_KINDS, UnknownEventKind
 from node.messages.raft_status import RaftStatusRequest
 from node.messages.watch import WatchCreateRequest, WatchRequest
 from node.mvcc.watcher import AUTO_WATCH_ID, WatchResponse
@@ -332,13 +333,33 @@ class Service:
         await self.concurrency.observe(request, send_leader)
 
     async def _events(self, first: Body, inbound: AsyncIterable[Body] | None, send: Send) -> None:
-        """The member's event stream, for the console: every MemberEvent as {kind, time, fields}."""
-        if first:
-            raise InvalidBody("native: Admin.Events takes an empty body")
-        subscription = self.server.subscribe_events()
+        """The member's event stream, for the console: each MemberEvent of the kinds the body
+        names (`kinds`, default the state kinds) as {kind, time, monotonic, fields, dropped}."""
+        unknown = set(first) - {"kinds"}
+        kinds = first.get("kinds")
+        if unknown or not (
+            kinds is None
+            or (isinstance(kinds, list) and all(isinstance(kind, str) for kind in kinds))
+        ):
+            raise InvalidBody("native: Admin.Events takes {kinds: [kind, ...]} or an empty body")
+        try:
+            subscription = self.server.subscribe_events(kinds=kinds)
+        except UnknownEventKind as exc:
+            raise InvalidBody(f"native: Admin.Events: {exc}") from None
         try:
             async for event in subscription:
-                await send({"kind": event.kind, "time": event.time, "fields": _plain(event.fields)})
+                fields = event.fields
+                if event.kind not in TRACE_KINDS:  # trace events hold plain values already
+                    fields = _plain(fields)
+                await send(
+                    {
+                        "kind": event.kind,
+                        "time": event.time,
+                        "monotonic": event.monotonic,
+                        "fields": fields,
+                        "dropped": subscription.dropped,
+                    }
+                )
         finally:
             subscription.close()
 

@@ -549,9 +549,12 @@ class Client(anyio.AsyncContextManagerMixin):
 
     # -- Admin (ours, for the console) ---------------------------------------------------------
 
-    def events(self) -> ReplyStream:
-        """Admin.Events: the member's event stream (role, term, indexes, peers, log lines)."""
-        return ReplyStream(self, "Admin.Events", {})
+    def events(self, kinds: Iterable[str] | None = None) -> ReplyStream:
+        """Admin.Events: the member's event stream. By default its state events (role, term,
+        indexes, peers, log lines); `kinds` names others (node.messages.member_events: `trace`
+        is every trace event). Each reply: kind, time, monotonic, fields, dropped (so far)."""
+        body = {} if kinds is None else {"kinds": list(kinds)}
+        return ReplyStream(self, "Admin.Events", body)
 
     async def fault(
         self,

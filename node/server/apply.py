@@ -11,6 +11,7 @@ under CORRUPT every key-space request fails with Corrupt.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -37,6 +38,7 @@ from node.server import txn
 from node.server.cluster import ConfChangeContext
 from node.server.member_state import MemberState
 from node.server.raft_request import MemberAttrSetRequest, RaftRequest
+from node.server.trace import Tracer
 from node.server.wait import WaitRegistry
 
 logger = logging.getLogger(__name__)
@@ -72,9 +74,11 @@ class Applier:
         hooks: MembershipHooks,
         member_id: int,
         seeds: dict[int, Member],
+        tracer: Tracer,
         log: logging.Logger = logger,
     ) -> None:
         self._log = log
+        self._tracer = tracer
         self._state = state
         self._wait = wait
         self._hooks = hooks
@@ -85,6 +89,7 @@ class Applier:
         """Apply `entries` (consecutive, committed) in one backend transaction."""
         state = self._state
         skip_to = state.consistent_index
+        revision = state.kv.current_revision
         outcomes: list[tuple[int, Any, BaseException | None]] = []
         last: Entry | None = None
         with state.backend.batch():
@@ -102,6 +107,8 @@ class Applier:
                     last = entry
             if last is not None:
                 state.backend.set_consistent_index(last.index, last.term)
+            committing = time.perf_counter()
+        self._tracer.applied(entries, revision, state, time.perf_counter() - committing)
         for request_id, result, error in outcomes:
             self._wait.trigger(request_id, result, error)
 

@@ -60,6 +60,7 @@ from node.server.raft_request import (
     RequestIdGenerator,
 )
 from node.server.read_index import ReadIndexLoop
+from node.server.trace import Tracer
 from node.server.v3_server import V3Server
 from node.server.wait import IndexWaiter, WaitRegistry
 from node.server.watch_stream import ServerWatchStream
@@ -167,6 +168,7 @@ class EtcdServer(V3Server):
         self.member_id, self.cluster_id = storage.member_id, storage.cluster_id
         self.logger = logger
         self.events = events
+        self._tracer = Tracer(events, self.member_id, self.name)
         self._heartbeat = config.heartbeat_interval_ms / 1000
         self._election_timeout = config.election_timeout_ms / 1000
         self.request_timeout = 5.0 + 2 * self._election_timeout
@@ -241,6 +243,7 @@ class EtcdServer(V3Server):
             read_states=lambda states: self._read_index_loop.on_read_states(states),
             on_soft_state=self._on_soft_state,
             events=self.events,
+            tracer=self._tracer,
             log=self.logger,
         )
         self._faults = MemberFaults(config.enable_fault_injection, self._transport, self._raft_node)
@@ -250,6 +253,7 @@ class EtcdServer(V3Server):
             self._applied,
             self._ids.next,
             lambda: self.request_timeout,
+            self._tracer,
         )
         self._applier = Applier(
             state,
@@ -263,6 +267,7 @@ class EtcdServer(V3Server):
             ),
             self.member_id,
             storage.seeds,
+            self._tracer,
             self.logger,
         )
         self._compactor = AutoCompactor(
@@ -512,6 +517,7 @@ class EtcdServer(V3Server):
             state.kv.current_revision,
         )
         self.events.publish("snapshot", action="restored", index=index)
+        self._tracer.snapshot_installed(index, state.kv.current_revision)
 
     # -- proposing ----------------------------------------------------------------------------
 
@@ -540,7 +546,16 @@ class EtcdServer(V3Server):
                     raise errors.Timeout() from None
 
     async def _replicate(self, request_id: int, propose: Callable[[], None]) -> Any:
-        """Propose, then wait for the apply task's outcome of `request_id`."""
+        """Propose, then wait for the apply task's outcome of `request_id` (traced as a reply)."""
+        try:
+            result = await self._propose_and_wait(request_id, propose)
+        except errors.EtcdError as exc:
+            self._tracer.answered(request_id, None, exc)
+            raise
+        self._tracer.answered(request_id, result, None)
+        return result
+
+    async def _propose_and_wait(self, request_id: int, propose: Callable[[], None]) -> Any:
         if self._stopping:
             raise errors.Stopped()
         pending = self._wait.register(request_id)
@@ -579,6 +594,7 @@ class EtcdServer(V3Server):
             lessor = self._state_now.lessor
             for lease in lessor.expired_leases():
                 if lease.id not in revoking:
+                    self._tracer.lease("expire", lease.id)
                     revoking.add(lease.id)
                     self._tasks.start_soon(self._revoke_expired, lease.id, self.term, revoking)
             checkpoints = lessor.due_checkpoints()

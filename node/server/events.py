@@ -1,7 +1,9 @@
 """The member's observability event bus, and its log as events and as JSON lines.
 
 Publishing never waits: each subscriber has a bounded queue; when it is full the oldest
-event is dropped and counted, so a slow console never slows the member down.
+event is dropped and counted, so a slow console never slows the member down. Each subscriber
+names the kinds it wants (node.messages.member_events); `wanted` and `tracing` say whether
+anyone wants a kind, so a publisher (trace.py) can skip building an event nobody reads.
 """
 
 from __future__ import annotations
@@ -16,25 +18,30 @@ from typing import Any
 
 import trio
 
+from node.messages.member_events import STATE_KINDS
+
 DEFAULT_CAPACITY = 1024
 
 
 @dataclass(slots=True)
 class MemberEvent:
-    """One observation: `kind` (role, commit, peers, latency, snapshot, membership, log)."""
+    """One observation of `kind` at wall-clock `time` and `monotonic` time (both seconds)."""
 
     kind: str
     time: float
+    monotonic: float
     fields: dict[str, Any] = field(default_factory=dict)
 
 
 class EventSubscription:
     """One subscriber's bounded queue; iterate it with `async for`."""
 
-    def __init__(self, bus: EventBus, capacity: int) -> None:
+    def __init__(self, bus: EventBus, capacity: int, kinds: frozenset[str]) -> None:
         if capacity < 1:
             raise ValueError("an event subscription needs room for at least one event")
         self._bus = bus
+        self.kinds = kinds
+        """The event kinds this subscriber receives."""
         self._queue: deque[MemberEvent] = deque(maxlen=capacity)
         self._wakeup = trio.Event()
         self._closed = False
@@ -82,24 +89,40 @@ class EventBus:
 
     def __init__(self) -> None:
         self._subscriptions: set[EventSubscription] = set()
+        self.wanted: frozenset[str] = frozenset()
+        """Every kind some subscriber wants."""
+        self.tracing = False
+        """Whether some subscriber wants a kind beyond the state kinds (a trace kind)."""
 
-    def subscribe(self, capacity: int = DEFAULT_CAPACITY) -> EventSubscription:
-        """A new subscription holding at most `capacity` events."""
-        subscription = EventSubscription(self, capacity)
+    def subscribe(
+        self, capacity: int = DEFAULT_CAPACITY, kinds: frozenset[str] = STATE_KINDS
+    ) -> EventSubscription:
+        """A new subscription to `kinds`, holding at most `capacity` events."""
+        subscription = EventSubscription(self, capacity, kinds)
         self._subscriptions.add(subscription)
+        self._update_wanted()
         return subscription
 
     def unsubscribe(self, subscription: EventSubscription) -> None:
         """Stop delivering to `subscription`."""
         self._subscriptions.discard(subscription)
+        self._update_wanted()
+
+    def _update_wanted(self) -> None:
+        self.wanted = frozenset().union(*(s.kinds for s in self._subscriptions))
+        self.tracing = not self.wanted <= STATE_KINDS
 
     def publish(self, kind: str, **fields: Any) -> None:
-        """Deliver an event of `kind` to every subscription, without waiting."""
-        if not self._subscriptions:
-            return
-        event = MemberEvent(kind, time.time(), fields)
+        """Deliver an event of `kind` to every subscription that wants it, without waiting."""
+        if kind in self.wanted:
+            self.emit(kind, fields)
+
+    def emit(self, kind: str, fields: dict[str, Any]) -> None:
+        """Deliver an event of `kind` with `fields` (the caller's dict, kept as it is)."""
+        event = MemberEvent(kind, time.time(), time.monotonic(), fields)
         for subscription in self._subscriptions:
-            subscription.offer(event)
+            if kind in subscription.kinds:
+                subscription.offer(event)
 
     def close(self) -> None:
         """End the subscription (or every one, on the bus)."""

@@ -38,6 +38,7 @@ from node.raft import (
 )
 from node.server.events import EventBus
 from node.server.member_storage import MemberStorage, remove_received_backends
+from node.server.trace import Tracer
 from node.transport import Transport
 from node.wal import WalSnapshot
 from node.wal.disk import write_file_atomically
@@ -104,6 +105,7 @@ class RaftNode:
         read_states: Callable[[list[ReadState]], None],
         on_soft_state: Callable[[SoftState], None],
         events: EventBus,
+        tracer: Tracer,
         log: logging.Logger = logger,
     ) -> None:
         self.raw_node = raw_node
@@ -117,6 +119,7 @@ class RaftNode:
         self._read_states = read_states
         self._on_soft_state = on_soft_state
         self._events = events
+        self._tracer = tracer
         self._wakeup = trio.Event()
         self._wal_lock = trio.Lock()
         self._is_leader = False
@@ -136,11 +139,13 @@ class RaftNode:
     def propose(self, data: bytes) -> None:
         """Propose an entry; raises ProposalDropped when raft cannot take it now."""
         self.raw_node.propose(data)
+        self._tracer.proposed(data, self.raw_node.last_index() if self._is_leader else 0)
         self.wake()
 
     def propose_conf_change(self, cc: ConfChange) -> None:
         """Propose a membership change; raises ProposalDropped as propose() does."""
         self.raw_node.propose_conf_change(cc)
+        self._tracer.proposed_conf_change(cc, self.raw_node.last_index() if self._is_leader else 0)
         self.wake()
 
     def read_index(self, ctx: bytes) -> None:
@@ -161,6 +166,7 @@ class RaftNode:
 
     async def on_messages(self, messages: list[Message]) -> None:
         """The transport's delivery of a frame of peer messages."""
+        self._tracer.received(messages)
         step = self.raw_node.step
         for message in messages:
             step(message)
@@ -180,6 +186,7 @@ class RaftNode:
             "snapshot", action="received", index=snapshot.metadata.index, peer=message.frm,
             bytes=len(snapshot.data),
         )
+        self._tracer.snapshot_received(message, len(snapshot.data))
         snapshot.data = b""
         self.raw_node.step(message)
         self.wake()
@@ -196,6 +203,7 @@ class RaftNode:
         if copy is not None:
             shutil.rmtree(copy, ignore_errors=True)
         self._events.publish("snapshot", action="sent", peer=peer_id, ok=not failed)
+        self._tracer.snapshot_sent(peer_id, not failed)
         self.wake()
 
     # -- tasks ------------------------------------------------------------------------------
@@ -228,8 +236,10 @@ class RaftNode:
             self._wakeup = trio.Event()
             while raw_node.has_ready():
                 rd = raw_node.ready()
+                self._tracer.ready(rd, raw_node.term)
                 await self._handle_ready(rd)
                 raw_node.advance(rd)
+                self._tracer.advanced(rd)
 
     async def _handle_ready(self, rd: Ready) -> None:
         if rd.soft_state is not None:
@@ -271,6 +281,7 @@ class RaftNode:
                 await trio.to_thread.run_sync(
                     storage.wal.save_snapshot, WalSnapshot(meta.index, meta.term)
                 )
+                self._tracer.snapshot_saved(meta, "leader")
             started = time.perf_counter()
             if self.fsync_delay:
                 await trio.sleep(self.fsync_delay)
@@ -279,10 +290,12 @@ class RaftNode:
             )
             if rd.must_sync:
                 self.fsync_latency.add(time.perf_counter() - started)
+            self._tracer.wal_saved(rd, time.perf_counter() - started)
 
     def _send(self, messages: list[Message]) -> None:
         if not messages:
             return
+        self._tracer.sent(messages)
         plain = []
         for message in messages:
             if message.type == MessageType.MSG_SNAP:
@@ -302,6 +315,7 @@ class RaftNode:
         index = message.snapshot.metadata.index if message.snapshot else 0
         copy = self.storage.paths.snap / f"send-{message.to:x}-{index:016x}"
         self._outgoing_snapshots[message.to] = copy
+        self._tracer.snapshot_sending(message.to, index)
         self._nursery.start_soon(self._send_backend_snapshot, message, copy, index)
 
     async def _send_backend_snapshot(self, message: Message, copy: Path, index: int) -> None:
@@ -344,9 +358,11 @@ class RaftNode:
             await trio.to_thread.run_sync(
                 storage.wal.save_snapshot, WalSnapshot(meta.index, meta.term)
             )
+            self._tracer.snapshot_saved(meta, "local")
             compact_index = applied_index - catch_up_entries(snapshot_count)
             if compact_index >= raft_storage.first_index():
                 raft_storage.compact(compact_index)
+                self._tracer.log_compacted(compact_index)
             await trio.to_thread.run_sync(storage.wal.release_before, meta.index)
             await trio.to_thread.run_sync(storage.snapshotter.purge, SNAPSHOT_FILES_KEPT)
             remove_received_backends(storage.paths, meta.index)

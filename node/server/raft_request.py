@@ -119,6 +119,11 @@ class RaftRequest:
     id: int
     body: RaftBody
 
+    @property
+    def kind(self) -> RequestKind:
+        """What the body is."""
+        return _KIND_OF[type(self.body)]
+
     def encode(self) -> bytes:
         """The entry data: cbor2 [id, kind, body]."""
         return cbor2.dumps([self.id, int(_KIND_OF[type(self.body)]), _body_to_wire(self.body)])

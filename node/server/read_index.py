@@ -15,6 +15,7 @@ import trio
 
 from node.messages import errors
 from node.raft import ReadState
+from node.server.trace import Tracer
 from node.server.wait import IndexWaiter
 
 _CTX = struct.Struct(">Q")
@@ -51,12 +52,14 @@ class ReadIndexLoop:
         applied: IndexWaiter,
         next_id: Callable[[], int],
         timeout: Callable[[], float],
+        tracer: Tracer,
     ) -> None:
         self._request_read_index = request_read_index
         self._leader_changed = leader_changed
         self._applied = applied
         self._next_id = next_id
         self._timeout = timeout
+        self._tracer = tracer
         self._round = _ReadRound()
         self._wanted = trio.Event()
         self._states: dict[bytes, ReadState] = {}
@@ -99,6 +102,7 @@ class ReadIndexLoop:
         leader_changed = self._leader_changed()
         self._states.clear()
         self._request_read_index(ctx)
+        self._tracer.read_index("request", ctx)
         with trio.move_on_after(self._timeout()) as scope:
             while ctx not in self._states:
                 if leader_changed.is_set():
@@ -111,7 +115,9 @@ class ReadIndexLoop:
         if scope.cancelled_caught:
             raise errors.Timeout()
         state = self._states.pop(ctx)
+        self._tracer.read_index("confirmed", ctx, state.index)
         await self._applied.wait_for(state.index)
+        self._tracer.read_index("done", ctx, state.index)
 
 
 async def _set_on(source: trio.Event, target: trio.Event) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import aclosing
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -77,6 +77,7 @@ from node.messages.maintenance import (
     StatusRequest,
     StatusResponse,
 )
+from node.messages.member_events import STATE_KINDS, chosen_kinds
 from node.messages.raft_status import RaftStatusRequest, RaftStatusResponse
 from node.raft import (
     ConfChange,
@@ -98,6 +99,7 @@ from node.server.member_state import MemberState
 from node.server.peer_api import PeerUnavailable, call_peer, peer_address
 from node.server.raft_node import RaftNode
 from node.server.raft_request import RaftBody, RequestIdGenerator
+from node.server.trace import Tracer
 from node.server.wait import IndexWaiter
 from node.server.watch_stream import ServerWatchStream
 
@@ -107,6 +109,9 @@ KV_OVERHEAD = 256
 LEASE_OVERHEAD = 64
 """etcd's quota cost estimates for a key's metadata and a lease."""
 LEARNER_READY_PERCENT = 0.9
+STATE_CAPACITY = 1024
+TRACE_CAPACITY = 16384
+"""Events an event subscription holds by default (then it drops the oldest)."""
 
 T = TypeVar("T")
 
@@ -130,6 +135,7 @@ class V3Server:
         _lease_ids: LeaseIdGenerator
         _ids: RequestIdGenerator
         _raft_node: RaftNode
+        _tracer: Tracer
         _watch_streams: set[ServerWatchStream]
         _watch_sync_wanted: trio.Event
 
@@ -275,7 +281,9 @@ class V3Server:
 
     async def _renew_here(self, lease_id: int) -> int:
         await self._wait_applied_caught_up()
-        return self._state_now.lessor.renew(lease_id)
+        ttl = self._state_now.lessor.renew(lease_id)
+        self._tracer.lease("renew", lease_id, ttl)
+        return ttl
 
     async def lease_time_to_live(self, req: LeaseTimeToLiveRequest) -> LeaseTimeToLiveResponse:
         """etcd's LeaseTimeToLive, answered by the leader; ttl -1 for an unknown lease."""
@@ -534,9 +542,16 @@ class V3Server:
         self._watch_streams.add(stream)
         return stream
 
-    def subscribe_events(self, capacity: int = 1024) -> EventSubscription:
-        """A bounded subscription to this member's observability events."""
-        return self.events.subscribe(capacity)
+    def subscribe_events(
+        self, capacity: int | None = None, kinds: Iterable[str] | None = None
+    ) -> EventSubscription:
+        """A bounded subscription to this member's events of `kinds` (node.messages.
+        member_events.chosen_kinds: the state kinds by default, `trace` for every trace kind);
+        it holds `capacity` events, by default 1024, or 16384 when it takes trace events."""
+        chosen = chosen_kinds(kinds)
+        if capacity is None:
+            capacity = STATE_CAPACITY if chosen <= STATE_KINDS else TRACE_CAPACITY
+        return self.events.subscribe(capacity, chosen)
 
     async def inject_fault(self, req: FaultRequest) -> FaultResponse:
         """Isolate, degrade links, delay fsync, pause apply, or heal (fault injection only)."""

@@ -295,6 +295,32 @@ async def test_the_event_stream_shows_the_member_applying_writes(tmp_path):
     assert event.fields.commit >= event.fields.applied
 
 
+async def test_the_event_stream_carries_trace_events_only_when_asked(tmp_path):
+    async with (
+        native_cluster(tmp_path) as (member,),
+        connect_client([member.endpoint]) as client,
+        client.events(["apply", "reply"]) as traced,
+    ):
+        await client.put("traced", "v")
+        with trio.fail_after(10):
+            async for event in traced:
+                assert event.kind in ("apply", "reply")
+                if event.kind == "apply" and any(
+                    request.key == "traced" for request in event.fields.requests
+                ):
+                    break
+    assert event.fields.member_id == f"{member.server.member_id:x}"
+    assert event.monotonic > 0 and event.dropped == 0
+
+
+async def test_an_unknown_event_kind_is_refused_by_name(tmp_path):
+    async with native_cluster(tmp_path) as (member,), connect_client([member.endpoint]) as client:
+        with pytest.raises(errors.EtcdError, match="unknown event kind 'nonsense'"):
+            async with client.events(["nonsense"]) as events:
+                async for _ in events:
+                    pass
+
+
 async def test_faults_are_refused_unless_the_member_enables_them(tmp_path):
     async with native_cluster(tmp_path) as (member,), connect_client([member.endpoint]) as client:
         with pytest.raises(errors.FaultInjectionDisabled):
