@@ -78,6 +78,7 @@ from node.messages.maintenance import (
     StatusResponse,
 )
 from node.messages.raft_status import RaftStatusRequest, RaftStatusResponse
+from node.messages.step_mode import StepRequest, StepResponse
 from node.raft import (
     ConfChange,
     ConfChangeType,
@@ -98,6 +99,7 @@ from node.server.member_state import MemberState
 from node.server.peer_api import PeerUnavailable, call_peer, peer_address
 from node.server.raft_node import RaftNode
 from node.server.raft_request import RaftBody, RequestIdGenerator
+from node.server.step_mode import MemberStepMode
 from node.server.wait import IndexWaiter
 from node.server.watch_stream import ServerWatchStream
 
@@ -127,6 +129,7 @@ class V3Server:
         _applied: IndexWaiter
         _backend_lock: trio.Lock
         _faults: MemberFaults
+        _step_mode: MemberStepMode
         _lease_ids: LeaseIdGenerator
         _ids: RequestIdGenerator
         _raft_node: RaftNode
@@ -545,6 +548,16 @@ class V3Server:
             "member %x: fault injected: %s %s", self.member_id, req.kind.name.lower(), faults
         )
         return FaultResponse(self.header(), faults)
+
+    async def step(self, req: StepRequest) -> StepResponse:
+        """Ours: step mode: hold, deliver, drop, tick or release (fault injection only)."""
+        resp = self._step_mode.act(req)
+        resp.header = self.header()
+        self.logger.info(
+            "member %x: step mode %s: %d done, %d held",
+            self.member_id, req.action.name.lower(), len(resp.done), len(resp.held),
+        )
+        return resp
 
 
 def _txn_cost(req: TxnRequest) -> int:
