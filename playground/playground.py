@@ -34,6 +34,7 @@ from playground.membership import (
 from playground.ports import LOOPBACK, free_ports
 from playground.record import PLAYGROUND_FILE, MemberRecord, PlaygroundRecord, new_member_record
 from playground.status import MemberStatus, agreed_leader
+from playground.step_mode import ClusterStepMode
 
 DEFAULT_DIRECTORY = ".etcd-console"
 MIN_MEMBERS, MAX_MEMBERS = 1, 7
@@ -73,6 +74,10 @@ class Playground:
             election_timeout_ms=election_timeout_ms,
         )
         self._processes = MemberProcesses(self.directory)
+        self.step_mode = ClusterStepMode(
+            lambda: self.members, lambda name: self.state(name) == "up"
+        )
+        """Step mode over the running members: hold, deliver, drop, tick, release."""
 
     # -- the record in playground.json ------------------------------------------------------
 

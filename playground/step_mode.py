@@ -1,0 +1,193 @@
+"""Step mode over a whole playground: hold every member, list what they hold with ids unique in
+the cluster (`n1.3`: member n1's held message 3), deliver, drop, tick, release.
+
+Each member holds its own clock and outgoing messages (its Admin.Step call); this module only
+fans the calls out and names members by their playground names.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import anyio
+
+from node.client import Client, Response
+from node.messages.step_mode import StepAction
+from playground.errors import PlaygroundError, unknown_member
+from playground.member_call import CALL_TIMEOUT, call_members
+from playground.record import MemberRecord
+
+NEXT, ALL = "next", "all"
+"""The two names `deliver` and `drop` take beside a held message's id."""
+
+
+@dataclass(slots=True)
+class HeldMessage:
+    """One message a member holds, its sender and recipient by name, fields as raft's."""
+
+    ref: str
+    """Its id in the playground: `<sender>.<id in the sender>`, as `n1.3`."""
+    sender: str
+    recipient: str
+    type: str
+    term: int
+    index: int
+    log_term: int
+    entries: int
+    commit: int
+    reject: bool
+    reject_hint: int
+    held_at: float
+
+    def describe(self) -> str:
+        """`n1->n2 MsgApp Term:2 Log:2/7 Commit:7 Entries:1`, etcd-io/raft's message form with
+        member names and the entries counted."""
+        text = f"{self.sender}->{self.recipient} {self.type} Term:{self.term} "
+        text += f"Log:{self.log_term}/{self.index}"
+        if self.reject:
+            text += f" Rejected (Hint: {self.reject_hint})"
+        if self.commit:
+            text += f" Commit:{self.commit}"
+        if self.entries:
+            text += f" Entries:{self.entries}"
+        return text
+
+
+@dataclass(slots=True)
+class StepOutcome:
+    """What one step-mode command did: messages delivered or dropped, ticks fired, and what
+    the cluster still holds."""
+
+    done: list[HeldMessage]
+    held: list[HeldMessage]
+    ticks: int = 0
+
+
+class ClusterStepMode:
+    """Step mode on every running member of a playground."""
+
+    def __init__(
+        self, members: Callable[[], Mapping[str, MemberRecord]], is_up: Callable[[str], bool]
+    ) -> None:
+        self._members = members
+        self._is_up = is_up
+
+    async def hold(self) -> StepOutcome:
+        """Stop every running member's clock and hold its outgoing messages."""
+        return await self._on_every_member(StepAction.HOLD)
+
+    async def held(self) -> StepOutcome:
+        """The messages every running member holds, oldest first."""
+        return await self._on_every_member(StepAction.HELD)
+
+    async def release(self) -> StepOutcome:
+        """Back to real time everywhere, delivering whatever is still held."""
+        return await self._on_every_member(StepAction.RELEASE)
+
+    async def deliver(self, which: str, to: str | None = None) -> StepOutcome:
+        """Deliver held message `which` (a ref as `n1.3`, `next`: the oldest, `all`), only
+        those to member `to` when given; PlaygroundError if none matches."""
+        to_id = self._member_id(to) if to is not None else 0
+        if which == ALL:
+            return await self._on_every_member(StepAction.DELIVER, all=True, to=to_id)
+        if which == NEXT:
+            held = [m for m in (await self.held()).held if to is None or m.recipient == to]
+            if not held:
+                raise PlaygroundError(
+                    "no message is held" + (f" for {to}" if to is not None else "")
+                )
+            which = held[0].ref
+        return await self._on_sender(StepAction.DELIVER, which, to=to_id)
+
+    async def drop(self, which: str) -> StepOutcome:
+        """Drop held message `which` (a ref as `n1.3`, or `all`)."""
+        if which == ALL:
+            return await self._on_every_member(StepAction.DROP, all=True)
+        return await self._on_sender(StepAction.DROP, which)
+
+    async def tick(self, name: str, ticks: int = 0) -> StepOutcome:
+        """Fire `ticks` ticks on member `name` (0: up to its next timeout, so a follower
+        campaigns and a leader sends heartbeats)."""
+        if ticks < 0:
+            raise PlaygroundError(f"the number of ticks must be positive, got {ticks}")
+        record = self._running(name)
+        reply = await self._step(record, StepAction.TICK, ticks=ticks)
+        outcome = await self.held()
+        outcome.ticks = reply.ticks
+        return outcome
+
+    async def _on_sender(self, action: StepAction, ref: str, **body: Any) -> StepOutcome:
+        sender, _, number = ref.rpartition(".")
+        if not sender or not number.isdigit():
+            raise PlaygroundError(f"a held message is named as n1.3 (member.id), got {ref!r}")
+        record = self._running(sender)
+        reply = await self._step(record, action, ids=[int(number)], **body)
+        outcome = await self.held()
+        outcome.done = self._messages(reply.done)
+        return outcome
+
+    async def _on_every_member(self, action: StepAction, **body: Any) -> StepOutcome:
+        running = [r for r in self._members().values() if self._is_up(r.name)]
+        if not running:
+            raise PlaygroundError("no member is running")
+        replies: list[Response] = []
+
+        async def ask(record: MemberRecord) -> None:
+            replies.append(await self._step(record, action, **body))
+
+        async with anyio.create_task_group() as group:
+            for record in running:
+                group.start_soon(ask, record)
+        done = [m for reply in replies for m in self._messages(reply.done)]
+        held = [m for reply in replies for m in self._messages(reply.held)]
+        return StepOutcome(sorted(done, key=_age), sorted(held, key=_age))
+
+    async def _step(self, record: MemberRecord, action: StepAction, **body: Any) -> Response:
+        async def call(client: Client) -> Response:
+            return await client.step(action, **body)
+
+        return await call_members(
+            [record.native_endpoint], call, f"member {record.name}", CALL_TIMEOUT
+        )
+
+    def _messages(self, infos: list[Response]) -> list[HeldMessage]:
+        names = {record.id: name for name, record in self._members().items() if record.id}
+        return [
+            HeldMessage(
+                ref=f"{names.get(info.frm, f'{info.frm:x}')}.{info.id}",
+                sender=names.get(info.frm, f"{info.frm:x}"),
+                recipient=names.get(info.to, f"{info.to:x}"),
+                type=info.type,
+                term=info.term,
+                index=info.index,
+                log_term=info.log_term,
+                entries=info.entries,
+                commit=info.commit,
+                reject=info.reject,
+                reject_hint=info.reject_hint,
+                held_at=info.held_at,
+            )
+            for info in infos
+        ]
+
+    def _running(self, name: str) -> MemberRecord:
+        members = self._members()
+        if name not in members:
+            raise unknown_member(name, members)
+        if not self._is_up(name):
+            raise PlaygroundError(f"member {name} is not running")
+        return members[name]
+
+    def _member_id(self, name: str) -> int:
+        members = self._members()
+        if name not in members:
+            raise unknown_member(name, members)
+        if not members[name].id:
+            raise PlaygroundError(f"member {name} has not told its id yet: try again")
+        return members[name].id
+
+
+def _age(message: HeldMessage) -> tuple[float, str]:
+    return (message.held_at, message.ref)
