@@ -21,6 +21,11 @@ from playground.record import MemberRecord
 
 NEXT, ALL = "next", "all"
 """The two names `deliver` and `drop` take beside a held message's id."""
+SETTLE_POLL = 0.05
+SETTLE_POLLS = 3
+SETTLE_LIMIT = 2.0
+"""A delivery or a tick returns once the held messages stayed the same for SETTLE_POLLS polls
+SETTLE_POLL seconds apart (the members have answered what they got), or after SETTLE_LIMIT."""
 
 
 @dataclass(slots=True)
@@ -91,7 +96,10 @@ class ClusterStepMode:
         those to member `to` when given; PlaygroundError if none matches."""
         to_id = self._member_id(to) if to is not None else 0
         if which == ALL:
-            return await self._on_every_member(StepAction.DELIVER, all=True, to=to_id)
+            delivered = await self._on_every_member(StepAction.DELIVER, all=True, to=to_id)
+            outcome = await self._settled()
+            outcome.done = delivered.done
+            return outcome
         if which == NEXT:
             held = [m for m in (await self.held()).held if to is None or m.recipient == to]
             if not held:
@@ -99,7 +107,10 @@ class ClusterStepMode:
                     "no message is held" + (f" for {to}" if to is not None else "")
                 )
             which = held[0].ref
-        return await self._on_sender(StepAction.DELIVER, which, to=to_id)
+        outcome = await self._on_sender(StepAction.DELIVER, which, to=to_id)
+        settled = await self._settled()
+        settled.done = outcome.done
+        return settled
 
     async def drop(self, which: str) -> StepOutcome:
         """Drop held message `which` (a ref as `n1.3`, or `all`)."""
@@ -114,8 +125,22 @@ class ClusterStepMode:
             raise PlaygroundError(f"the number of ticks must be positive, got {ticks}")
         record = self._running(name)
         reply = await self._step(record, StepAction.TICK, ticks=ticks)
-        outcome = await self.held()
+        outcome = await self._settled()
         outcome.ticks = reply.ticks
+        return outcome
+
+    async def _settled(self) -> StepOutcome:
+        """What is held once the members have answered the messages they just got: the same
+        held messages SETTLE_POLLS times in a row (or whatever is held after SETTLE_LIMIT)."""
+        outcome = await self.held()
+        seen, same = [m.ref for m in outcome.held], 1
+        with anyio.move_on_after(SETTLE_LIMIT):
+            while same < SETTLE_POLLS:
+                await anyio.sleep(SETTLE_POLL)
+                outcome = await self.held()
+                refs = [m.ref for m in outcome.held]
+                same = same + 1 if refs == seen else 1
+                seen = refs
         return outcome
 
     async def _on_sender(self, action: StepAction, ref: str, **body: Any) -> StepOutcome:
