@@ -751,7 +751,7 @@ class Console:
         return self._step_result(command, [line], outcome)
 
     async def _step_held(self, command: Command) -> Result:
-        return self._step_result(command, [], await self._playground(command).step_mode.held())
+        return self._step_result(command, [], await self._playground(command).step_mode.settled())
 
     async def _step_deliver(self, command: Command) -> Result:
         step_mode = self._playground(command).step_mode

@@ -97,7 +97,7 @@ class ClusterStepMode:
         to_id = self._member_id(to) if to is not None else 0
         if which == ALL:
             delivered = await self._on_every_member(StepAction.DELIVER, all=True, to=to_id)
-            outcome = await self._settled()
+            outcome = await self.settled()
             outcome.done = delivered.done
             return outcome
         if which == NEXT:
@@ -108,7 +108,7 @@ class ClusterStepMode:
                 )
             which = held[0].ref
         outcome = await self._on_sender(StepAction.DELIVER, which, to=to_id)
-        settled = await self._settled()
+        settled = await self.settled()
         settled.done = outcome.done
         return settled
 
@@ -125,13 +125,14 @@ class ClusterStepMode:
             raise PlaygroundError(f"the number of ticks must be positive, got {ticks}")
         record = self._running(name)
         reply = await self._step(record, StepAction.TICK, ticks=ticks)
-        outcome = await self._settled()
+        outcome = await self.settled()
         outcome.ticks = reply.ticks
         return outcome
 
-    async def _settled(self) -> StepOutcome:
-        """What is held once the members have answered the messages they just got: the same
-        held messages SETTLE_POLLS times in a row (or whatever is held after SETTLE_LIMIT)."""
+    async def settled(self) -> StepOutcome:
+        """What is held once the members have answered the messages they just got (and sent
+        what a request made a moment ago caused): the same held messages SETTLE_POLLS times in
+        a row, or whatever is held after SETTLE_LIMIT."""
         outcome = await self.held()
         seen, same = [m.ref for m in outcome.held], 1
         with anyio.move_on_after(SETTLE_LIMIT):
