@@ -7,7 +7,7 @@ fans the calls out and names members by their playground names.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -91,23 +91,26 @@ class ClusterStepMode:
         """Back to real time everywhere, delivering whatever is still held."""
         return await self._on_every_member(StepAction.RELEASE)
 
-    async def deliver(self, which: str, to: str | None = None) -> StepOutcome:
+    async def deliver(
+        self, which: str, to: str | None = None, *, settle: bool = True
+    ) -> StepOutcome:
         """Deliver held message `which` (a ref as `n1.3`, `next`: the oldest, `all`), only
-        those to member `to` when given; PlaygroundError if none matches."""
+        those to member `to` when given; PlaygroundError if none matches. Unless `settle` is
+        False, returns once the members have answered (see `settled`)."""
         to_id = self._member_id(to) if to is not None else 0
         if which == ALL:
-            delivered = await self._on_every_member(StepAction.DELIVER, all=True, to=to_id)
-            outcome = await self.settled()
-            outcome.done = delivered.done
+            outcome = await self._on_every_member(StepAction.DELIVER, all=True, to=to_id)
+        else:
+            if which == NEXT:
+                held = [m for m in (await self.held()).held if to is None or m.recipient == to]
+                if not held:
+                    raise PlaygroundError(
+                        "no message is held" + (f" for {to}" if to is not None else "")
+                    )
+                which = held[0].ref
+            outcome = await self._on_sender(StepAction.DELIVER, which, to=to_id)
+        if not settle:
             return outcome
-        if which == NEXT:
-            held = [m for m in (await self.held()).held if to is None or m.recipient == to]
-            if not held:
-                raise PlaygroundError(
-                    "no message is held" + (f" for {to}" if to is not None else "")
-                )
-            which = held[0].ref
-        outcome = await self._on_sender(StepAction.DELIVER, which, to=to_id)
         settled = await self.settled()
         settled.done = outcome.done
         return settled
@@ -118,14 +121,24 @@ class ClusterStepMode:
             return await self._on_every_member(StepAction.DROP, all=True)
         return await self._on_sender(StepAction.DROP, which)
 
-    async def tick(self, name: str, ticks: int = 0) -> StepOutcome:
+    async def deliver_each(self, refs: Sequence[str]) -> StepOutcome:
+        """Deliver these held messages, each sender's in the order given (which may differ
+        from the order they were sent in), every sender at once; no settling."""
+        return await self._on_senders(StepAction.DELIVER, refs)
+
+    async def drop_each(self, refs: Sequence[str]) -> StepOutcome:
+        """Drop these held messages, every sender at once."""
+        return await self._on_senders(StepAction.DROP, refs)
+
+    async def tick(self, name: str, ticks: int = 0, *, settle: bool = True) -> StepOutcome:
         """Fire `ticks` ticks on member `name` (0: up to its next timeout, so a follower
-        campaigns and a leader sends heartbeats)."""
+        campaigns and a leader sends heartbeats); unless `settle` is False, returns once the
+        members have answered what it sent."""
         if ticks < 0:
             raise PlaygroundError(f"the number of ticks must be positive, got {ticks}")
         record = self._running(name)
         reply = await self._step(record, StepAction.TICK, ticks=ticks)
-        outcome = await self.settled()
+        outcome = await self.settled() if settle else StepOutcome([], self._messages(reply.held))
         outcome.ticks = reply.ticks
         return outcome
 
@@ -145,14 +158,28 @@ class ClusterStepMode:
         return outcome
 
     async def _on_sender(self, action: StepAction, ref: str, **body: Any) -> StepOutcome:
-        sender, _, number = ref.rpartition(".")
-        if not sender or not number.isdigit():
-            raise PlaygroundError(f"a held message is named as n1.3 (member.id), got {ref!r}")
+        sender, number = _parse_ref(ref)
         record = self._running(sender)
-        reply = await self._step(record, action, ids=[int(number)], **body)
-        outcome = await self.held()
-        outcome.done = self._messages(reply.done)
-        return outcome
+        reply = await self._step(record, action, ids=[number], **body)
+        return StepOutcome(self._messages(reply.done), (await self.held()).held)
+
+    async def _on_senders(self, action: StepAction, refs: Sequence[str]) -> StepOutcome:
+        by_sender: dict[str, list[int]] = {}
+        for ref in refs:
+            sender, number = _parse_ref(ref)
+            by_sender.setdefault(sender, []).append(number)
+        records = [self._running(sender) for sender in by_sender]
+        replies: list[Response] = []
+
+        async def ask(record: MemberRecord) -> None:
+            replies.append(await self._step(record, action, ids=by_sender[record.name]))
+
+        async with anyio.create_task_group() as group:
+            for record in records:
+                group.start_soon(ask, record)
+        done = [m for reply in replies for m in self._messages(reply.done)]
+        held = [m for reply in replies for m in self._messages(reply.held)]
+        return StepOutcome(done, sorted(held, key=_age))
 
     async def _on_every_member(self, action: StepAction, **body: Any) -> StepOutcome:
         running = [r for r in self._members().values() if self._is_up(r.name)]
@@ -213,6 +240,13 @@ class ClusterStepMode:
         if not members[name].id:
             raise PlaygroundError(f"member {name} has not told its id yet: try again")
         return members[name].id
+
+
+def _parse_ref(ref: str) -> tuple[str, int]:
+    sender, _, number = ref.rpartition(".")
+    if not sender or not number.isdigit():
+        raise PlaygroundError(f"a held message is named as n1.3 (member.id), got {ref!r}")
+    return sender, int(number)
 
 
 def _age(message: HeldMessage) -> tuple[float, str]:

@@ -66,9 +66,9 @@ class HoldQueue:
         return sorted((h for link in self._links.values() for h in link), key=lambda h: h.id)
 
     def take(self, ids: Iterable[int] | None = None, to: int | None = None) -> list[HeldMessage]:
-        """Remove and return the held messages named by `ids` (all when None), only those to
-        `to` when given, oldest first; UnknownHeldMessage if an id names none (nothing is
-        removed then)."""
+        """Remove and return the held messages named by `ids`, in the order of `ids` (all when
+        None, oldest first), only those to `to` when given; UnknownHeldMessage if an id names
+        none (nothing is removed then)."""
         chosen = [h for h in self.held() if to is None or h.message.to == to]
         if ids is not None:
             by_id = {h.id: h for h in chosen}
@@ -76,7 +76,7 @@ class HoldQueue:
             for held_id in wanted:
                 if held_id not in by_id:
                     raise UnknownHeldMessage(held_id)
-            chosen = sorted((by_id[i] for i in wanted), key=lambda h: h.id)
+            chosen = [by_id[i] for i in wanted]
         taken = {h.id for h in chosen}
         for recipient in list(self._links):
             kept = [h for h in self._links[recipient] if h.id not in taken]

@@ -256,8 +256,9 @@ class Transport:
         return self._hold.held()
 
     def deliver(self, ids: Iterable[int] | None = None, to: int | None = None) -> list[HeldMessage]:
-        """Send the held messages `ids` (all when None; only those to `to` when given), oldest
-        first, as they would have gone when raft sent them; UnknownHeldMessage for a bad id."""
+        """Send the held messages `ids` in that order (all when None, oldest first; only those
+        to `to` when given), as they would have gone when raft sent them; UnknownHeldMessage
+        for a bad id."""
         taken = self._hold.take(ids, to)
         self._send_held(taken)
         return taken

@@ -21,13 +21,13 @@ def test_held_messages_get_ids_in_the_order_sent_and_are_listed_oldest_first():
     assert first.held_at <= second.held_at <= third.held_at
 
 
-def test_take_by_id_by_recipient_or_all_removes_only_what_it_returns():
+def test_take_by_id_in_the_order_asked_by_recipient_or_all_removes_only_what_it_returns():
     queue = HoldQueue()
     queue.hold()
     for index, to in ((1, 2), (2, 3), (3, 2), (4, 3)):
         queue.add(app(1, to, index))
 
-    assert [h.id for h in queue.take([3, 1])] == [1, 3]
+    assert [h.id for h in queue.take([3, 1])] == [3, 1]
     assert [h.id for h in queue.held()] == [2, 4]
     assert [h.id for h in queue.take(to=3)] == [2, 4]
     assert queue.held() == []
@@ -92,6 +92,18 @@ async def test_a_held_transport_sends_nothing_until_a_message_is_delivered(nurse
             assert b.indexes_from(1) == [2]
             assert c.received == []
             assert [h.id for h in a.transport.held()] == [1, 2]
+
+
+async def test_messages_delivered_in_another_order_arrive_in_that_order(nursery):
+    with trio.fail_after(5):
+        async with running(nursery, 1, 2) as (a, b):
+            a.transport.hold()
+            a.transport.send([app(1, 2, 1), app(1, 2, 2), app(1, 2, 3)])
+
+            a.transport.deliver([3, 1, 2])
+            await b.until(lambda: len(b.received) == 3)
+
+            assert b.indexes_from(1) == [3, 1, 2]
 
 
 async def test_deliver_to_one_member_sends_only_its_messages_in_order(nursery):
