@@ -68,6 +68,8 @@ class StepOutcome:
     done: list[HeldMessage]
     held: list[HeldMessage]
     ticks: int = 0
+    holding: list[str] | None = None
+    """The members in step mode, when every running member was asked (None otherwise)."""
 
 
 class ClusterStepMode:
@@ -185,17 +187,18 @@ class ClusterStepMode:
         running = [r for r in self._members().values() if self._is_up(r.name)]
         if not running:
             raise PlaygroundError("no member is running")
-        replies: list[Response] = []
+        replies: dict[str, Response] = {}
 
         async def ask(record: MemberRecord) -> None:
-            replies.append(await self._step(record, action, **body))
+            replies[record.name] = await self._step(record, action, **body)
 
         async with anyio.create_task_group() as group:
             for record in running:
                 group.start_soon(ask, record)
-        done = [m for reply in replies for m in self._messages(reply.done)]
-        held = [m for reply in replies for m in self._messages(reply.held)]
-        return StepOutcome(sorted(done, key=_age), sorted(held, key=_age))
+        done = [m for reply in replies.values() for m in self._messages(reply.done)]
+        held = [m for reply in replies.values() for m in self._messages(reply.held)]
+        holding = [name for name in self._members() if name in replies and replies[name].holding]
+        return StepOutcome(sorted(done, key=_age), sorted(held, key=_age), holding=holding)
 
     async def _step(self, record: MemberRecord, action: StepAction, **body: Any) -> Response:
         async def call(client: Client) -> Response:

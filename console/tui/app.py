@@ -25,6 +25,7 @@ from console.tui.command_bar import CommandBar, OutputPanel
 from console.tui.command_session import CommandSession
 from console.tui.commit_panel import CommitPanel
 from console.tui.etcd_source import EtcdSource
+from console.tui.held_panel import HeldPanel
 from console.tui.keys_panel import KeysPanel
 from console.tui.logs_panel import LogsPanel
 from console.tui.members_panel import MembersPanel
@@ -148,6 +149,7 @@ class DashboardApp(App[int]):
         yield Header()
         yield MembersPanel(id="members-panel")
         yield CommitPanel(id="commit-panel")
+        yield HeldPanel(self.playground, id="held-panel")
         with TabbedContent(id="tabs"):
             with TabPane("3 Logs", id="logs-tab"):
                 yield LogsPanel(id="logs-panel")
