@@ -93,6 +93,16 @@ class ClusterStepMode:
         """Back to real time everywhere, delivering whatever is still held."""
         return await self._on_every_member(StepAction.RELEASE)
 
+    async def hold_if_held(self, name: str) -> None:
+        """Hold member `name` too when another member is held: one restarted or added during
+        step mode joins it rather than run in real time. Nothing when nobody answers."""
+        try:
+            holding = (await self.held()).holding or []
+            if any(other != name for other in holding):
+                await self._step(self._running(name), StepAction.HOLD)
+        except PlaygroundError:
+            return
+
     async def deliver(
         self, which: str, to: str | None = None, *, settle: bool = True
     ) -> StepOutcome:

@@ -201,6 +201,20 @@ async def test_a_put_on_a_held_cluster_times_out_with_etcds_text(playground: Pla
         assert (await client.get(b"step/late")).kvs[0].value == b"v"
 
 
+async def test_a_member_restarted_during_step_mode_is_held_too(playground: Playground):
+    leader = await playground.wait_for_leader()
+    follower = next(name for name in playground.members if name != leader)
+    await playground.step_mode.hold()
+    await playground.kill(follower)
+
+    await playground.restart(follower)
+
+    assert (await playground.step_mode.held()).holding == list(playground.members)
+    await playground.step_mode.release()
+    assert (await playground.step_mode.held()).holding == []
+    assert await playground.wait_for_leader(everyone=True)
+
+
 async def test_step_commands_refuse_what_they_cannot_do_in_one_line(playground: Playground):
     with pytest.raises(PlaygroundError, match="clock runs in real time"):
         await playground.step_mode.tick("n1", 1)
