@@ -112,7 +112,7 @@ async def test_a_member_ticked_to_its_timeout_wins_only_with_delivered_votes(
     await playground.step_mode.hold()
 
     ticked = await playground.step_mode.tick(a)
-    assert ticked.ticks >= 10
+    assert 1 <= ticked.ticks < 20  # up to its randomized timeout: 10 to 19 ticks, less elapsed
     assert (await raft_status(playground, a)).role == "pre_candidate"
     await playground.step_mode.tick(b)
     assert (await raft_status(playground, b)).role == "pre_candidate"
@@ -150,7 +150,10 @@ async def test_release_brings_back_real_time_and_loses_no_acknowledged_write(
     acknowledged: dict[bytes, bytes] = {}
 
     async def put(client: Client, key: bytes, value: bytes) -> None:
-        await client.put(key, value)
+        try:
+            await client.put(key, value)
+        except Timeout:
+            return  # its proposal was the dropped message: not acknowledged, as with etcd
         acknowledged[key] = value
 
     async with connect_client(
@@ -165,12 +168,15 @@ async def test_release_brings_back_real_time_and_loses_no_acknowledged_write(
         await wait_for(some_held)
         await playground.step_mode.deliver("next")
         held = (await playground.step_mode.held()).held
-        await playground.step_mode.drop(held[-1].ref)
+        dropped = held[-1]
+        await playground.step_mode.drop(dropped.ref)
         await playground.step_mode.tick(leader, 3)
         released = await playground.step_mode.release()
         assert released.held == []
 
-    assert len(acknowledged) == 5
+    # raft retries what a dropped message carried, but a dropped proposal is lost (etcd's too)
+    lost = dropped.entries if dropped.type == "MsgProp" else 0
+    assert len(acknowledged) >= 5 - lost > 0
     assert (await playground.step_mode.held()).held == []
     await playground.wait_for_leader(everyone=True)
     async with connect_client(playground.native_endpoints()) as client:
