@@ -286,13 +286,13 @@ BUILTIN_SPECS = (
     ),
     CommandSpec(
         "drop",
-        "Drops a held message (ID or all), as a lossy network would",
+        "Drops a held message (ID, next or all), as a lossy network would",
         STEP_MODE,
         (Arg("ID"),),
     ),
     CommandSpec(
         "tick",
-        "Fires N ticks of a member's clock (default: up to its next timeout: it campaigns)",
+        "Fires N ticks of a member's clock (no N: up to its next timeout)",
         STEP_MODE,
         (_PLAYGROUND_MEMBER, Arg("N", "int", optional=True)),
     ),

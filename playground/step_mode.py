@@ -128,9 +128,14 @@ class ClusterStepMode:
         return settled
 
     async def drop(self, which: str) -> StepOutcome:
-        """Drop held message `which` (a ref as `n1.3`, or `all`)."""
+        """Drop held message `which` (a ref as `n1.3`, `next`: the oldest, or `all`)."""
         if which == ALL:
             return await self._on_every_member(StepAction.DROP, all=True)
+        if which == NEXT:
+            held = (await self.held()).held
+            if not held:
+                raise PlaygroundError("no message is held")
+            which = held[0].ref
         return await self._on_sender(StepAction.DROP, which)
 
     async def deliver_each(self, refs: Sequence[str]) -> StepOutcome:
