@@ -30,7 +30,11 @@ class MemberStepMode:
         if not self._enabled:
             raise errors.FaultInjectionDisabled()
         action = req.action
-        ids = None if req.all or not req.ids else req.ids
+        ids = None if req.all else req.ids
+        if action in (StepAction.DELIVER, StepAction.DROP) and ids is not None and not ids:
+            raise errors.StepModeRefused(
+                f"etcdserver: {action.name.lower()} needs the ids of held messages, or all"
+            )
         done: list[HeldMessage] = []
         ticks = 0
         try:

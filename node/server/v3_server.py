@@ -78,7 +78,7 @@ from node.messages.maintenance import (
     StatusResponse,
 )
 from node.messages.raft_status import RaftStatusRequest, RaftStatusResponse
-from node.messages.step_mode import StepRequest, StepResponse
+from node.messages.step_mode import StepAction, StepRequest, StepResponse
 from node.raft import (
     ConfChange,
     ConfChangeType,
@@ -553,10 +553,11 @@ class V3Server:
         """Ours: step mode: hold, deliver, drop, tick or release (fault injection only)."""
         resp = self._step_mode.act(req)
         resp.header = self.header()
-        self.logger.info(
-            "member %x: step mode %s: %d done, %d held",
-            self.member_id, req.action.name.lower(), len(resp.done), len(resp.held),
-        )
+        if req.action != StepAction.HELD:
+            self.logger.info(
+                "member %x: step mode %s: %d done, %d held",
+                self.member_id, req.action.name.lower(), len(resp.done), len(resp.held),
+            )
         return resp
 
 
