@@ -7,6 +7,7 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.widgets import Static
+from textual.worker import Worker
 
 from console.held_output import NOTHING_HELD, held_lines
 from playground.errors import PlaygroundError
@@ -14,7 +15,9 @@ from playground.playground import Playground
 from playground.step_mode import StepOutcome
 
 POLL_SECONDS = 0.3
-"""How often the members are asked what they hold."""
+"""How often the members are asked what they hold while the cluster is held."""
+IDLE_POLLS = 5
+"""In real time (the panel hidden) they are asked only every IDLE_POLLS polls."""
 
 
 class HeldPanel(Vertical):
@@ -26,6 +29,8 @@ class HeldPanel(Vertical):
     def __init__(self, playground: Playground | None, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self._playground = playground
+        self._polls = 0
+        self._reading: Worker[None] | None = None
 
     def compose(self) -> ComposeResult:
         yield Static("", id="held-lines")
@@ -37,7 +42,11 @@ class HeldPanel(Vertical):
             self.set_interval(POLL_SECONDS, self._poll)
 
     def _poll(self) -> None:
-        self.run_worker(self._read(), group="held", exclusive=True)
+        self._polls += 1
+        if self._reading is not None and not self._reading.is_finished:
+            return  # the members are slow to answer: let that read finish
+        if self.display or self._polls % IDLE_POLLS == 0:
+            self._reading = self.run_worker(self._read(), group="held")
 
     async def _read(self) -> None:
         assert self._playground is not None
