@@ -140,7 +140,8 @@ class ClusterStepMode:
 
     async def deliver_each(self, refs: Sequence[str]) -> StepOutcome:
         """Deliver these held messages, each sender's in the order given (which may differ
-        from the order they were sent in), every sender at once; no settling."""
+        from the order they were sent in), every sender at once; no settling, and `held` is
+        what those senders still hold."""
         return await self._on_senders(StepAction.DELIVER, refs)
 
     async def drop_each(self, refs: Sequence[str]) -> StepOutcome:
@@ -150,7 +151,7 @@ class ClusterStepMode:
     async def tick(self, name: str, ticks: int = 0, *, settle: bool = True) -> StepOutcome:
         """Fire `ticks` ticks on member `name` (0: up to its next timeout, so a follower
         campaigns and a leader sends heartbeats); unless `settle` is False, returns once the
-        members have answered what it sent."""
+        members have answered what it sent (else `held` is what that member holds)."""
         if ticks < 0:
             raise PlaygroundError(f"the number of ticks must be positive, got {ticks}")
         record = self._running(name)
