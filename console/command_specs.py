@@ -15,6 +15,7 @@ CONCURRENCY = "locks and elections"
 CLUSTER = "cluster"
 PLAYGROUND = "playground (needs an attached playground)"
 INSPECT = "a member's files on disk (read-only, safe while it runs)"
+STEP_MODE = "step mode (needs an attached playground)"
 CONSOLE = "console"
 
 DEFAULT_LOCK_TTL = 10
@@ -297,6 +298,34 @@ BUILTIN_SPECS = (
         "Removes a member through MemberRemove and stops it",
         PLAYGROUND,
         (_PLAYGROUND_MEMBER,),
+    ),
+    CommandSpec(
+        "hold",
+        "Step mode: stops every member's clock and holds every peer message",
+        STEP_MODE,
+    ),
+    CommandSpec("held", "Lists the held messages, oldest first, with their IDs", STEP_MODE),
+    CommandSpec(
+        "deliver",
+        "Delivers a held message: its ID (n1.3), next (the oldest) or all",
+        STEP_MODE,
+        (Arg("ID"),),
+        (Flag("to", "only messages to this member", "text", None, metavar="NAME"),),
+    ),
+    CommandSpec(
+        "drop",
+        "Drops a held message (ID, next or all), as a lossy network would",
+        STEP_MODE,
+        (Arg("ID"),),
+    ),
+    CommandSpec(
+        "tick",
+        "Fires N ticks of a member's clock (no N: up to its next timeout)",
+        STEP_MODE,
+        (_PLAYGROUND_MEMBER, Arg("N", "int", optional=True)),
+    ),
+    CommandSpec(
+        "release", "Ends step mode: real time again, what is still held is delivered", STEP_MODE
     ),
     CommandSpec("jobs", "Lists the background jobs (watches, keep-alives, locks, ...)", CONSOLE),
     CommandSpec("stop", "Stops a background job", CONSOLE, (Arg("ID", "job"),)),

@@ -39,7 +39,7 @@ import contextlib
 import json
 import os
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Self, TypeVar
 
@@ -80,6 +80,7 @@ from console.command_output import (
 )
 from console.command_specs import GRAMMAR, INSPECT, PLAYGROUND
 from console.disk_inspection import data_dir_of, inspector_argv, run_inspector
+from console.held_output import NOTHING_HELD, held_lines
 from console.member_table import MemberState, render_member_states
 from node.client import (
     Client,
@@ -96,6 +97,7 @@ from node.client import (
 from node.messages import errors
 from playground.errors import PlaygroundError
 from playground.playground import Playground
+from playground.step_mode import StepOutcome
 
 __all__ = [
     "GRAMMAR",
@@ -263,6 +265,12 @@ class Console:
             "slow": self._slow,
             "add-node": self._add_node,
             "remove-node": self._remove_node,
+            "hold": self._step_hold,
+            "held": self._step_held,
+            "deliver": self._step_deliver,
+            "drop": self._step_drop,
+            "tick": self._step_tick,
+            "release": self._step_release,
             "jobs": self._list_jobs,
             "stop": self._stop_command,
             "help": self._help,
@@ -744,6 +752,50 @@ class Console:
         name = command.args["name"]
         await self._playground(command).remove_node(name)
         return self._supervised(command, f"removed {name}", "remove-node")
+
+    # -- step mode -----------------------------------------------------------------------------
+
+    def _step_result(self, command: Command, head: list[str], outcome: StepOutcome) -> Result:
+        lines = [*head, *(held_lines(outcome.held) or [NOTHING_HELD])]
+        value = {
+            "action": command.name,
+            "ticks": outcome.ticks,
+            "done": [asdict(m) for m in outcome.done],
+            "held": [asdict(m) for m in outcome.held],
+        }
+        return self._result(command, Rendered(lines, value))
+
+    async def _step_hold(self, command: Command) -> Result:
+        playground = self._playground(command)
+        outcome = await playground.step_mode.hold()
+        running = [name for name in playground.members if playground.state(name) == "up"]
+        line = f"holding {', '.join(running)}: clocks stopped, peer messages held"
+        return self._step_result(command, [line], outcome)
+
+    async def _step_held(self, command: Command) -> Result:
+        return self._step_result(command, [], await self._playground(command).step_mode.settled())
+
+    async def _step_deliver(self, command: Command) -> Result:
+        step_mode = self._playground(command).step_mode
+        outcome = await step_mode.deliver(command.args["id"], command.flags["to"])
+        head = [f"delivered {line}" for line in held_lines(outcome.done)]
+        return self._step_result(command, head, outcome)
+
+    async def _step_drop(self, command: Command) -> Result:
+        outcome = await self._playground(command).step_mode.drop(command.args["id"])
+        head = [f"dropped {line}" for line in held_lines(outcome.done)]
+        return self._step_result(command, head, outcome)
+
+    async def _step_tick(self, command: Command) -> Result:
+        name, ticks = command.args["name"], command.args["n"] or 0
+        outcome = await self._playground(command).step_mode.tick(name, ticks)
+        head = [f"{name}: {outcome.ticks} tick{'s' if outcome.ticks != 1 else ''}"]
+        return self._step_result(command, head, outcome)
+
+    async def _step_release(self, command: Command) -> Result:
+        outcome = await self._playground(command).step_mode.release()
+        line = f"released: real time again, {len(outcome.done)} held messages delivered"
+        return self._step_result(command, [line], outcome)
 
     # -- the console's own ---------------------------------------------------------------------
 

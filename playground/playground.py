@@ -34,6 +34,7 @@ from playground.membership import (
 from playground.ports import LOOPBACK, free_ports
 from playground.record import PLAYGROUND_FILE, MemberRecord, PlaygroundRecord, new_member_record
 from playground.status import MemberStatus, agreed_leader
+from playground.step_mode import ClusterStepMode
 
 DEFAULT_DIRECTORY = ".etcd-console"
 MIN_MEMBERS, MAX_MEMBERS = 1, 7
@@ -73,6 +74,10 @@ class Playground:
             election_timeout_ms=election_timeout_ms,
         )
         self._processes = MemberProcesses(self.directory)
+        self.step_mode = ClusterStepMode(
+            lambda: self.members, lambda name: self.state(name) == "up"
+        )
+        """Step mode over the running members: hold, deliver, drop, tick, release."""
 
     # -- the record in playground.json ------------------------------------------------------
 
@@ -275,7 +280,8 @@ class Playground:
     async def restart(self, name: str) -> None:
         """Start member `name` again with its flags and data dir (stopping it first if it runs).
 
-        Returns once it serves; the partition and slow links in force apply to it again.
+        Returns once it serves; the partition and slow links in force apply to it again, and
+        it is held if the rest of the cluster is in step mode.
         """
         record = self.member(name)
         self._check_running_playground()
@@ -285,6 +291,7 @@ class Playground:
         await self._wait_until_serving(record)
         if self.faults.in_force():
             await self._apply_faults(record)
+        await self.step_mode.hold_if_held(name)
 
     async def pause(self, name: str) -> None:
         """SIGSTOP member `name`: it keeps its sockets but answers nothing until resumed."""
@@ -389,6 +396,7 @@ class Playground:
             ) from None
         if self.faults.in_force():
             await self._apply_faults_everywhere()
+        await self.step_mode.hold_if_held(name)
         return name
 
     async def remove_node(self, name: str) -> None:

@@ -10,7 +10,9 @@ Fault kinds (`--faults` names them): SIGKILL of the leader, of a follower, of a 
 and of a majority; SIGSTOP/SIGCONT pauses; partitions (a majority from a minority, the leader
 isolated, a bridge member that alone sees both sides); link delay and message drop; fsync
 delay; membership churn (remove a member, add a fresh one as a learner, promote it); a torn
-WAL tail on a killed member (it must repair and start); a flipped bit in an earlier WAL
+WAL tail on a killed member (it must repair and start); step mode (the whole cluster held:
+its clocks ticked and its messages delivered in rounds, in a shuffled order, some dropped,
+then released); a flipped bit in an earlier WAL
 record (it must refuse to start); a flipped bit in a snapshot file (it must refuse to start
 or set the file aside, never serve what the damage says). After a refusal the nemesis
 restores the damaged file from the bytes it kept and starts the member again: the member
@@ -41,6 +43,10 @@ from playground.playground import Playground
 
 FAULT_CALL_TIMEOUT = 3.0
 """Seconds one fault-injection call to a member may take."""
+STEP_DROP_RATIOS = (0.0, 0.1, 0.25)
+"""Shares of the held messages a step-mode fault drops in each round."""
+STEP_ROUND_TICKS = 1
+"""Ticks each member's clock moves per step-mode round."""
 PROMOTE_TIMEOUT = 30.0
 """Seconds a new learner gets to catch up and be promoted."""
 RECOVERY_ATTEMPTS = 3
@@ -69,6 +75,7 @@ class Fault(StrEnum):
     TORN_WAL_TAIL = "torn-wal-tail"
     WAL_BITFLIP = "wal-bitflip"
     SNAPSHOT_BITFLIP = "snapshot-bitflip"
+    STEP_MODE = "step-mode"
 
 
 ALL_FAULTS: tuple[Fault, ...] = tuple(Fault)
@@ -114,10 +121,12 @@ class FaultRecord:
 
 @dataclass(slots=True)
 class _Injected:
-    """A fault in force: what it did, and how to undo it."""
+    """A fault in force: what it did, how to undo it, and what to do while it is held
+    (nothing but wait, when None)."""
 
     detail: str
     undo: Callable[[], Awaitable[None]]
+    during: Callable[[], Awaitable[None]] | None = None
 
 
 class _Skip(Exception):
@@ -181,10 +190,23 @@ class Nemesis:
             return
         record.detail = injected.detail
         self.on_change(record)
-        await anyio.sleep(hold)
+        with anyio.move_on_after(hold):
+            if injected.during is None:
+                await anyio.sleep(hold)
+            else:
+                await self._during(fault, injected.during)
         await self._undo(fault, injected)
         record.ended = self._elapsed()
         self._finish(record)
+
+    async def _during(self, fault: Fault, during: Callable[[], Awaitable[None]]) -> None:
+        """Run what a fault does while held; if it fails, the fault is simply held on."""
+        try:
+            await during()
+        except NEMESIS_FAILURES as failure:
+            if self.current is not None:
+                self.current.detail += f" (stopped stepping: {_reason(failure)})"
+            await anyio.sleep_forever()
 
     def _finish(self, record: FaultRecord) -> None:
         self.log.append(record)
@@ -272,6 +294,8 @@ class Nemesis:
                 return await self._churn(self._pick(self._up()))
             case Fault.TORN_WAL_TAIL | Fault.WAL_BITFLIP | Fault.SNAPSHOT_BITFLIP:
                 return await self._damage(fault, self._pick(self._up()))
+            case Fault.STEP_MODE:
+                return await self._step_mode()
 
     async def _kill(self, names: list[str], role: str) -> _Injected:
         for name in names:
@@ -351,6 +375,41 @@ class Nemesis:
         return _Injected(
             f"delayed every WAL fsync of {name} by {delay_ms} ms", self.playground.heal
         )
+
+    async def _step_mode(self) -> _Injected:
+        """Hold the cluster, then step it in rounds while the fault is held: every member's
+        clock moves a tick, and the held messages are delivered in a shuffled order, a share
+        of them dropped. Undoing it releases the cluster, delivering what is still held."""
+        step_mode = self.playground.step_mode
+        drop_ratio = self._rng.choice(STEP_DROP_RATIOS)
+        try:
+            await step_mode.hold()
+        except BaseException:
+            await step_mode.release()
+            raise
+
+        async def step_rounds() -> None:
+            while True:
+                held = [message.ref for message in (await step_mode.held()).held]
+                self._rng.shuffle(held)
+                dropped = [ref for ref in held if self._rng.random() < drop_ratio]
+                if dropped:
+                    await step_mode.drop_each(dropped)
+                delivered = [ref for ref in held if ref not in dropped]
+                if delivered:
+                    await step_mode.deliver_each(delivered)
+                for name in self._up():
+                    await step_mode.tick(name, STEP_ROUND_TICKS, settle=False)
+
+        return _Injected(
+            f"step mode: held the cluster, delivering in a shuffled order, "
+            f"dropping {drop_ratio:.0%}",
+            self._release,
+            step_rounds,
+        )
+
+    async def _release(self) -> None:
+        await self.playground.step_mode.release()
 
     async def _churn(self, name: str) -> _Injected:
         """Remove `name`, add a fresh member as a learner and promote it once in sync: the
@@ -491,6 +550,7 @@ class Nemesis:
                 elif state == "down":
                     await self.playground.restart(name)
             await self.playground.heal()
+            await self.playground.step_mode.release()
         except NEMESIS_FAILURES:
             if strict:
                 raise

@@ -28,6 +28,7 @@ from console.tui.command_session import CommandSession
 from console.tui.commit_panel import CommitPanel
 from console.tui.confirm_dialog import ConfirmDialog
 from console.tui.etcd_source import EtcdSource
+from console.tui.held_panel import HeldPanel
 from console.tui.keys_panel import KeysPanel
 from console.tui.log_history import merged_with_history, read_log_tail
 from console.tui.logs_panel import LogsPanel
@@ -156,6 +157,7 @@ class DashboardApp(App[int]):
         yield Header()
         yield MembersPanel(id="members-panel")
         yield CommitPanel(id="commit-panel")
+        yield HeldPanel(self.playground, id="held-panel")
         with TabbedContent(id="tabs"):
             with TabPane("3 Logs", id="logs-tab"):
                 yield LogsPanel(id="logs-panel")

@@ -66,6 +66,7 @@ from node.messages.maintenance import (
 )
 from node.messages.member_events import TRACE_KINDS, UnknownEventKind
 from node.messages.raft_status import RaftStatusRequest
+from node.messages.step_mode import StepRequest
 from node.messages.watch import WatchCreateRequest, WatchRequest
 from node.mvcc.watcher import AUTO_WATCH_ID, WatchResponse
 from node.server.flag_values import FlagValueError, parse_url
@@ -115,6 +116,7 @@ _SERVER_METHODS: dict[str, tuple[type, str]] = {
     "Maintenance.MoveLeader": (MoveLeaderRequest, "move_leader"),
     "Admin.Fault": (FaultRequest, "inject_fault"),
     "Admin.RaftStatus": (RaftStatusRequest, "raft_status"),
+    "Admin.Step": (StepRequest, "step"),
 }
 """Unary methods the EtcdServer answers itself: request type and the server's method name."""
 

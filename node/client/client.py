@@ -55,6 +55,7 @@ from node.messages import errors
 from node.messages.faults import FaultKind
 from node.messages.kv import SortOrder, SortTarget
 from node.messages.maintenance import AlarmAction, AlarmType
+from node.messages.step_mode import StepAction
 from node.messages.watch import WatchFilter
 
 DEFAULT_TIMEOUT = 5.0
@@ -577,6 +578,27 @@ class Client(anyio.AsyncContextManagerMixin):
             "delay_ms": delay_ms,
         }
         return await self.call("Admin.Fault", body, repeatable=False)
+
+    async def step(
+        self,
+        action: StepAction | str,
+        *,
+        ids: Iterable[int] = (),
+        all: bool = False,
+        to: int = 0,
+        ticks: int = 0,
+    ) -> Response:
+        """Admin.Step (ours): step mode on this member (refused unless it enables faults).
+
+        action: "hold" (stop its raft clock, hold its outgoing messages), "held" (list them),
+        "deliver" / "drop" the held messages `ids` (or `all`; deliver only those to member
+        `to` when given), "tick" (`ticks` ticks, 0: to its next timeout), "release" (real
+        time again, delivering what is held). The reply lists the messages the call delivered
+        or dropped (`done`) and those still held (`held`).
+        """
+        step = StepAction[action.upper()] if isinstance(action, str) else action
+        body = {"action": int(step), "ids": list(ids), "all": all, "to": to, "ticks": ticks}
+        return await self.call("Admin.Step", body, repeatable=step == StepAction.HELD)
 
 
 def _leader_key(leader: Response | dict[str, Any]) -> dict[str, Any]:

@@ -106,6 +106,11 @@ FaultInjectionDisabled = _error(
     "FAILED_PRECONDITION",
     "etcdserver: fault injection is disabled (start the member with --enable-fault-injection)",
 )
+StepModeRefused = _error(
+    "StepModeRefused", "FAILED_PRECONDITION", "etcdserver: step mode refused the request"
+)
+"""Ours: a step-mode call that cannot be done (an unknown held message id, ticks while the
+clock runs in real time); the instance carries the reason."""
 
 ElectionNotLeader = _error("ElectionNotLeader", "UNKNOWN", "election: not leader")
 """Proclaim by a contender that no longer leads (v3election's ErrElectionNotLeader)."""

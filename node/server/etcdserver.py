@@ -60,6 +60,7 @@ from node.server.raft_request import (
     RequestIdGenerator,
 )
 from node.server.read_index import ReadIndexLoop
+from node.server.step_mode import MemberStepMode
 from node.server.trace import Tracer
 from node.server.v3_server import V3Server
 from node.server.wait import IndexWaiter, WaitRegistry
@@ -247,6 +248,9 @@ class EtcdServer(V3Server):
             log=self.logger,
         )
         self._faults = MemberFaults(config.enable_fault_injection, self._transport, self._raft_node)
+        self._step_mode = MemberStepMode(
+            config.enable_fault_injection, self._transport, self._raft_node
+        )
         self._read_index_loop = ReadIndexLoop(
             self._raft_node.read_index,
             lambda: self._leader_changed,

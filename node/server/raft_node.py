@@ -37,6 +37,7 @@ from node.raft import (
     StateType,
 )
 from node.server.events import EventBus
+from node.server.logical_clock import LogicalClock
 from node.server.member_storage import MemberStorage, remove_received_backends
 from node.server.trace import Tracer
 from node.transport import Transport
@@ -113,7 +114,8 @@ class RaftNode:
         self.storage = storage
         self._transport = transport
         self._apply_channel = apply_channel
-        self._heartbeat = heartbeat
+        self.clock = LogicalClock(heartbeat, self._tick)
+        """The ticker; step mode holds it and fires ticks by hand."""
         self._backend = backend
         self._backend_lock = backend_lock
         self._read_states = read_states
@@ -215,7 +217,7 @@ class RaftNode:
         try:
             async with trio.open_nursery() as nursery:
                 self._nursery = nursery
-                nursery.start_soon(self._tick)
+                nursery.start_soon(self.clock.run)
                 task_status.started()
                 await self._ready_loop()
         finally:
@@ -223,11 +225,9 @@ class RaftNode:
                 shutil.rmtree(copy, ignore_errors=True)
             self._outgoing_snapshots.clear()
 
-    async def _tick(self) -> None:
-        while True:
-            await trio.sleep(self._heartbeat)
-            self.raw_node.tick()
-            self.wake()
+    def _tick(self) -> None:
+        self.raw_node.tick()
+        self.wake()
 
     async def _ready_loop(self) -> None:
         raw_node = self.raw_node

@@ -79,6 +79,7 @@ from node.messages.maintenance import (
 )
 from node.messages.member_events import STATE_KINDS, chosen_kinds
 from node.messages.raft_status import RaftStatusRequest, RaftStatusResponse
+from node.messages.step_mode import StepAction, StepRequest, StepResponse
 from node.raft import (
     ConfChange,
     ConfChangeType,
@@ -99,6 +100,7 @@ from node.server.member_state import MemberState
 from node.server.peer_api import PeerUnavailable, call_peer, peer_address
 from node.server.raft_node import RaftNode
 from node.server.raft_request import RaftBody, RequestIdGenerator
+from node.server.step_mode import MemberStepMode
 from node.server.trace import Tracer
 from node.server.wait import IndexWaiter
 from node.server.watch_stream import ServerWatchStream
@@ -132,6 +134,7 @@ class V3Server:
         _applied: IndexWaiter
         _backend_lock: trio.Lock
         _faults: MemberFaults
+        _step_mode: MemberStepMode
         _lease_ids: LeaseIdGenerator
         _ids: RequestIdGenerator
         _raft_node: RaftNode
@@ -560,6 +563,17 @@ class V3Server:
             "member %x: fault injected: %s %s", self.member_id, req.kind.name.lower(), faults
         )
         return FaultResponse(self.header(), faults)
+
+    async def step(self, req: StepRequest) -> StepResponse:
+        """Ours: step mode: hold, deliver, drop, tick or release (fault injection only)."""
+        resp = self._step_mode.act(req)
+        resp.header = self.header()
+        if req.action != StepAction.HELD:
+            self.logger.info(
+                "member %x: step mode %s: %d done, %d held",
+                self.member_id, req.action.name.lower(), len(resp.done), len(resp.held),
+            )
+        return resp
 
 
 def _txn_cost(req: TxnRequest) -> int:

@@ -22,6 +22,7 @@ from node.raft.types import MalformedRecord, Message, MessageType
 from node.transport.config import TransportConfig
 from node.transport.faults import FaultInjector
 from node.transport.framing import FrameError, FrameReader, encode_frame
+from node.transport.hold import HeldMessage, HoldQueue
 from node.transport.peer import CONNECTION_ERRORS, Peer
 from node.transport.protocol import HandshakeError, Hello, StreamKind, Verdict, refusal
 from node.transport.request import NO_REQUEST_HANDLER, OnRequest, serve_requests
@@ -71,6 +72,7 @@ class Transport:
         # Separate generators, so reconnect timing cannot shift which messages a fault drops.
         self._jitter_rng = random.Random(f"{seed}:jitter")
         self._faults = FaultInjector(random.Random(f"{seed}:faults"))
+        self._hold = HoldQueue()
         self._peers: dict[int, Peer] = {}
         self._incoming: dict[int, trio.CancelScope] = {}
         self._nursery: trio.Nursery | None = None
@@ -149,8 +151,16 @@ class Transport:
         """Queue messages for their peers without blocking; MSG_SNAP goes as a snapshot stream.
 
         A message to an unknown member is ignored, one that finds its peer's queue full is
-        dropped and the peer is reported unreachable, as etcd does: raft retries.
+        dropped and the peer is reported unreachable, as etcd does: raft retries. In step mode
+        every message is held instead (see `hold`).
         """
+        if self._hold.holding:
+            for message in messages:
+                self._hold.add(message)
+            return
+        self._send_now(messages)
+
+    def _send_now(self, messages: list[Message]) -> None:
         unreachable: set[int] = set()
         for message in messages:
             peer = self._peers.get(message.to)
@@ -189,6 +199,12 @@ class Transport:
             raise ValueError("send_snapshot takes a MSG_SNAP carrying a snapshot")
         if isinstance(payload, str):
             raise TypeError("pass a snapshot file as a pathlib.Path, not a str")
+        if self._hold.holding:
+            self._hold.add(message, payload)
+        else:
+            self._send_snapshot_now(message, payload)
+
+    def _send_snapshot_now(self, message: Message, payload: SnapshotPayload) -> None:
         peer = self._peers.get(message.to)
         if peer is None:
             self._report_snapshot(message.to, False)
@@ -222,6 +238,58 @@ class Transport:
             drop_ratio * 100,
             delay_ms,
         )
+
+    # -- step mode -----------------------------------------------------------------------------
+
+    @property
+    def holding(self) -> bool:
+        """Whether outgoing messages are held (step mode)."""
+        return self._hold.holding
+
+    def hold(self) -> None:
+        """Step mode: hold every outgoing message in its link's queue until delivered."""
+        self._hold.hold()
+        logger.warning("member %x: holding outgoing messages (step mode)", self.member_id)
+
+    def held(self) -> list[HeldMessage]:
+        """The held messages, oldest first."""
+        return self._hold.held()
+
+    def deliver(self, ids: Iterable[int] | None = None, to: int | None = None) -> list[HeldMessage]:
+        """Send the held messages `ids` in that order (all when None, oldest first; only those
+        to `to` when given), as they would have gone when raft sent them; UnknownHeldMessage
+        for a bad id."""
+        taken = self._hold.take(ids, to)
+        self._send_held(taken)
+        return taken
+
+    def drop(self, ids: Iterable[int] | None = None) -> list[HeldMessage]:
+        """Throw the held messages `ids` (all when None) away, as a lossy network would; raft
+        hears of a dropped snapshot as failed."""
+        taken = self._hold.take(ids)
+        for held in taken:
+            peer = self._peers.get(held.message.to)
+            if peer is not None:
+                self._drop_by_fault(peer, held.message)
+            elif held.message.type == MessageType.MSG_SNAP:
+                self._report_snapshot(held.message.to, False)
+        return taken
+
+    def release(self) -> list[HeldMessage]:
+        """Leave step mode: send everything still held, oldest first; returns what it sent."""
+        taken = self._hold.release()
+        self._send_held(taken)
+        logger.warning(
+            "member %x: released step mode, %d held messages sent", self.member_id, len(taken)
+        )
+        return taken
+
+    def _send_held(self, taken: list[HeldMessage]) -> None:
+        for held in taken:
+            if held.payload is not None:
+                self._send_snapshot_now(held.message, held.payload)
+            else:
+                self._send_now([held.message])
 
     def stats(self) -> dict:
         """A snapshot of the transport's state and per-peer counters, as plain data."""

@@ -80,6 +80,14 @@ LEASE_LINE = re.compile(r"^lease ([0-9a-f]{16}) granted with TTL\((\d+)s\)$")
         ("slow n2 200", "slow", {"name": "n2", "ms": 200}, {}),
         ("add-node --learner", "add-node", {}, {"learner": True}),
         ("remove-node n4", "remove-node", {"name": "n4"}, {}),
+        ("hold", "hold", {}, {}),
+        ("held", "held", {}, {}),
+        ("deliver n1.3", "deliver", {"id": "n1.3"}, {"to": None}),
+        ("deliver all --to n2", "deliver", {"id": "all"}, {"to": "n2"}),
+        ("drop next", "drop", {"id": "next"}, {}),
+        ("tick n2", "tick", {"name": "n2", "n": None}, {}),
+        ("tick n2 10", "tick", {"name": "n2", "n": 10}, {}),
+        ("release", "release", {}, {}),
         ("jobs", "jobs", {}, {}),
         ("stop 3", "stop", {"id": 3}, {}),
         ("help", "help", {"command": None}, {}),
@@ -131,6 +139,7 @@ def test_quotes_group_words_and_write_out_takes_each_form():
         ),
         ("get", "get needs KEY [END], got 0 arguments"),
         ("heal now", "heal takes no arguments, got 1 argument"),
+        ("deliver", "deliver needs ID, got 0 arguments"),
         ("put k", "put needs KEY VALUE, got 1 argument"),
         ("put k v --ignore-value", "put command needs only 1 argument when 'ignore-value' is set"),
         (
@@ -859,3 +868,58 @@ async def test_inspect_reads_a_running_member_process_by_name_and_leaves_it_serv
     assert snap == ["no snapshot files yet"]
     assert not unknown.ok and "n9 is neither a member of the playground (n1)" in unknown.lines[0]
     assert after == ["v2"]
+
+
+async def held_ref(console: Console, pattern: str) -> str:
+    """The ID of the first held message matching `pattern`, once `held` lists one."""
+    with trio.fail_after(WAIT):
+        while True:
+            for line in await ok(console, "held"):
+                if re.search(pattern, line):
+                    return line.split()[0]
+            await trio.sleep(0.05)
+
+
+async def test_step_mode_holds_lists_delivers_ticks_and_releases_through_commands(
+    tmp_path: Path,
+):
+    playground = Playground(
+        tmp_path / "playground", members=3, heartbeat_interval_ms=50, election_timeout_ms=500
+    )
+    try:
+        await playground.start()
+        leader = await playground.wait_for_leader()
+        follower = next(name for name in playground.members if name != leader)
+        async with (
+            Client([playground.member(leader).native_endpoint], timeout=WAIT) as client,
+            Console.open(client, playground) as console,
+        ):
+            held = await ok(console, "hold")
+            not_a_number = await run(console, "tick n1 x")
+            unknown = await run(console, "deliver n1.999")
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(ok, console, "put step/k v")
+                app_ref = await held_ref(console, rf"{leader}->{follower} MsgApp ")
+                delivered = await ok(console, f"deliver {app_ref} --to {follower}")
+                dropped = await ok(console, "drop all")
+                ticked = await ok(console, f"tick {leader} 1")
+                as_json = await console.execute("held -w json")
+                released = await ok(console, "release")
+            value = await ok(console, "get step/k --print-value-only")
+    finally:
+        with trio.CancelScope(shield=True):
+            await playground.stop()
+
+    assert held[0] == "holding n1, n2, n3: clocks stopped, peer messages held"
+    assert_one_error_line(not_a_number, 'invalid N "x": not an integer')
+    assert_one_error_line(unknown, "member n1: etcdserver: no held message with id 999")
+    app = rf"^delivered {leader}\.\d+ +{leader}->{follower} MsgApp Term:\d+ .* Entries:1$"
+    assert re.match(app, delivered[0])
+    ack = rf"^{follower}\.\d+ +{follower}->{leader} MsgAppResp "
+    assert any(re.match(ack, line) for line in delivered)
+    assert dropped[0].startswith("dropped ") and dropped[-1] == "no message is held"
+    assert ticked[0] == f"{leader}: 1 tick"
+    assert any(re.search(rf"{leader}->{follower} MsgHeartbeat ", line) for line in ticked)
+    assert as_json.value["action"] == "held" and as_json.value["held"]
+    assert released[0].startswith("released: real time again, ")
+    assert value == ["v"]

@@ -1,0 +1,80 @@
+"""The dashboard's held-messages panel against real member processes: hidden in real time,
+shown with every held message once the command bar holds the cluster, hidden again on release.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import anyio
+import pytest
+from textual.pilot import Pilot
+from textual.widgets import Input, Static
+
+from console.tui.app import dashboard_for
+from console.tui.held_panel import HeldPanel
+from playground.playground import Playground
+
+FAST = {"heartbeat_interval_ms": 50, "election_timeout_ms": 500}
+WAIT = 20.0
+SIZE = (120, 40)
+
+
+@pytest.fixture
+def playground(tmp_path: Path) -> Iterator[Playground]:
+    running = Playground(tmp_path / "playground", members=3, **FAST)
+    try:
+        anyio.run(running.start)
+        yield running
+    finally:
+        anyio.run(running.stop)
+
+
+async def wait_until(pilot: Pilot, condition: Callable[[], bool], what: str) -> None:
+    deadline = time.monotonic() + WAIT
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"the dashboard never showed {what} within {WAIT:g} s")
+        await pilot.pause(0.05)
+
+
+async def type_command(pilot: Pilot, line: str) -> None:
+    await pilot.press("colon")
+    pilot.app.query_one("#command-bar", Input).value = line
+    await pilot.press("enter")
+
+
+def test_held_messages_show_in_their_panel_while_the_cluster_is_held(playground: Playground):
+    leader = anyio.run(playground.wait_for_leader)
+
+    async def scenario() -> None:
+        app = dashboard_for(playground)
+        async with app.run_test(size=SIZE) as pilot:
+            panel = app.query_one(HeldPanel)
+            lines = panel.query_one("#held-lines", Static)
+            await pilot.pause(1.0)
+            assert not panel.display
+
+            await type_command(pilot, "hold")
+            await wait_until(pilot, lambda: panel.display, "the held panel")
+            await type_command(pilot, f"tick {leader} 1")
+            await wait_until(
+                pilot, lambda: "MsgHeartbeat" in str(lines.content), "the held heartbeats"
+            )
+            shown = str(lines.content).splitlines()
+            subtitle = str(panel.border_subtitle)
+
+            await type_command(pilot, "release")
+            await wait_until(pilot, lambda: not panel.display, "the panel hidden after release")
+
+        followers = sorted(name for name in playground.members if name != leader)
+        assert sorted(line.split()[1] for line in shown if "MsgHeartbeat " in line) == [
+            f"{leader}->{name}" for name in followers
+        ]
+        assert all(line.split()[0].startswith(f"{leader}.") for line in shown if "->" in line)
+        assert subtitle.endswith("clocks stopped: n1, n2, n3")
+
+    asyncio.run(scenario())
