@@ -1,0 +1,138 @@
+"""The client port, shared by gRPC and HTTP as etcd shares it (cmux): each accepted connection
+is told apart by its first bytes.
+
+grpcio cannot be handed accepted sockets, so the gRPC door listens on a loopback port of its
+own and this listener owns the client URLs: a connection that opens with HTTP/2's preface (a
+gRPC client) is spliced byte for byte to the gRPC door; anything else is HTTP/1.1 and goes to
+the HTTP door (health, metrics, the JSON gateway). The splice costs the gRPC door a copy
+through the member's trio loop in each direction (benchmarks/grpc_bench.py measures it; the
+member's `--client-port-http=false` gives the client port to gRPC alone).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+import trio
+
+from node.api.grpc_door import BindError, GrpcDoor
+from node.api.health_endpoints import HealthEndpoints
+from node.api.http_door import HttpDoor
+from node.api.json_gateway import JsonGateway
+from node.api.service import Service
+from node.server.config import ServerConfig
+from node.server.etcdserver import EtcdServer
+
+log = logging.getLogger(__name__)
+
+HTTP2_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+"""What every HTTP/2 client (so every gRPC client) sends first (RFC 9113, 3.4)."""
+SPLICE_BYTES = 256 * 1024
+INTERNAL_HOST = "127.0.0.1"
+"""Where the gRPC door listens behind the shared port."""
+
+
+@dataclass(slots=True)
+class ClientPort:
+    """The shared client port's listener: `ports` once serving, `grpc_door` behind it."""
+
+    http: HttpDoor
+    grpc_door: GrpcDoor
+    grpc_port: int = 0
+    ports: list[int] = field(default_factory=list)
+
+    async def serve(
+        self,
+        host_ports: Iterable[tuple[str, int]],
+        *,
+        task_status: trio.TaskStatus[list[int]] = trio.TASK_STATUS_IGNORED,
+    ) -> None:
+        """Listen on every (host, port) until cancelled; BindError when one is taken."""
+        listeners: list[trio.SocketListener] = []
+        for host, port in host_ports:
+            try:
+                listeners.extend(await trio.open_tcp_listeners(port, host=host))
+            except OSError as error:
+                shown = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+                reason = (error.strerror or str(error)).lower()
+                raise BindError(f"listen tcp {shown}: bind: {reason}") from None
+        self.ports = [listener.socket.getsockname()[1] for listener in listeners]
+        async with trio.open_nursery() as nursery:
+            for listener in listeners:
+                nursery.start_soon(trio.serve_listeners, self._handle, [listener])
+            task_status.started(self.ports)
+
+    async def _handle(self, stream: trio.SocketStream) -> None:
+        first = b""
+        try:
+            while len(first) < len(HTTP2_PREFACE) and HTTP2_PREFACE.startswith(first):
+                data = await stream.receive_some(SPLICE_BYTES)
+                if not data:
+                    await stream.aclose()
+                    return
+                first += data
+        except trio.BrokenResourceError:
+            await trio.aclose_forcefully(stream)
+            return
+        if first.startswith(HTTP2_PREFACE):
+            await self._splice(stream, first)
+        else:
+            await self.http.serve_connection(stream, first)
+
+    async def _splice(self, client: trio.SocketStream, first: bytes) -> None:
+        """Copy bytes both ways between the client and the gRPC door until either closes."""
+        try:
+            upstream = await trio.open_tcp_stream(INTERNAL_HOST, self.grpc_port)
+        except OSError:
+            await trio.aclose_forcefully(client)
+            return
+        async with client, upstream:
+            try:
+                await upstream.send_all(first)
+            except (trio.BrokenResourceError, trio.ClosedResourceError):
+                return
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(_pump, client, upstream, nursery.cancel_scope)
+                nursery.start_soon(_pump, upstream, client, nursery.cancel_scope)
+
+
+async def _pump(source: trio.SocketStream, sink: trio.SocketStream, both: trio.CancelScope) -> None:
+    """Copy `source` into `sink`; when either end goes, the whole splice ends."""
+    try:
+        while data := await source.receive_some(SPLICE_BYTES):
+            await sink.send_all(data)
+    except (trio.BrokenResourceError, trio.ClosedResourceError):
+        pass
+    finally:
+        both.cancel()
+
+
+def http_door_of(server: EtcdServer, config: ServerConfig) -> HttpDoor:
+    """The client port's HTTP door: health, version, metrics and the JSON gateway."""
+    service = Service(server)
+    return HttpDoor([HealthEndpoints(service), JsonGateway(service, config.max_request_bytes)])
+
+
+def metrics_door_of(server: EtcdServer) -> HttpDoor:
+    """What etcd serves on --listen-metrics-urls: /metrics and the health endpoints."""
+    return HttpDoor([HealthEndpoints(Service(server), metrics_only=True)])
+
+
+async def serve_client_port(
+    server: EtcdServer,
+    config: ServerConfig,
+    *,
+    task_status: trio.TaskStatus[ClientPort] = trio.TASK_STATUS_IGNORED,
+) -> None:
+    """Serve gRPC and HTTP on every --listen-client-urls address until cancelled; task_status
+    gets the ClientPort (its `ports` are the bound ones, `grpc_door.stop()` drains gRPC)."""
+    grpc_door = GrpcDoor(Service(server), max_request_bytes=config.max_request_bytes)
+    client_port = ClientPort(http_door_of(server, config), grpc_door)
+    async with trio.open_nursery() as nursery:
+        grpc_ports = await nursery.start(grpc_door.serve, [(INTERNAL_HOST, 0)])
+        client_port.grpc_port = grpc_ports[0]
+        await nursery.start(client_port.serve, config.client_host_ports)
+        log.info("client port serving gRPC and HTTP", extra={"ports": client_port.ports})
+        task_status.started(client_port)
