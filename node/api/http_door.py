@@ -172,7 +172,8 @@ class HttpDoor:
     async def serve_connection(self, stream: trio.abc.Stream, first: bytes = b"") -> None:
         """Answer requests on `stream` (after `first`, already read) until either side closes."""
         connection = _Connection(stream)
-        connection.protocol.receive_data(first)
+        if first:  # (h11 takes b"" as the peer closing)
+            connection.protocol.receive_data(first)
         try:
             await self._serve(connection)
         except (h11.RemoteProtocolError, trio.BrokenResourceError, trio.ClosedResourceError):

@@ -194,7 +194,9 @@ class JsonGateway:
         try:
             body = self._decode(method, await request.body())
         except errors.EtcdError as error:
-            await _send_error(response, error, trailer=False)
+            # A body too large is refused by etcd's gRPC server (so with its trailer); one
+            # that cannot be read, by grpc-gateway itself.
+            await _send_error(response, error, trailer=isinstance(error, MessageTooLarge))
             return
         if method.server_streaming:
             await self._server_stream(method, body, request, response)
