@@ -128,8 +128,8 @@ class _Connection:
     """One client connection: h11's state over a trio stream."""
 
     stream: trio.abc.Stream
-    streaming: bool = False
-    """An answer watched the raw stream for the client's close: no further requests."""
+    closed: bool = False
+    """The peer closed the connection while an answer was streaming."""
     protocol: h11.Connection = field(
         default_factory=lambda: h11.Connection(h11.SERVER, max_incomplete_event_size=MAX_HEAD_BYTES)
     )
@@ -148,9 +148,15 @@ class _Connection:
             self.protocol.receive_data(bytes(await self.stream.receive_some(READ_BYTES)))
 
     async def wait_closed(self) -> None:
-        self.streaming = True
-        while await self.stream.receive_some(READ_BYTES):
-            pass
+        """Return once the peer closes; bytes it sends meanwhile (its next request) are kept
+        for the next cycle, up to a request head's worth."""
+        buffered = 0
+        while data := await self.stream.receive_some(READ_BYTES):
+            self.protocol.receive_data(bytes(data))
+            buffered += len(data)
+            if buffered > MAX_HEAD_BYTES:
+                raise h11.RemoteProtocolError("too much pipelined during a streamed answer")
+        self.closed = True
 
     async def body_chunks(self) -> AsyncIterator[bytes]:
         while True:
@@ -193,7 +199,7 @@ class HttpDoor:
             request = _request(event, connection)
             response = HttpResponse(connection)
             await self._answer(request, response)
-            if connection.streaming:
+            if connection.closed:
                 return
             # An endpoint that did not read the body: drain it, or close if it is huge.
             if connection.protocol.their_state is h11.SEND_BODY and not await _drain(connection):
