@@ -4,13 +4,17 @@ the real `etcdctl check perf` says about it.
     .venv/bin/python benchmarks/grpc_bench.py [--members 3] [--clients 32] [--channels 4]
                                               [--seconds 5] [--value-bytes 256]
                                               [--check-perf s,m] [--etcd]
+                                              [--grpc-only-port]
 
 Each member is its own `python -m node` process (etcd's flags, default heartbeat and election
 timeout, fsync on) on loopback. The load comes from this process through grpcio's asyncio
 client: `--clients` concurrent callers over `--channels` channels, puts to the leader,
 linearizable and serializable gets spread over the members. Then `etcdctl check perf` runs
 for each load named by `--check-perf` (60 s each; `--check-perf ''` skips it). `--etcd` runs
-the same against the real etcd binary instead, for comparison.
+the same against the real etcd binary instead, for comparison. Our members share the client
+port between gRPC and HTTP as etcd does (gRPC connections spliced through the member to its
+gRPC door); `--grpc-only-port` starts them with `--client-port-http=false`, gRPC alone on the
+port, to measure what the sharing costs.
 """
 
 from __future__ import annotations
@@ -158,15 +162,23 @@ def main() -> None:
     parser.add_argument("--value-bytes", type=int, default=256)
     parser.add_argument("--check-perf", default="s,m", help="loads to check, comma-separated")
     parser.add_argument("--etcd", action="store_true", help="measure the real etcd instead")
+    parser.add_argument(
+        "--grpc-only-port",
+        action="store_true",
+        help="our members without HTTP on the client port (gRPC binds it directly)",
+    )
     args = parser.parse_args()
     command = [shutil.which("etcd") or "etcd"] if args.etcd else [sys.executable, "-m", "node"]
+    if args.grpc_only_port and not args.etcd:
+        command.append("--client-port-http=false")
 
     with tempfile.TemporaryDirectory(prefix="grpc-bench-") as directory:
         processes, endpoints = _start_cluster(Path(directory), args.members, command)
         try:
             leader = _leader_endpoint(endpoints)
             print(
-                f"{args.members} {'etcd' if args.etcd else 'etcd-node'} processes, gRPC, "
+                f"{args.members} {'etcd' if args.etcd else 'etcd-node'} processes, gRPC"
+                f"{' alone on the client port' if args.grpc_only_port else ''}, "
                 f"{args.clients} callers on {args.channels} channels, {args.value_bytes} B values"
             )
             value = bytes(args.value_bytes)
