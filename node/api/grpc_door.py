@@ -2,8 +2,8 @@
 Election) served by grpcio beside the trio member, so real etcd clients work unchanged.
 
 grpcio's asyncio server runs in a thread of its own; each call crosses to trio through the
-TrioBridge (node/api/grpc_bridge.py). This module holds the servicers: the method handlers,
-their codecs and size limit, etcd's Auth answers with authentication off, binding, and the
+TrioBridge (node/api/grpc_bridge.py). This module holds the servicers: the method handlers
+(each counted in etcd's grpc_server_handled_total), their codecs and size limit, binding, and the
 door's lifecycle (when the door stops, streams end and calls in flight get a grace period
 before gRPC cancels them). Calls and streams whose metadata requires a leader
 (`hasleader: true`) are checked by a LeaderMonitor, as etcd's interceptors do. Method
