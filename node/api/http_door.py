@@ -182,8 +182,11 @@ class HttpDoor:
             connection.protocol.receive_data(first)
         try:
             await self._serve(connection)
-        except (h11.RemoteProtocolError, trio.BrokenResourceError, trio.ClosedResourceError):
+        except (h11.ProtocolError, trio.BrokenResourceError, trio.ClosedResourceError):
             pass
+        except Exception:
+            # One connection's failure must never end the listener (and with it the member).
+            log.exception("HTTP door: a connection failed")
         finally:
             await trio.aclose_forcefully(stream)
 

@@ -98,7 +98,8 @@ class MemberMetrics:
     """One member's registry and the series its parts feed as they work."""
 
     def __init__(self) -> None:
-        self.registry = CollectorRegistry(auto_describe=True)
+        # No describing at registration: that would read the member before it is built.
+        self.registry = CollectorRegistry(auto_describe=False)
         r = self.registry
         self.wal_fsync = Histogram(
             "etcd_disk_wal_fsync_duration_seconds",
