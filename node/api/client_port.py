@@ -115,11 +115,6 @@ def http_door_of(server: EtcdServer, config: ServerConfig) -> HttpDoor:
     return HttpDoor([HealthEndpoints(service), JsonGateway(service, config.max_request_bytes)])
 
 
-def metrics_door_of(server: EtcdServer) -> HttpDoor:
-    """What etcd serves on --listen-metrics-urls: /metrics and the health endpoints."""
-    return HttpDoor([HealthEndpoints(Service(server), metrics_only=True)])
-
-
 async def serve_client_port(
     server: EtcdServer,
     config: ServerConfig,

@@ -15,7 +15,14 @@ from collections.abc import Awaitable, Callable
 import trio
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from node.api.http_door import NOSNIFF, TEXT_PLAIN, HttpRequest, HttpResponse, send_text
+from node.api.http_door import (
+    NOSNIFF,
+    TEXT_PLAIN,
+    HttpDoor,
+    HttpRequest,
+    HttpResponse,
+    send_text,
+)
 from node.api.service import Service
 from node.messages import errors
 from node.messages.kv import RangeRequest
@@ -154,6 +161,11 @@ class HealthEndpoints:
             await response.send(200, [TEXT_PLAIN, NOSNIFF], text.encode())
         else:
             await response.send(200, [TEXT_PLAIN, NOSNIFF], b"ok")
+
+
+def metrics_door_of(service: Service) -> HttpDoor:
+    """What etcd serves on --listen-metrics-urls: /metrics and the health endpoints."""
+    return HttpDoor([HealthEndpoints(service, metrics_only=True)])
 
 
 def _json(body: dict[str, str]) -> bytes:

@@ -18,10 +18,12 @@ from collections.abc import AsyncIterator
 
 import trio
 
-from node.api.client_port import metrics_door_of, serve_client_port
+from node.api.client_port import serve_client_port
 from node.api.grpc_door import BindError, check_bindable, serve_grpc
+from node.api.health_endpoints import metrics_door_of
 from node.api.http_door import serve_http
 from node.api.native import serve_native
+from node.api.service import Service
 from node.server.config import ServerConfig
 from node.server.etcdserver import EtcdServer, open_etcd_server
 from node.server.flag_values import ConfigError
@@ -68,7 +70,7 @@ async def serve_member(
                 else:
                     grpc_door = await doors.start(serve_grpc, server, config)
                 if config.listen_metrics_urls:
-                    metrics_door = metrics_door_of(server)
+                    metrics_door = metrics_door_of(Service(server))
                     await doors.start(serve_http, metrics_door, config.metrics_host_ports)
                 task_status.started(server)
             if grpc_door is not None:
