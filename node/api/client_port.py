@@ -36,11 +36,11 @@ INTERNAL_HOST = "127.0.0.1"
 
 @dataclass(slots=True)
 class ClientPort:
-    """The shared client port's listener: `ports` once serving, `grpc_door` behind it."""
+    """The shared client port's listener: HTTP/1.1 to `http`, HTTP/2 spliced to the gRPC
+    server on `grpc_port` (loopback); `ports` once serving."""
 
     http: HttpDoor
-    grpc_door: GrpcDoor
-    grpc_port: int = 0
+    grpc_port: int
     ports: list[int] = field(default_factory=list)
 
     async def serve(
@@ -115,19 +115,31 @@ def http_door_of(server: EtcdServer, config: ServerConfig) -> HttpDoor:
     return HttpDoor([HealthEndpoints(service), JsonGateway(service, config.max_request_bytes)])
 
 
+@dataclass(slots=True)
+class ClientDoors:
+    """What serve_client_port runs: the shared port and the gRPC door behind it."""
+
+    port: ClientPort
+    grpc_door: GrpcDoor
+
+    @property
+    def ports(self) -> list[int]:
+        """The client ports bound (the OS's picks for port 0)."""
+        return self.port.ports
+
+
 async def serve_client_port(
     server: EtcdServer,
     config: ServerConfig,
     *,
-    task_status: trio.TaskStatus[ClientPort] = trio.TASK_STATUS_IGNORED,
+    task_status: trio.TaskStatus[ClientDoors] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     """Serve gRPC and HTTP on every --listen-client-urls address until cancelled; task_status
-    gets the ClientPort (its `ports` are the bound ones, `grpc_door.stop()` drains gRPC)."""
+    gets the ClientDoors (`ports` are the bound ones, `grpc_door.stop()` drains gRPC)."""
     grpc_door = GrpcDoor(Service(server), max_request_bytes=config.max_request_bytes)
-    client_port = ClientPort(http_door_of(server, config), grpc_door)
     async with trio.open_nursery() as nursery:
-        grpc_ports = await nursery.start(grpc_door.serve, [(INTERNAL_HOST, 0)])
-        client_port.grpc_port = grpc_ports[0]
+        (grpc_port,) = await nursery.start(grpc_door.serve, [(INTERNAL_HOST, 0)])
+        client_port = ClientPort(http_door_of(server, config), grpc_port)
         await nursery.start(client_port.serve, config.client_host_ports)
         log.info("client port serving gRPC and HTTP", extra={"ports": client_port.ports})
-        task_status.started(client_port)
+        task_status.started(ClientDoors(client_port, grpc_door))
