@@ -51,8 +51,18 @@ def b64(text: str) -> str:
 
 @pytest.fixture(scope="module")
 def ours(cluster: ProcessCluster) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=cluster.members[0].client_url, timeout=TIMEOUT_S) as client:
+    """Our leader: what it answers (peer round trips, moving the leadership) a follower does
+    not, and the real etcd we compare with is a leader too."""
+    with httpx.Client(base_url=leader_url(cluster), timeout=TIMEOUT_S) as client:
         yield client
+
+
+def leader_url(cluster: ProcessCluster) -> str:
+    for member in cluster.members:
+        status = httpx.post(f"{member.client_url}/v3/maintenance/status", content="{}").json()
+        if status["leader"] == status["header"]["member_id"]:
+            return member.client_url
+    raise AssertionError("no member of ours says it is the leader")
 
 
 @pytest.fixture(scope="module")
