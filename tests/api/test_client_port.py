@@ -18,6 +18,7 @@ import trio
 from node.api.client_port import serve_client_port
 from node.messages.faults import FaultKind, FaultRequest
 from node.messages.gen.etcdserverpb import rpc_pb2, rpc_pb2_grpc
+from node.messages.maintenance import AlarmAction, AlarmRequest, AlarmType
 from tests.api.native_cluster import NativeMember, native_cluster, wait_for_leader
 
 CALL_S = 10.0
@@ -133,3 +134,20 @@ async def test_a_request_that_is_not_http_leaves_the_port_serving(port: Port) ->
         answer = await stream.receive_some(1024)
     assert answer.startswith(b"HTTP/1.1 400 Bad Request")
     assert (await port.get("/health")).status_code == 200
+
+
+async def test_health_fails_on_an_alarm_unless_it_is_excluded(port: Port) -> None:
+    server = port.member.server
+    nospace = AlarmRequest(AlarmAction.ACTIVATE, server.member_id, AlarmType.NOSPACE)
+    await server.alarm(nospace)
+    try:
+        alarmed = await port.get("/health")
+        assert alarmed.status_code == 503
+        assert alarmed.json() == {"health": "false", "reason": "ALARM NOSPACE"}
+        excluded = await port.get("/health?exclude=NOSPACE")
+        assert (excluded.status_code, excluded.json()) == (200, {"health": "true"})
+    finally:
+        await server.alarm(
+            AlarmRequest(AlarmAction.DEACTIVATE, server.member_id, AlarmType.NOSPACE)
+        )
+    assert (await port.get("/health")).json() == {"health": "true"}
