@@ -277,23 +277,27 @@ class JsonGateway:
         send_in, receive_in = trio.open_memory_channel[Body](16)
         refused: list[errors.EtcdError] = []
 
-        async def read_body(stream_scope: trio.CancelScope) -> None:
+        async def read_body(everything: trio.CancelScope) -> None:
             async with send_in:
                 try:
                     async for document in _json_documents(request.chunks()):
                         await send_in.send(self._to_body(method, document))
                 except errors.EtcdError as error:
+                    # As grpc-gateway: a message it cannot read ends the client's side of the
+                    # stream (the answers go on); if it is the first, the call fails.
                     refused.append(error)
-                    return
-            await _cancel_when_closed(request, stream_scope)
+            await _cancel_when_closed(request, everything)
 
         async with trio.open_nursery() as nursery:
             nursery.start_soon(read_body, nursery.cancel_scope)
             try:
-                first: Body | None = await receive_in.receive()
+                first = await receive_in.receive()
             except trio.EndOfChannel:
                 first = None
-            await self._stream(method, first, receive_in, response, refused)
+            if first is None and refused:
+                await _send_error(response, errors.EtcdError(refused[0].message), trailer=False)
+            else:
+                await self._stream(method, first, receive_in, response)
             nursery.cancel_scope.cancel()
 
     async def _stream(
@@ -302,7 +306,6 @@ class JsonGateway:
         first: Body | None,
         inbound: trio.MemoryReceiveChannel[Body] | None,
         response: HttpResponse,
-        refused: list[errors.EtcdError] | None = None,
     ) -> None:
         """Run the stream, writing each reply as a `{"result": ...}` line, and an error as
         grpc-gateway's `{"error": {...}}` line."""
@@ -318,8 +321,6 @@ class JsonGateway:
                 await self.service.stream(method.name, first, inbound, send)
         except errors.EtcdError as exc:
             error = exc
-        if error is None and refused:
-            error = refused[0]
         self._count(method, error.code if error is not None else "OK")
         if error is not None and not response.started:
             await _send_error(response, error, trailer=True)

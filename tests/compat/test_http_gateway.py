@@ -384,6 +384,15 @@ def test_bad_bodies_get_etcds_error(
         assert mine.json() == theirs.json()
 
 
+@pytest.mark.parametrize("body", ['{"create_request": {"key": "!!"}}', "{bad"])
+def test_a_stream_whose_first_message_is_bad_fails_as_etcds(
+    ours: httpx.Client, etcd: httpx.Client, body: str
+) -> None:
+    mine, theirs = post_both(ours, etcd, "/v3/watch", body)
+    assert (mine.status_code, mine.json()) == (theirs.status_code, theirs.json())
+    assert mine.status_code == 500
+
+
 def test_a_huge_body_is_refused_and_nothing_is_written(
     ours: httpx.Client, etcd: httpx.Client
 ) -> None:
