@@ -225,10 +225,8 @@ class HttpDoor:
         except BodyTooLarge:
             if not response.started:
                 await send_text(response, 413, "http: request body too large")
-        except (h11.RemoteProtocolError, h11.LocalProtocolError):
-            raise
-        except (trio.BrokenResourceError, trio.ClosedResourceError):
-            raise
+        except (h11.ProtocolError, trio.BrokenResourceError, trio.ClosedResourceError):
+            raise  # the connection itself is gone or broken: serve_connection closes it
         except Exception:
             log.exception("HTTP door: %s %s failed", request.method, request.path)
             if not response.started:

@@ -123,6 +123,14 @@ def test_version_names_the_server_and_cluster_versions(
     assert mine.json()["etcdcluster"] == theirs.json()["etcdcluster"] == "3.4.0"
 
 
+@pytest.mark.parametrize("path", ["/health", "/version"])
+def test_health_and_version_take_get_only(ours: httpx.Client, etcd: httpx.Client, path: str) -> None:
+    mine, theirs = ours.post(path), etcd.post(path)
+    assert (mine.status_code, mine.text) == (theirs.status_code, theirs.text)
+    assert mine.status_code == 405
+    assert mine.headers["allow"] == theirs.headers["allow"] == "GET"
+
+
 def test_livez_and_readyz_answer_as_etcd_3_5(ours: httpx.Client) -> None:
     assert (ours.get("/livez").status_code, ours.get("/livez").text) == (200, "ok")
     verbose = ours.get("/readyz", params={"verbose": ""})
