@@ -124,7 +124,9 @@ def test_version_names_the_server_and_cluster_versions(
 
 
 @pytest.mark.parametrize("path", ["/health", "/version"])
-def test_health_and_version_take_get_only(ours: httpx.Client, etcd: httpx.Client, path: str) -> None:
+def test_health_and_version_take_get_only(
+    ours: httpx.Client, etcd: httpx.Client, path: str
+) -> None:
     mine, theirs = ours.post(path), etcd.post(path)
     assert (mine.status_code, mine.text) == (theirs.status_code, theirs.text)
     assert mine.status_code == 405
