@@ -151,3 +151,20 @@ async def test_health_fails_on_an_alarm_unless_it_is_excluded(port: Port) -> Non
             AlarmRequest(AlarmAction.DEACTIVATE, server.member_id, AlarmType.NOSPACE)
         )
     assert (await port.get("/health")).json() == {"health": "true"}
+
+
+async def test_a_watch_body_arriving_in_pieces_is_read_as_it_comes(port: Port) -> None:
+    number = port.http.base_url.port
+    assert number is not None
+    stream = await trio.open_tcp_stream("127.0.0.1", number)
+    async with stream:
+        head = b"POST /v3/watch HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+        await stream.send_all(head)
+        for piece in (b'{"create_request": {"key": "Zm', b'9v"}}'):  # key "foo", split
+            await stream.send_all(b"%x\r\n%s\r\n" % (len(piece), piece))
+        answer = b""
+        with trio.fail_after(CALL_S):
+            while b'"created":true' not in answer:
+                answer += await stream.receive_some(4096)
+    assert answer.startswith(b"HTTP/1.1 200 OK")
+    assert (await port.get("/health")).status_code == 200
