@@ -2,8 +2,8 @@
 Election) served by grpcio beside the trio member, so real etcd clients work unchanged.
 
 grpcio's asyncio server runs in a thread of its own; each call crosses to trio through the
-TrioBridge (node/api/grpc_bridge.py). This module holds the servicers: the method handlers,
-their codecs and size limit, etcd's Auth answers with authentication off, binding, and the
+TrioBridge (node/api/grpc_bridge.py). This module holds the servicers: the method handlers
+(each counted in etcd's grpc_server_handled_total), their codecs and size limit, binding, and the
 door's lifecycle (when the door stops, streams end and calls in flight get a grace period
 before gRPC cancels them). Calls and streams whose metadata requires a leader
 (`hasleader: true`) are checked by a LeaderMonitor, as etcd's interceptors do. Method
@@ -27,6 +27,7 @@ import trio
 from google.protobuf import message_factory
 from google.protobuf.descriptor import MethodDescriptor, ServiceDescriptor
 
+from node.api.auth_off import answer_auth
 from node.api.grpc_bridge import TrioBridge, abort
 from node.api.grpc_convert import Body, body_to_message, message_to_body
 from node.api.leader_monitor import LeaderMonitor, requires_leader
@@ -63,58 +64,11 @@ _SERVED_SERVICES: tuple[ServiceDescriptor, ...] = (
 _AUTH_SERVICE: ServiceDescriptor = rpc_pb2.DESCRIPTOR.services_by_name["Auth"]
 
 
-# -- etcd's Auth service, as a member with authentication disabled and no users answers it ----
-
-
-class AuthNotEnabled(errors.EtcdError):
-    """Authenticate on a member whose authentication is off."""
-
-    code = "FAILED_PRECONDITION"
-    message = "etcdserver: authentication is not enabled"
-
-
-class RootUserNotExist(errors.EtcdError):
-    """AuthEnable without a root user (we never have one)."""
-
-    code = "FAILED_PRECONDITION"
-    message = "etcdserver: root user does not exist"
-
-
-class UserNotFound(errors.EtcdError):
-    """A user method naming a user: there are none."""
-
-    code = "FAILED_PRECONDITION"
-    message = "etcdserver: user name not found"
-
-
-class RoleNotFound(errors.EtcdError):
-    """A role method naming a role: there are none."""
-
-    code = "FAILED_PRECONDITION"
-    message = "etcdserver: role name not found"
-
-
-class AuthNotSupported(errors.EtcdError):
-    """Adding users or roles: ours keeps authentication off (etcd would store them)."""
-
-    code = "UNIMPLEMENTED"
-    message = "etcdserver: etcd-node does not support users and roles (authentication is off)"
-
-
-_AUTH_FAILURES: dict[str, type[errors.EtcdError]] = {
-    "Authenticate": AuthNotEnabled,
-    "AuthEnable": RootUserNotExist,
-    "UserAdd": AuthNotSupported,
-    "RoleAdd": AuthNotSupported,
-    **dict.fromkeys(
-        ("UserGet", "UserDelete", "UserChangePassword", "UserGrantRole", "UserRevokeRole"),
-        UserNotFound,
-    ),
-    **dict.fromkeys(
-        ("RoleGet", "RoleDelete", "RoleGrantPermission", "RoleRevokePermission"), RoleNotFound
-    ),
+GRPC_CODE_LABELS: dict[str, str] = {
+    code.name: "".join(part.title() for part in code.name.split("_")) for code in grpc.StatusCode
 }
-"""What etcd answers with auth disabled and no users or roles; the rest succeed empty."""
+GRPC_CODE_LABELS.update(OK="OK", CANCELLED="Canceled")
+"""An EtcdError's code as grpc-go spells it (codes.Code.String()), for grpc_server_handled_total."""
 
 
 class MessageTooLarge(errors.EtcdError):
@@ -129,15 +83,6 @@ class MessageTooLarge(errors.EtcdError):
 
 class BindError(Exception):
     """A client address the door cannot listen on; the text is as etcd's (Go's net) error."""
-
-
-async def _answer_auth(service: Service, method: str, body: Body) -> Body:
-    """etcd's Auth method `method` on a member without authentication: AuthDisable,
-    UserList and RoleList succeed with nothing to show, Authenticate says auth is off."""
-    failure = _AUTH_FAILURES.get(method)
-    if failure is not None:
-        raise failure()
-    return service.reply_to_wire(None)
 
 
 # -- method handlers --------------------------------------------------------------------------
@@ -184,15 +129,40 @@ class _Handlers:
             codec = _codec(method, self._max_message_bytes)
             if method.client_streaming:
                 methods[method.name] = grpc.stream_stream_rpc_method_handler(
-                    self._bidirectional(name), **codec
+                    self._counted(self._bidirectional(name), "bidi_stream", service, method),
+                    **codec,
                 )
             elif method.server_streaming:
                 methods[method.name] = grpc.unary_stream_rpc_method_handler(
-                    self._server_stream(name), **codec
+                    self._counted(self._server_stream(name), "server_stream", service, method),
+                    **codec,
                 )
             else:
-                methods[method.name] = grpc.unary_unary_rpc_method_handler(unary(name), **codec)
+                methods[method.name] = grpc.unary_unary_rpc_method_handler(
+                    self._counted(unary(name), "unary", service, method), **codec
+                )
         return grpc.method_handlers_generic_handler(service.full_name, methods)
+
+    def _counted(
+        self,
+        handler: Callable[[Any, grpc.aio.ServicerContext], Awaitable[Any]],
+        grpc_type: str,
+        service: ServiceDescriptor,
+        method: MethodDescriptor,
+    ) -> Callable[[Any, grpc.aio.ServicerContext], Awaitable[Any]]:
+        """The handler, counting each call it ends in etcd's grpc_server_handled_total."""
+        handled = self._service.server.metrics.grpc_handled
+        labels = (grpc_type, service.full_name, method.name)
+
+        async def handle(request: Any, context: grpc.aio.ServicerContext) -> Any:
+            try:
+                return await handler(request, context)
+            finally:
+                code = context.code()
+                label = GRPC_CODE_LABELS[code.name] if code is not None else "OK"
+                handled.labels(*labels, label).inc()
+
+        return handle
 
     def _served(self, name: str) -> Callable[..., Awaitable[Body]]:
         async def handle(body: Body | MessageTooLarge, context: grpc.aio.ServicerContext) -> Body:
@@ -217,7 +187,7 @@ class _Handlers:
             require_leader = requires_leader(context.invocation_metadata())
             try:
                 return await self._bridge.call(
-                    _answer_auth, self._service, method, body, require_leader=require_leader
+                    answer_auth, self._service, method, body, require_leader=require_leader
                 )
             except errors.EtcdError as exc:
                 await abort(context, exc)

@@ -1,10 +1,12 @@
-"""The etcd-node process: one member with both client front doors, until SIGTERM or SIGINT.
+"""The etcd-node process: one member with its client front doors, until SIGTERM or SIGINT.
 
-The member (node.server) runs with the native door on --listen-native-urls and the gRPC door
-on --listen-client-urls. The first SIGTERM or SIGINT stops it cleanly: the gRPC door stops
-taking calls and gives those in flight a grace period to be answered, streams end, the native
-door closes, then the member stops (waiting requests fail, the WAL and backend close). A
-second signal skips the grace period. A member removed from its cluster stops the same way.
+The member (node.server) runs with the native door on --listen-native-urls, and gRPC and HTTP
+(health, metrics, the JSON gateway) sharing --listen-client-urls as etcd's (client_port.py);
+/metrics and the health endpoints also on --listen-metrics-urls. The first SIGTERM or SIGINT
+stops it cleanly: the gRPC door stops taking calls and gives those in flight a grace period to
+be answered, streams end, the other doors close, then the member stops (waiting requests fail,
+the WAL and backend close). A second signal skips the grace period. A member removed from its
+cluster stops the same way.
 """
 
 from __future__ import annotations
@@ -16,8 +18,12 @@ from collections.abc import AsyncIterator
 
 import trio
 
+from node.api.client_port import serve_client_port
 from node.api.grpc_door import BindError, check_bindable, serve_grpc
+from node.api.health_endpoints import metrics_door_of
+from node.api.http_door import serve_http
 from node.api.native import serve_native
+from node.api.service import Service
 from node.server.config import ServerConfig
 from node.server.etcdserver import EtcdServer, open_etcd_server
 from node.server.flag_values import ConfigError
@@ -58,7 +64,14 @@ async def serve_member(
             with startup or trio.CancelScope():
                 server = await member.start(run_server)
                 await doors.start(serve_native, server, config)
-                grpc_door = await doors.start(serve_grpc, server, config)
+                if config.client_port_http:
+                    client_port = await doors.start(serve_client_port, server, config)
+                    grpc_door = client_port.grpc_door
+                else:
+                    grpc_door = await doors.start(serve_grpc, server, config)
+                if config.listen_metrics_urls:
+                    metrics_door = metrics_door_of(Service(server))
+                    await doors.start(serve_http, metrics_door, config.metrics_host_ports)
                 task_status.started(server)
             if grpc_door is not None:
                 await stop.wait()
@@ -108,9 +121,14 @@ def _startup_failure(error: BaseException) -> BaseException | None:
 
 def check_listen_addresses(config: ServerConfig) -> None:
     """BindError for the first address the member would listen on that is taken: client
-    (gRPC), native and peer (which also carries the peer API), so a clash is reported before
-    the member starts."""
-    addresses = [*config.client_host_ports, *config.native_host_ports, *config.peer_host_ports]
+    (gRPC and HTTP), native, peer (which also carries the peer API) and metrics, so a clash is
+    reported before the member starts."""
+    addresses = [
+        *config.client_host_ports,
+        *config.native_host_ports,
+        *config.peer_host_ports,
+        *config.metrics_host_ports,
+    ]
     for host, port in addresses:
         check_bindable(host, port)
 

@@ -76,9 +76,12 @@ class Applier:
         seeds: dict[int, Member],
         tracer: Tracer,
         log: logging.Logger = logger,
+        on_commit: Callable[[float], None] | None = None,
     ) -> None:
         self._log = log
         self._tracer = tracer
+        self._on_commit = on_commit
+        """Told how long each batch's backend commit took (etcd's backend commit histogram)."""
         self._state = state
         self._wait = wait
         self._hooks = hooks
@@ -108,7 +111,10 @@ class Applier:
             if last is not None:
                 state.backend.set_consistent_index(last.index, last.term)
             committing = time.perf_counter()
-        self._tracer.applied(entries, revision, state, time.perf_counter() - committing)
+        took = time.perf_counter() - committing
+        self._tracer.applied(entries, revision, state, took)
+        if self._on_commit is not None:
+            self._on_commit(took)
         for request_id, result, error in outcomes:
             self._wait.trigger(request_id, result, error)
 

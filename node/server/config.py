@@ -115,6 +115,9 @@ FLAGS: tuple[Flag, ...] = (
          "List of URLs to listen on for peer traffic.", empty_keeps_default=True),
     Flag("listen-client-urls", "listen_client_urls", url_list, DEFAULT_CLIENT_URL, MEMBER,
          "List of URLs to listen on for client traffic.", empty_keeps_default=True),
+    Flag("listen-metrics-urls", "listen_metrics_urls", url_list, "", MEMBER,
+         "List of URLs to listen on for the metrics and health endpoints.",
+         empty_keeps_default=True),
     Flag("quota-backend-bytes", "quota_backend_bytes", go_int64, "0", MEMBER,
          "Raise alarms when backend size exceeds the given quota (0 defaults to low space quota)."),
     Flag("max-txn-ops", "max_txn_ops", go_uint, str(DEFAULT_MAX_TXN_OPS), MEMBER,
@@ -152,6 +155,9 @@ FLAGS: tuple[Flag, ...] = (
     Flag("listen-native-urls", "listen_native_urls", url_list, "client URL ports + 10000", OURS,
          "List of URLs to listen on for etcd-node's native (cbor2 over TCP) client protocol.",
          empty_keeps_default=True),
+    Flag("client-port-http", "client_port_http", go_bool, "true", OURS,
+         "Serve HTTP/1.1 (health, version, metrics, the JSON gateway) beside gRPC on the "
+         "client URLs, as etcd does; false leaves the client port to gRPC alone."),
     Flag("enable-fault-injection", "enable_fault_injection", go_bool, "false", OURS,
          "Accept fault injection calls (isolate, drop, delay, pause) on the native port."),
     Flag("restore-from", "restore_from", optional_path, "", OURS,
@@ -206,6 +212,10 @@ class ServerConfig:
     auto_compaction_mode: str = "periodic"
     auto_compaction_retention: str = "0"
     """As etcd: "0" is off; periodic takes "1h", "30m" or a bare number of hours."""
+    listen_metrics_urls: list[str] = field(default_factory=list)
+    """Where /metrics and the health endpoints are also served (etcd's flag); none by default."""
+    client_port_http: bool = True
+    """HTTP shares the client port with gRPC (false: gRPC alone binds it)."""
     listen_native_urls: list[str] | None = None
     """None means each client URL with its port + 10000 (see native_urls)."""
     enable_fault_injection: bool = False
@@ -294,6 +304,11 @@ class ServerConfig:
         return [bind_address(url) for url in self.listen_client_urls]
 
     @property
+    def metrics_host_ports(self) -> list[tuple[str, int]]:
+        """(host, port) pairs to bind for --listen-metrics-urls."""
+        return [bind_address(url) for url in self.listen_metrics_urls]
+
+    @property
     def peer_host_ports(self) -> list[tuple[str, int]]:
         """(host, port) pairs to bind for peer traffic."""
         return [bind_address(url) for url in self.listen_peer_urls]
@@ -334,7 +349,12 @@ class ServerConfig:
         if self.log_level not in LOG_LEVELS:
             raise ConfigError(f"unknown level {go_quote(self.log_level)}")
         self._check_urls_parse()
-        for urls in (self.listen_peer_urls, self.listen_client_urls, self.native_urls):
+        for urls in (
+            self.listen_peer_urls,
+            self.listen_client_urls,
+            self.native_urls,
+            self.listen_metrics_urls,
+        ):
             _check_bind_urls(urls)
         self._check_plain_http_listeners()
         _check_host_urls("--initial-advertise-peer-urls", self.initial_advertise_peer_urls)
@@ -382,6 +402,7 @@ class ServerConfig:
             self.listen_peer_urls,
             self.initial_advertise_peer_urls,
             self.listen_native_urls or [],
+            self.listen_metrics_urls,
             *self.initial_cluster.values(),
         )
         for urls in lists:
@@ -396,6 +417,7 @@ class ServerConfig:
             ("--listen-client-urls", self.listen_client_urls),
             ("--listen-peer-urls", self.listen_peer_urls),
             ("--listen-native-urls", self.native_urls),
+            ("--listen-metrics-urls", self.listen_metrics_urls),
         )
         for flag, urls in listeners:
             for url in urls:

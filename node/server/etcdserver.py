@@ -51,6 +51,7 @@ from node.server.events import EventBus, EventLogHandler, JsonLineFormatter
 from node.server.faults import MemberFaults
 from node.server.member_state import MemberState
 from node.server.member_storage import DataPaths, MemberStorage
+from node.server.metrics import MemberGauges, MemberMetrics
 from node.server.peer_api import answer_peer_request, peer_address
 from node.server.raft_node import ApplyBatch, LatencyWindow, RaftNode
 from node.server.raft_request import (
@@ -62,7 +63,7 @@ from node.server.raft_request import (
 from node.server.read_index import ReadIndexLoop
 from node.server.step_mode import MemberStepMode
 from node.server.trace import Tracer
-from node.server.v3_server import V3Server
+from node.server.v3_server import CLUSTER_VERSION, SERVER_VERSION, V3Server
 from node.server.wait import IndexWaiter, WaitRegistry
 from node.server.watch_stream import ServerWatchStream
 from node.transport import Transport
@@ -191,6 +192,8 @@ class EtcdServer(V3Server):
         self._watch_sync_wanted = trio.Event()
         self._watch_streams: set[ServerWatchStream] = set()
         self._apply_latency = LatencyWindow()
+        self.metrics = MemberMetrics()
+        """etcd's Prometheus series for this member, served by the HTTP door's /metrics."""
         self._ids = RequestIdGenerator(self.member_id)
         self._lease_ids = LeaseIdGenerator(self.member_id)
         self.peer_port = 0
@@ -245,6 +248,7 @@ class EtcdServer(V3Server):
             on_soft_state=self._on_soft_state,
             events=self.events,
             tracer=self._tracer,
+            metrics=self.metrics,
             log=self.logger,
         )
         self._faults = MemberFaults(config.enable_fault_injection, self._transport, self._raft_node)
@@ -273,6 +277,19 @@ class EtcdServer(V3Server):
             storage.seeds,
             self._tracer,
             self.logger,
+            on_commit=self.metrics.backend_commit.observe,
+        )
+        self.metrics.read_gauges(
+            MemberGauges(
+                has_leader=lambda: self._lead != 0,
+                committed_index=lambda: self.committed_index,
+                applied_index=lambda: self.applied_index,
+                proposals_pending=lambda: len(self._wait),
+                db_total_size=lambda: self._state_now.backend.size(),
+                db_size_in_use=lambda: self._state_now.backend.size_in_use(),
+                server_version=SERVER_VERSION,
+                cluster_version=CLUSTER_VERSION.rpartition(".")[0],
+            )
         )
         self._compactor = AutoCompactor(
             config.compaction_retention(),
@@ -418,6 +435,7 @@ class EtcdServer(V3Server):
             self._leader_changed.set()
             self._leader_changed = trio.Event()
             if soft.lead:
+                self.metrics.leader_changes.inc()
                 self.logger.info(
                     "member %x: leader is now %x (term %d)", self.member_id, soft.lead, self.term
                 )
@@ -569,8 +587,12 @@ class EtcdServer(V3Server):
             await self._submit(propose, deadline)
             with trio.move_on_at(deadline):
                 return await pending.wait()
+        except (errors.NoLeader, errors.Timeout):
+            self.metrics.proposals_failed.inc()
+            raise
         finally:
             self._wait.forget(request_id)
+        self.metrics.proposals_failed.inc()
         if self._lead == 0:
             raise errors.NoLeader()
         if self._leader_epoch != epoch:

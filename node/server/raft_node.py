@@ -39,6 +39,7 @@ from node.raft import (
 from node.server.events import EventBus
 from node.server.logical_clock import LogicalClock
 from node.server.member_storage import MemberStorage, remove_received_backends
+from node.server.metrics import MemberMetrics
 from node.server.trace import Tracer
 from node.transport import Transport
 from node.wal import WalSnapshot
@@ -107,6 +108,7 @@ class RaftNode:
         on_soft_state: Callable[[SoftState], None],
         events: EventBus,
         tracer: Tracer,
+        metrics: MemberMetrics | None = None,
         log: logging.Logger = logger,
     ) -> None:
         self.raw_node = raw_node
@@ -128,6 +130,9 @@ class RaftNode:
         self.fsync_delay = 0.0
         """Injected: seconds added to every WAL write."""
         self.fsync_latency = LatencyWindow()
+        self.metrics = metrics or MemberMetrics()
+        self._heartbeats_sent: dict[int, float] = {}
+        """When the last heartbeat to each peer left, for etcd's peer round-trip histogram."""
         self._outgoing_snapshots: dict[int, Path] = {}
         self._nursery: trio.Nursery | None = None
         self.snapshot_index = storage.raft_storage.snapshot().metadata.index
@@ -171,8 +176,15 @@ class RaftNode:
         self._tracer.received(messages)
         step = self.raw_node.step
         for message in messages:
+            if message.type == MessageType.MSG_HEARTBEAT_RESP:
+                self._observe_round_trip(message.frm)
             step(message)
         self.wake()
+
+    def _observe_round_trip(self, peer_id: int) -> None:
+        sent = self._heartbeats_sent.pop(peer_id, None)
+        if sent is not None:
+            self.metrics.peer_round_trip.labels(f"{peer_id:x}").observe(time.perf_counter() - sent)
 
     async def on_snapshot(self, message: Message) -> None:
         """A MSG_SNAP whose data is the leader's backend: keep the file, step the message."""
@@ -289,7 +301,9 @@ class RaftNode:
                 storage.wal.save, rd.hard_state or HardState(), rd.entries
             )
             if rd.must_sync:
-                self.fsync_latency.add(time.perf_counter() - started)
+                took = time.perf_counter() - started
+                self.fsync_latency.add(took)
+                self.metrics.wal_fsync.observe(took)
             self._tracer.wal_saved(rd, time.perf_counter() - started)
 
     def _send(self, messages: list[Message]) -> None:
@@ -300,8 +314,10 @@ class RaftNode:
         for message in messages:
             if message.type == MessageType.MSG_SNAP:
                 self._start_backend_snapshot(message)
-            else:
-                plain.append(message)
+                continue
+            if message.type == MessageType.MSG_HEARTBEAT:
+                self._heartbeats_sent[message.to] = time.perf_counter()
+            plain.append(message)
         if plain:
             self._transport.send(plain)
 

@@ -61,6 +61,7 @@ from node.messages.lease import (
 )
 from node.messages.maintenance import (
     AlarmAction,
+    AlarmMember,
     AlarmRequest,
     AlarmResponse,
     AlarmType,
@@ -107,6 +108,8 @@ from node.server.watch_stream import ServerWatchStream
 
 SERVER_VERSION = "3.4.27"
 """What Status reports: an etcd 3.4 version, so etcdctl and clients treat us as 3.4."""
+CLUSTER_VERSION = "3.4.0"
+"""The cluster version a 3.4 cluster settles on, as /version reports it."""
 KV_OVERHEAD = 256
 LEASE_OVERHEAD = 64
 """etcd's quota cost estimates for a key's metadata and a lease."""
@@ -453,6 +456,10 @@ class V3Server:
             resp.errors.append(errors.NoLeader.message)
         resp.errors.extend(str(alarm) for alarm in state.alarms.get())
         return resp
+
+    def active_alarms(self) -> list[AlarmMember]:
+        """The alarms raised in the cluster, as this member has applied them (etcd's Alarms())."""
+        return self._state_now.alarms.get()
 
     async def raft_status(self, req: RaftStatusRequest) -> RaftStatusResponse:
         """Ours: this member's role, term, vote, leader and log indexes, as raft sees them."""

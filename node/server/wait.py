@@ -51,6 +51,9 @@ class WaitRegistry:
     def __init__(self) -> None:
         self._pending: dict[int, Pending] = {}
 
+    def __len__(self) -> int:
+        return len(self._pending)
+
     def register(self, request_id: int) -> Pending:
         """Start waiting for `request_id`."""
         if request_id in self._pending:

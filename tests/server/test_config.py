@@ -228,6 +228,19 @@ def test_native_urls_flag_replaces_the_derived_ones() -> None:
     assert config.native_urls == ["http://127.0.0.1:4000"]
 
 
+def test_metrics_urls_are_etcds_flag_and_empty_by_default() -> None:
+    assert load().listen_metrics_urls == []
+    config = load("--listen-metrics-urls=http://127.0.0.1:2381,http://localhost:0")
+
+    assert config.listen_metrics_urls == ["http://127.0.0.1:2381", "http://localhost:0"]
+    assert config.metrics_host_ports == [("127.0.0.1", 2381), ("localhost", 0)]
+
+
+def test_http_shares_the_client_port_unless_turned_off() -> None:
+    assert load().client_port_http is True
+    assert load("--client-port-http=false").client_port_http is False
+
+
 def test_periodic_retention_reads_hours_or_durations_and_revision_mode_reads_counts() -> None:
     assert load().compaction_retention() == timedelta(0)
     assert load("--auto-compaction-retention=1").compaction_retention() == timedelta(hours=1)
@@ -466,6 +479,9 @@ OUR_REFUSALS = [
      "--listen-client-urls has http://127.0.0.1:60000 whose native port 70000 is above 65535: "
      "set --listen-native-urls"),
     (["--restore-from", "missing.snap"], "--restore-from=missing.snap: no such snapshot file"),
+    (["--listen-metrics-urls", "https://127.0.0.1:2381"],
+     "--listen-metrics-urls has https://127.0.0.1:2381 but etcd-node does not support TLS: "
+     "use http://"),
 ]  # fmt: skip
 
 
