@@ -7,12 +7,19 @@ gRPC client) is spliced byte for byte to the gRPC door; anything else is HTTP/1.
 the HTTP door (health, metrics, the JSON gateway). The splice costs the gRPC door a copy
 through the member's trio loop in each direction (benchmarks/grpc_bench.py measures it; the
 member's `--client-port-http=false` gives the client port to gRPC alone).
+
+With https client URLs, TLS terminates here (node.transport.tls.accept_tls) and the preface is
+read after the handshake: one handshake serves both protocols whatever ALPN the client offered
+(h2 and http/1.1 are offered, as etcd), and grpcio behind stays plaintext on loopback. The CN of
+a verified client certificate goes to the gRPC door's VerifiedClients (verified_clients.py).
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
-from collections.abc import Iterable
+import ssl
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
 import trio
@@ -22,8 +29,10 @@ from node.api.health_endpoints import HealthEndpoints
 from node.api.http_door import HttpDoor
 from node.api.json_gateway import JsonGateway
 from node.api.service import Service
+from node.api.verified_clients import VerifiedClients
 from node.server.config import ServerConfig
 from node.server.etcdserver import EtcdServer
+from node.transport.tls import accept_tls, peer_common_name
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +49,7 @@ class ClientPort:
 
     http: HttpDoor
     grpc_door: GrpcDoor
+    tls: ssl.SSLContext | None = None
     grpc_port: int = 0
     ports: list[int] = field(default_factory=list)
 
@@ -64,7 +74,14 @@ class ClientPort:
                 nursery.start_soon(trio.serve_listeners, self._handle, [listener])
             task_status.started(self.ports)
 
-    async def _handle(self, stream: trio.SocketStream) -> None:
+    async def _handle(self, socket_stream: trio.SocketStream) -> None:
+        stream: trio.abc.Stream = socket_stream
+        common_name = None
+        if self.tls is not None:
+            accepted = await accept_tls(socket_stream, self.tls)
+            if accepted is None:
+                return
+            stream, common_name = accepted, peer_common_name(accepted)
         first = b""
         try:
             while len(first) < len(HTTP2_PREFACE) and HTTP2_PREFACE.startswith(first):
@@ -77,17 +94,39 @@ class ClientPort:
             await trio.aclose_forcefully(stream)
             return
         if first.startswith(HTTP2_PREFACE):
-            await self._splice(stream, first)
+            await self._splice(stream, first, common_name)
         else:
             await self.http.serve_connection(stream, first)
 
-    async def _splice(self, client: trio.SocketStream, first: bytes) -> None:
+    async def _splice(
+        self, client: trio.abc.Stream, first: bytes, common_name: str | None = None
+    ) -> None:
         """Copy bytes both ways between the client and the gRPC door until either closes."""
         try:
             upstream = await trio.open_tcp_stream(INTERNAL_HOST, self.grpc_port)
         except OSError:
             await trio.aclose_forcefully(client)
             return
+        with self._verified_as(upstream, common_name):
+            await self._copy_both_ways(client, upstream, first)
+
+    @contextlib.contextmanager
+    def _verified_as(self, upstream: trio.SocketStream, common_name: str | None) -> Iterator[None]:
+        """While the splice lives, the gRPC door finds the client's CN under its address."""
+        if common_name is None:
+            yield
+            return
+        host, port = upstream.socket.getsockname()[:2]
+        grpc_peer = VerifiedClients.grpc_peer(host, port)
+        self.grpc_door.verified_clients.add(grpc_peer, common_name)
+        try:
+            yield
+        finally:
+            self.grpc_door.verified_clients.remove(grpc_peer)
+
+    async def _copy_both_ways(
+        self, client: trio.abc.Stream, upstream: trio.SocketStream, first: bytes
+    ) -> None:
         async with client, upstream:
             try:
                 await upstream.send_all(first)
@@ -98,7 +137,7 @@ class ClientPort:
                 nursery.start_soon(_pump, upstream, client, nursery.cancel_scope)
 
 
-async def _pump(source: trio.SocketStream, sink: trio.SocketStream, both: trio.CancelScope) -> None:
+async def _pump(source: trio.abc.Stream, sink: trio.abc.Stream, both: trio.CancelScope) -> None:
     """Copy `source` into `sink`; when either end goes, the whole splice ends."""
     try:
         while data := await source.receive_some(SPLICE_BYTES):
@@ -129,7 +168,9 @@ async def serve_client_port(
     """Serve gRPC and HTTP on every --listen-client-urls address until cancelled; task_status
     gets the ClientPort (its `ports` are the bound ones, `grpc_door.stop()` drains gRPC)."""
     grpc_door = GrpcDoor(Service(server), max_request_bytes=config.max_request_bytes)
-    client_port = ClientPort(http_door_of(server, config), grpc_door)
+    client_tls = config.client_tls()
+    tls = None if client_tls is None else client_tls.server_context()
+    client_port = ClientPort(http_door_of(server, config), grpc_door, tls)
     async with trio.open_nursery() as nursery:
         grpc_ports = await nursery.start(grpc_door.serve, [(INTERNAL_HOST, 0)])
         client_port.grpc_port = grpc_ports[0]

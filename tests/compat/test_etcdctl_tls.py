@@ -1,0 +1,289 @@
+"""TLS as etcd 3.4: the real etcdctl against the real etcd and against ours, both started with
+the same certificates and flags (the playground's CA, playground/certificates.py), comparing
+what etcdctl prints and what each member logs when it refuses a connection; peer TLS between
+three of our members; our native and gRPC clients over TLS.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+import ssl
+from collections.abc import Iterator
+from pathlib import Path
+
+import grpc
+import httpx
+import pytest
+import trio
+
+from node.client import ClientTls, connect_client
+from node.client.grpc_client import GrpcClient
+from node.messages.gen.etcdserverpb import rpc_pb2
+from playground.certificates import CertificateFiles, make_certificates
+from tests.compat.cluster import (
+    ETCD,
+    ETCDCTL,
+    OUR_MEMBER,
+    ProcessCluster,
+    error_line,
+    etcdctl,
+    wait_until,
+)
+
+FAIL_FAST = ("--dial-timeout=1s", "--command-timeout=2s")
+"""etcdctl gives up quickly on a connection that will never be made."""
+
+pytestmark = pytest.mark.skipif(
+    ETCD is None or ETCDCTL is None, reason="etcd and etcdctl 3.4 are not installed"
+)
+
+
+def _credentials(certs: CertificateFiles, *, client_cert: bool) -> grpc.ChannelCredentials:
+    if not client_cert:
+        return grpc.ssl_channel_credentials(certs.ca.read_bytes())
+    return grpc.ssl_channel_credentials(
+        certs.ca.read_bytes(), certs.client_key.read_bytes(), certs.client_cert.read_bytes()
+    )
+
+
+@contextlib.contextmanager
+def _clusters(
+    directory: Path, size: int, commands: tuple[tuple[str, ...], ...], **options: object
+) -> Iterator[list[ProcessCluster]]:
+    """One started cluster per command, all with the same options; every process stopped."""
+    clusters = []
+    try:
+        for index, command in enumerate(commands):
+            cluster = ProcessCluster.new(
+                directory / f"c{index}", size, command, token=f"tls-{directory.name}-{index}",
+                **options,  # type: ignore[arg-type]
+            )  # fmt: skip
+            clusters.append(cluster)
+            cluster.start_all()
+        yield clusters
+    finally:
+        for cluster in clusters:
+            cluster.stop_all()
+
+
+@pytest.fixture(scope="module")
+def certs(tmp_path_factory: pytest.TempPathFactory) -> CertificateFiles:
+    return make_certificates(tmp_path_factory.mktemp("certs"))
+
+
+@pytest.fixture(scope="module")
+def other_certs(tmp_path_factory: pytest.TempPathFactory) -> CertificateFiles:
+    """Certificates of another CA, which the members do not trust."""
+    return make_certificates(tmp_path_factory.mktemp("other-ca"))
+
+
+@pytest.fixture(scope="module")
+def mtls(
+    tmp_path_factory: pytest.TempPathFactory, certs: CertificateFiles
+) -> Iterator[tuple[ProcessCluster, ProcessCluster]]:
+    """(real etcd, ours): https client URLs with --client-cert-auth and the trusted CA."""
+    assert ETCD is not None
+    flags = (
+        f"--cert-file={certs.member_cert}",
+        f"--key-file={certs.member_key}",
+        f"--trusted-ca-file={certs.ca}",
+        "--client-cert-auth",
+    )
+    with _clusters(
+        tmp_path_factory.mktemp("mtls"), 1, ((ETCD,), OUR_MEMBER),
+        client_scheme="https", extra_args=flags,
+        credentials=_credentials(certs, client_cert=True),
+    ) as (real, ours):  # fmt: skip
+        yield real, ours
+
+
+@pytest.fixture(scope="module")
+def server_tls(
+    tmp_path_factory: pytest.TempPathFactory, certs: CertificateFiles
+) -> Iterator[tuple[ProcessCluster, ProcessCluster]]:
+    """(real etcd, ours): https client URLs with a certificate, no client certificates asked."""
+    assert ETCD is not None
+    flags = (f"--cert-file={certs.member_cert}", f"--key-file={certs.member_key}")
+    with _clusters(
+        tmp_path_factory.mktemp("server-tls"), 1, ((ETCD,), OUR_MEMBER),
+        client_scheme="https", extra_args=flags,
+        credentials=_credentials(certs, client_cert=False),
+    ) as (real, ours):  # fmt: skip
+        yield real, ours
+
+
+@pytest.fixture(scope="module")
+def plaintext(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ProcessCluster, ...]]:
+    """(real etcd, ours) without TLS."""
+    assert ETCD is not None
+    with _clusters(tmp_path_factory.mktemp("plain"), 1, ((ETCD,), OUR_MEMBER)) as (real, ours):
+        yield real, ours
+
+
+def _https(cluster: ProcessCluster) -> str:
+    return ",".join(m.client_url for m in cluster.members)
+
+
+def _log(cluster: ProcessCluster) -> str:
+    return "".join(m.log.read_text(errors="replace") for m in cluster.members)
+
+
+def _same_for_both(pair: tuple[ProcessCluster, ...], *args: str) -> list[tuple[int, str, str]]:
+    """etcdctl's exit status, stdout and error line against each cluster, compared."""
+    outputs = []
+    for cluster in pair:
+        result = etcdctl(_https(cluster), *args)
+        outputs.append((result.returncode, result.stdout, error_line(result)))
+    assert outputs[0] == outputs[1], outputs
+    return outputs
+
+
+def test_mutual_tls_put_get_delete(
+    mtls: tuple[ProcessCluster, ProcessCluster], certs: CertificateFiles
+) -> None:
+    flags = certs.etcdctl_flags()
+    assert _same_for_both(mtls, *flags, "put", "tls/k", "v1")[0][:2] == (0, "OK\n")
+    assert _same_for_both(mtls, *flags, "get", "tls/k")[0][1] == "tls/k\nv1\n"
+    _same_for_both(mtls, *flags, "get", "tls/", "--prefix", "--keys-only")
+    assert _same_for_both(mtls, *flags, "del", "tls/k")[0][1] == "1\n"
+
+
+def test_http_endpoints_over_mutual_tls(
+    mtls: tuple[ProcessCluster, ProcessCluster], certs: CertificateFiles
+) -> None:
+    """/health and the JSON gateway on the same TLS port as gRPC, as etcd serves them."""
+    answers = []
+    for cluster in mtls:
+        context = ssl.create_default_context(cafile=str(certs.ca))
+        context.load_cert_chain(certs.client_cert, certs.client_key)
+        with httpx.Client(verify=context) as http:
+            health = http.get(f"{cluster.members[0].client_url}/health")
+            answers.append((health.status_code, health.json()))
+    assert answers[0] == answers[1] == (200, {"health": "true"})
+
+
+def test_no_client_certificate_is_refused(
+    mtls: tuple[ProcessCluster, ProcessCluster], certs: CertificateFiles
+) -> None:
+    outputs = _same_for_both(mtls, f"--cacert={certs.ca}", *FAIL_FAST, "get", "tls/k")
+    assert outputs[0][0] != 0
+    assert outputs[0][2] == "Error: context deadline exceeded"
+    for cluster in mtls:
+        wait_until(lambda c=cluster: "tls: client didn't provide a certificate" in _log(c))
+    _same_for_both(mtls, *certs.etcdctl_flags(), "put", "tls/after", "up")
+
+
+def test_certificate_of_another_ca_is_refused(
+    mtls: tuple[ProcessCluster, ProcessCluster],
+    certs: CertificateFiles,
+    other_certs: CertificateFiles,
+) -> None:
+    wrong = (
+        f"--cacert={certs.ca}",
+        f"--cert={other_certs.client_cert}",
+        f"--key={other_certs.client_key}",
+    )
+    outputs = _same_for_both(mtls, *wrong, *FAIL_FAST, "put", "tls/wrong", "x")
+    assert outputs[0][2] == "Error: context deadline exceeded"
+    refused = "tls: failed to verify client certificate: x509: certificate signed by unknown"
+    for cluster in mtls:
+        wait_until(lambda c=cluster: refused in _log(c))
+    assert _same_for_both(mtls, *certs.etcdctl_flags(), "get", "tls/wrong")[0][1] == ""
+
+
+def test_plaintext_to_a_tls_port_is_refused(
+    mtls: tuple[ProcessCluster, ProcessCluster], certs: CertificateFiles
+) -> None:
+    results = []
+    for cluster in mtls:
+        plain = cluster.members[0].client_url.replace("https://", "http://")
+        result = etcdctl(plain, *FAIL_FAST, "get", "tls/k")
+        results.append((result.returncode, result.stdout, error_line(result)))
+        with socket.create_connection(("127.0.0.1", int(plain.rsplit(":", 1)[1]))) as raw:
+            raw.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+            raw.settimeout(10)
+            assert raw.recv(1024) == b"", "the connection is closed without an answer"
+    assert results[0] == results[1]
+    assert results[0][2] == "Error: context deadline exceeded"
+    for cluster in mtls:
+        wait_until(lambda c=cluster: "first record does not look like a TLS handshake" in _log(c))
+    _same_for_both(mtls, *certs.etcdctl_flags(), "get", "tls/k")
+
+
+def test_server_tls_without_client_certificates(
+    server_tls: tuple[ProcessCluster, ProcessCluster], certs: CertificateFiles
+) -> None:
+    ca = f"--cacert={certs.ca}"
+    assert _same_for_both(server_tls, ca, "put", "plain-client", "v")[0][1] == "OK\n"
+    assert _same_for_both(server_tls, ca, "get", "plain-client")[0][1] == "plain-client\nv\n"
+    outputs = _same_for_both(server_tls, *FAIL_FAST, "get", "plain-client")
+    assert outputs[0][2] == "Error: context deadline exceeded", "the system CAs do not trust it"
+
+
+def test_tls_to_a_plaintext_port_fails(
+    plaintext: tuple[ProcessCluster, ProcessCluster], certs: CertificateFiles
+) -> None:
+    outputs = []
+    for cluster in plaintext:
+        endpoint = cluster.members[0].client_url.replace("http://", "https://")
+        result = etcdctl(endpoint, *certs.etcdctl_flags(), *FAIL_FAST, "get", "k")
+        outputs.append((result.returncode, result.stdout, error_line(result)))
+    assert outputs[0] == outputs[1]
+    assert outputs[0][2] == "Error: context deadline exceeded"
+    assert _same_for_both(plaintext, "put", "still", "up")[0][1] == "OK\n"
+
+
+def test_our_clients_over_tls(
+    mtls: tuple[ProcessCluster, ProcessCluster], certs: CertificateFiles
+) -> None:
+    """The native client (ours) and the gRPC client (real etcd) dial with etcdctl's files."""
+    real, ours = mtls
+    tls = ClientTls(str(certs.ca), str(certs.client_cert), str(certs.client_key))
+    native = ours.members[0].client_url.rsplit(":", 1)
+    native_endpoint = f"https://127.0.0.1:{int(native[1]) + 10_000}"
+
+    async def through_native() -> bytes:
+        async with connect_client([native_endpoint], tls=tls) as client:
+            await client.put("native-tls", "n")
+            value: bytes = (await client.get("native-tls")).kvs[0].value
+            return value
+
+    async def through_grpc() -> bytes:
+        async with GrpcClient([real.members[0].client_url], tls) as grpc_client:
+            await grpc_client.call(
+                lambda stubs: stubs.kv.Put(rpc_pb2.PutRequest(key=b"grpc-tls", value=b"g"))
+            )
+            reply = await grpc_client.call(
+                lambda stubs: stubs.kv.Range(rpc_pb2.RangeRequest(key=b"grpc-tls"))
+            )
+        value: bytes = reply.kvs[0].value
+        return value
+
+    assert trio.run(through_native) == b"n"
+    assert asyncio.run(through_grpc()) == b"g"
+
+
+def test_peer_tls_between_our_members(tmp_path: Path, certs: CertificateFiles) -> None:
+    """Three of our members with https peer URLs and peer client-cert-auth agree on a leader
+    and replicate; a member's peer port refuses a plaintext dialer and stays up."""
+    flags = tuple(certs.member_flags())
+    with _clusters(
+        tmp_path, 3, (OUR_MEMBER,), client_scheme="https", peer_scheme="https",
+        extra_args=flags, credentials=_credentials(certs, client_cert=True),
+    ) as (cluster,):  # fmt: skip
+        first, _, last = cluster.members
+        client = certs.etcdctl_flags()
+        assert etcdctl(first.client_url, *client, "put", "peer-tls", "v").stdout == "OK\n"
+        result = etcdctl(last.client_url, *client, "get", "peer-tls")
+        assert result.stdout == "peer-tls\nv\n", result.stderr
+        listed = etcdctl(first.client_url, *client, "member", "list").stdout
+        assert listed.count("https://127.0.0.1:") == 6, listed
+        peer_port = int(first.peer_url.rsplit(":", 1)[1])
+        with socket.create_connection(("127.0.0.1", peer_port)) as raw:
+            raw.sendall(b"\x00" * 64)
+            raw.settimeout(10)
+            assert raw.recv(1024) == b""
+        wait_until(lambda: "rejected connection" in first.log.read_text(errors="replace"))
+        assert first.status().leader != 0
