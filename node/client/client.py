@@ -105,6 +105,8 @@ class Client(anyio.AsyncContextManagerMixin):
         tls: ClientTls | None = None,
     ) -> None:
         self.endpoints = _distinct(endpoints)
+        self.tls = tls
+        """How it dials (etcdctl's TLS files), for clients of single members made from it."""
         self._tls = None if tls is None else tls.ssl_context()
         self.timeout = timeout
         self.auto_sync_interval = auto_sync_interval

@@ -39,7 +39,7 @@ from node.server.flag_values import (
     urls_equal,
     urls_map_string,
 )
-from node.transport.tls import TlsInfo, self_signed_tls
+from node.transport.tls import TlsInfo
 
 DEFAULT_NAME = "default"
 DEFAULT_PEER_URL = "http://localhost:2380"
@@ -349,6 +349,8 @@ class ServerConfig:
             return None
         given = TlsInfo(self.cert_file, self.key_file, self.trusted_ca_file, self.client_cert_auth)
         if self.auto_tls and given.empty:
+            from node.transport.self_signed import self_signed_tls  # cryptography: only here
+
             hosts = [bind_address(url)[0] for url in self.listen_client_urls]
             directory = os.path.join(self.data_dir, "fixtures", "client")
             return self_signed_tls(directory, hosts, self.client_cert_auth)
@@ -366,6 +368,8 @@ class ServerConfig:
             self.peer_client_cert_auth,
         )
         if self.peer_auto_tls and given.empty:
+            from node.transport.self_signed import self_signed_tls  # cryptography: only here
+
             hosts = [bind_address(url)[0] for url in self.listen_peer_urls]
             directory = os.path.join(self.data_dir, "fixtures", "peer")
             return self_signed_tls(directory, hosts, self.peer_client_cert_auth)

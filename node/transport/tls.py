@@ -1,6 +1,6 @@
 """TLS as etcd 3.4's TLSInfo (pkg/transport/listener.go): a member's certificate, key, trusted
 CA and client-cert-auth for one side (client or peer), the contexts it serves and dials with,
-the self-signed certificates of --auto-tls, and accepting a connection that must speak TLS.
+and accepting a connection that must speak TLS (--auto-tls certificates: self_signed.py).
 
 Shared by the peer transport (raft, snapshots, peer requests) and the client doors, which
 terminate TLS themselves on trio's SSLStream (grpcio sits behind the client port on loopback).
@@ -8,23 +8,14 @@ terminate TLS themselves on trio's SSLStream (grpcio sits behind the client port
 
 from __future__ import annotations
 
-import datetime
-import ipaddress
 import logging
-import os
 import ssl
 from dataclasses import dataclass
 
 import trio
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
 log = logging.getLogger(__name__)
 
-SELF_SIGNED_VALIDITY = datetime.timedelta(days=365)
-"""etcd 3.4's --self-signed-cert-validity default: one year."""
 HANDSHAKE_TIMEOUT_S = 10.0
 """How long an accepted connection has to finish its TLS handshake."""
 GO_TLS_ERRORS = {
@@ -89,55 +80,6 @@ class TlsInfo:
             context.check_hostname = False
             context.verify_mode = ssl.CERT_NONE
         return context
-
-
-def self_signed_tls(directory: str, hosts: list[str], client_cert_auth: bool = False) -> TlsInfo:
-    """etcd's SelfCert for --auto-tls/--peer-auto-tls: an ECDSA P-256 certificate for `hosts`
-    in `directory` (cert.pem, key.pem), made once and reused on restart."""
-    cert_path = os.path.join(directory, "cert.pem")
-    key_path = os.path.join(directory, "key.pem")
-    info = TlsInfo(cert_path, key_path, client_cert_auth=client_cert_auth, self_signed=True)
-    if os.path.exists(cert_path) and os.path.exists(key_path):
-        return info
-    os.makedirs(directory, mode=0o700, exist_ok=True)
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.ORGANIZATION_NAME, "etcd")])
-    now = datetime.datetime.now(datetime.UTC)
-    names: list[x509.GeneralName] = []
-    for host in dict.fromkeys(hosts):
-        try:
-            names.append(x509.IPAddress(ipaddress.ip_address(host)))
-        except ValueError:
-            names.append(x509.DNSName(host))
-    certificate = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now)
-        .not_valid_after(now + SELF_SIGNED_VALIDITY)
-        .add_extension(x509.SubjectAlternativeName(names), critical=False)
-        .add_extension(
-            x509.ExtendedKeyUsage(
-                [x509.ExtendedKeyUsageOID.SERVER_AUTH, x509.ExtendedKeyUsageOID.CLIENT_AUTH]
-            ),
-            critical=False,
-        )
-        .sign(key, hashes.SHA256())
-    )
-    with open(cert_path, "wb") as out:
-        out.write(certificate.public_bytes(serialization.Encoding.PEM))
-    fd = os.open(key_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as out:
-        out.write(
-            key.private_bytes(
-                serialization.Encoding.PEM,
-                serialization.PrivateFormat.PKCS8,
-                serialization.NoEncryption(),
-            )
-        )
-    return info
 
 
 def peer_common_name(stream: trio.SSLStream[trio.SocketStream]) -> str | None:

@@ -13,15 +13,23 @@ import ssl
 from collections.abc import Iterator
 from pathlib import Path
 
+import anyio
 import grpc
 import httpx
 import pytest
 import trio
+from prompt_toolkit.application import create_app_session
+from prompt_toolkit.input import create_pipe_input
 
-from node.client import ClientTls, connect_client
+from console.cli import main
+from console.commands import Console
+from console.repl import Repl
+from node.client import Client, ClientTls, connect_client
 from node.client.grpc_client import GrpcClient
 from node.messages.gen.etcdserverpb import rpc_pb2
-from playground.certificates import CertificateFiles, make_certificates
+from playground.certificate_authority import make_certificates
+from playground.certificates import CertificateFiles
+from playground.playground import Playground
 from tests.compat.cluster import (
     ETCD,
     ETCDCTL,
@@ -31,6 +39,7 @@ from tests.compat.cluster import (
     etcdctl,
     wait_until,
 )
+from tests.console.test_repl import CapturedOutput
 
 FAIL_FAST = ("--dial-timeout=1s", "--command-timeout=2s")
 """etcdctl gives up quickly on a connection that will never be made."""
@@ -287,3 +296,49 @@ def test_peer_tls_between_our_members(tmp_path: Path, certs: CertificateFiles) -
             assert raw.recv(1024) == b""
         wait_until(lambda: "rejected connection" in first.log.read_text(errors="replace"))
         assert first.status().leader != 0
+
+
+# The members `play` starts outlive the command by design; Python warns when it lets go of them.
+@pytest.mark.filterwarnings("ignore:subprocess .* is still running:ResourceWarning")
+def test_play_tls_gives_a_playground_etcdctl_and_the_repl_reach_with_its_certificates(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    directory = tmp_path / "tls-playground"
+    try:
+        assert main(["play", "--tls", "--members", "3", "--dir", str(directory)]) == 0
+        shown = capsys.readouterr().out
+        hint = next(line for line in shown.splitlines() if line.startswith("etcdctl:"))
+        endpoints, *flags = hint.split()[2:-2]
+        assert endpoints.startswith("--endpoints=https://") and "--cacert=" in flags[0]
+
+        assert etcdctl(endpoints.split("=", 1)[1], *flags, "put", "played", "tls").stdout == "OK\n"
+        members = etcdctl(endpoints.split("=", 1)[1], *flags, "member", "list").stdout
+        assert members.count("https://127.0.0.1:") == 6, members
+        plain = etcdctl(endpoints.split("=", 1)[1], *FAIL_FAST, "get", "played")
+        assert error_line(plain) == "Error: context deadline exceeded", "mTLS is required"
+
+        playground = Playground.attach(directory)
+        assert playground.record.tls, "the record remembers --tls"
+        assert anyio.run(_repl_lines, playground, ["get played", "member list"]) is not None
+    finally:
+        if (directory / "playground.json").exists():
+            trio.run(Playground.attach(directory).stop)
+
+
+async def _repl_lines(playground: Playground, lines: list[str]) -> str:
+    """What the console's REPL prints for `lines`, on the playground's own TLS client."""
+    with create_pipe_input() as pipe:
+        output = CapturedOutput()
+        with create_app_session(input=pipe, output=output):
+            tls = playground.client_tls()
+            async with (
+                Client(playground.native_endpoints(), tls=tls) as client,
+                Console.open(client, playground) as console,
+            ):
+                repl = Repl(console)
+                for line in lines:
+                    await repl.run_line(line)
+    text = output.text
+    assert "played\ntls" in text, text
+    assert text.count("https://127.0.0.1:") >= 6, text
+    return text
