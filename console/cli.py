@@ -117,6 +117,11 @@ def _tui(args: argparse.Namespace) -> int:
     endpoints = [e for e in (args.endpoints or "").split(",") if e]
     etcd_endpoints = [e for e in (args.etcd_endpoints or "").split(",") if e]
     tls = _client_tls(args, args.endpoints, args.etcd_endpoints)
+    if tls is not None and tls.insecure_skip_tls_verify and etcd_endpoints:
+        raise PlaygroundError(
+            "--insecure-skip-tls-verify works with --endpoints (members of ours) only: "
+            "give --etcd-endpoints their --cacert"
+        )
     playground = None if endpoints or etcd_endpoints else Playground.attach(args.dir)
     return run_dashboard(playground, endpoints, etcd_endpoints, tls)
 

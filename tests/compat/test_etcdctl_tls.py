@@ -244,6 +244,39 @@ def test_tls_to_a_plaintext_port_fails(
     assert _same_for_both(plaintext, "put", "still", "up")[0][1] == "OK\n"
 
 
+def test_auto_tls_serves_self_signed_certificates(tmp_path: Path) -> None:
+    """--auto-tls: etcdctl reaches either member with --insecure-skip-tls-verify (and
+    --insecure-transport=false, without which etcdctl 3.4 does not dial TLS for it), and only
+    so; the certificate is made in <data-dir>/fixtures/client."""
+    skip_verify = ("--insecure-transport=false", "--insecure-skip-tls-verify")
+    assert ETCD is not None
+    pair = [
+        ProcessCluster.new(
+            tmp_path / name, 1, command, token=f"auto-tls-{name}", client_scheme="https",
+            extra_args=("--auto-tls",),
+        )
+        for name, command in (("real", (ETCD,)), ("ours", OUR_MEMBER))
+    ]  # fmt: skip
+    try:
+        for cluster in pair:
+            cluster.members[0].start()
+        for cluster in pair:
+            url = cluster.members[0].client_url
+            wait_until(
+                lambda u=url: etcdctl(u, *skip_verify, "put", "a", "1").stdout == "OK\n",
+                timeout=30,
+            )
+        outputs = _same_for_both(tuple(pair), *skip_verify, "get", "a")
+        assert outputs[0][1] == "a\n1\n"
+        refused = _same_for_both(tuple(pair), *FAIL_FAST, "get", "a")
+        assert refused[0][2] == "Error: context deadline exceeded"
+        for cluster in pair:
+            assert (cluster.members[0].data_dir / "fixtures" / "client" / "cert.pem").exists()
+    finally:
+        for cluster in pair:
+            cluster.stop_all()
+
+
 def test_our_clients_over_tls(
     mtls: tuple[ProcessCluster, ProcessCluster], certs: CertificateFiles
 ) -> None:
