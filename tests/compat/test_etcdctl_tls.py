@@ -20,11 +20,20 @@ import pytest
 import trio
 from prompt_toolkit.application import create_app_session
 from prompt_toolkit.input import create_pipe_input
+from textual.widgets import Input
 
-from console.cli import main
+from console.cli import build_parser, main
 from console.commands import Console
 from console.repl import Repl
-from node.client import Client, ClientTls, connect_client
+from console.tui.app import dashboard_for
+from node.client import (
+    Client,
+    ClientTls,
+    ConnectionLost,
+    DeadlineExceeded,
+    NoEndpointAvailable,
+    connect_client,
+)
 from node.client.grpc_client import GrpcClient
 from node.messages.gen.etcdserverpb import rpc_pb2
 from playground.certificate_authority import make_certificates
@@ -40,6 +49,8 @@ from tests.compat.cluster import (
     wait_until,
 )
 from tests.console.test_repl import CapturedOutput
+from tests.console.test_tui import SIZE, leader_shown
+from tests.console.test_tui import wait_until as dashboard_shows
 
 FAIL_FAST = ("--dial-timeout=1s", "--command-timeout=2s")
 """etcdctl gives up quickly on a connection that will never be made."""
@@ -303,7 +314,18 @@ def test_our_clients_over_tls(
         value: bytes = reply.kvs[0].value
         return value
 
+    async def plaintext_native() -> list[Exception]:
+        failures: list[Exception] = []
+        try:
+            async with connect_client([native_endpoint], timeout=2) as client:
+                await client.get("native-tls")
+        except* (ConnectionLost, DeadlineExceeded, NoEndpointAvailable) as group:
+            failures.extend(group.exceptions)
+        return failures
+
     assert trio.run(through_native) == b"n"
+    assert trio.run(plaintext_native), "a plaintext client cannot use the TLS native door"
+    assert trio.run(through_native) == b"n", "the native door stays up"
     assert asyncio.run(through_grpc()) == b"g"
 
 
@@ -375,3 +397,29 @@ async def _repl_lines(playground: Playground, lines: list[str]) -> str:
     assert "played\ntls" in text, text
     assert text.count("https://127.0.0.1:") >= 6, text
     return text
+
+
+def test_the_dashboard_follows_a_real_etcd_over_mutual_tls(
+    mtls: tuple[ProcessCluster, ProcessCluster], certs: CertificateFiles
+) -> None:
+    """`etcd-console tui --etcd-endpoints https://... --cacert --cert --key`: the members
+    table and the key browser of a real etcd 3.4 that asks for client certificates."""
+    real, _ = mtls
+    url = real.members[0].client_url
+    assert etcdctl(url, *certs.etcdctl_flags(), "put", "dash/tls", "v").stdout == "OK\n"
+    args = build_parser().parse_args(["tui", "--etcd-endpoints", url, *certs.etcdctl_flags()])
+    tls = ClientTls.from_flags([url], args.cacert, args.cert, args.key)
+    endpoint = real.members[0].endpoint
+
+    async def scenario() -> str:
+        app = dashboard_for(etcd_endpoints=[url], tls=tls)
+        async with app.run_test(size=SIZE) as pilot:
+            await dashboard_shows(pilot, lambda: leader_shown(app) == endpoint, "the leader")
+            await pilot.press("f")
+            app.keys_panel.query_one("#key-find", Input).value = "dash/"
+            await pilot.press("enter")
+            tree = app.keys_panel.key_tree
+            await dashboard_shows(pilot, lambda: len(tree.root.children) == 1, "dash/tls")
+            return str(tree.root.children[0].label)
+
+    assert asyncio.run(scenario()) == "tls"
