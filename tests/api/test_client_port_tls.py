@@ -10,9 +10,10 @@ import grpc
 import trio
 
 from node.api.client_port import serve_client_port
+from node.api.grpc_door import serve_grpc
 from node.messages.gen.etcdserverpb import rpc_pb2, rpc_pb2_grpc
 from playground.certificate_authority import make_certificates
-from tests.api.native_cluster import _free_port, cluster_configs, native_cluster
+from tests.api.native_cluster import _free_port, native_cluster
 
 WAIT_S = 10.0
 
@@ -55,6 +56,42 @@ async def test_a_verified_client_certificate_names_its_grpc_connection(tmp_path:
             nursery.cancel_scope.cancel()
 
 
-def test_configs_of_plain_members_serve_no_tls(tmp_path: Path) -> None:
-    (config,) = cluster_configs(tmp_path, 1)
-    assert config.client_tls() is None and config.peer_tls() is None
+async def test_grpc_alone_on_the_client_port_serves_tls_itself(tmp_path: Path) -> None:
+    """--client-port-http=false: grpcio owns the port and does the handshake, with the same
+    certificates and client-cert-auth."""
+    certs = make_certificates(tmp_path / "certs")
+    async with native_cluster(tmp_path / "data") as (member,):
+        url = [f"https://127.0.0.1:{_free_port()}"]
+        config = dataclasses.replace(
+            member.server.config,
+            listen_client_urls=url,
+            advertise_client_urls=url,
+            client_port_http=False,
+            cert_file=str(certs.member_cert),
+            key_file=str(certs.member_key),
+            trusted_ca_file=str(certs.ca),
+        )
+        with_cert = grpc.ssl_channel_credentials(
+            certs.ca.read_bytes(), certs.client_key.read_bytes(), certs.client_cert.read_bytes()
+        )
+        without_cert = grpc.ssl_channel_credentials(certs.ca.read_bytes())
+        target = url[0].removeprefix("https://")
+
+        def status(credentials: grpc.ChannelCredentials) -> grpc.StatusCode:
+            with grpc.secure_channel(target, credentials) as channel:
+                try:
+                    rpc_pb2_grpc.MaintenanceStub(channel).Status(
+                        rpc_pb2.StatusRequest(), timeout=WAIT_S / 2
+                    )
+                except grpc.RpcError as error:
+                    return error.code()  # type: ignore[no-any-return, attr-defined]
+            return grpc.StatusCode.OK
+
+        async with trio.open_nursery() as nursery:
+            door = await nursery.start(serve_grpc, member.server, config)
+            assert await trio.to_thread.run_sync(status, with_cert) == grpc.StatusCode.OK
+            assert await trio.to_thread.run_sync(status, without_cert) == (
+                grpc.StatusCode.UNAVAILABLE
+            )
+            await door.stop()
+            nursery.cancel_scope.cancel()
