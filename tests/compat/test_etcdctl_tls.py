@@ -375,6 +375,10 @@ def test_play_tls_gives_a_playground_etcdctl_and_the_repl_reach_with_its_certifi
         playground = Playground.attach(directory)
         assert playground.record.tls, "the record remembers --tls"
         assert anyio.run(_repl_lines, playground, ["get played", "member list"]) is not None
+
+        added = anyio.run(playground.add_node)
+        joined = etcdctl(playground.member(added).client_url, *flags, "get", "played")
+        assert joined.stdout == "played\ntls\n", "a member joins over peer TLS and catches up"
     finally:
         if (directory / "playground.json").exists():
             trio.run(Playground.attach(directory).stop)
