@@ -78,7 +78,7 @@ class ClientPort:
         stream: trio.abc.Stream = socket_stream
         common_name = None
         if self.tls is not None:
-            accepted = await accept_tls(socket_stream, self.tls)
+            accepted = await accept_tls(socket_stream, self.tls, https_compatible=True)
             if accepted is None:
                 return
             stream, common_name = accepted, peer_common_name(accepted)

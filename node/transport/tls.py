@@ -103,13 +103,14 @@ def _remote(stream: trio.SocketStream) -> str:
 
 
 async def accept_tls(
-    stream: trio.SocketStream, context: ssl.SSLContext
+    stream: trio.SocketStream, context: ssl.SSLContext, *, https_compatible: bool = False
 ) -> trio.SSLStream[trio.SocketStream] | None:
     """The accepted connection with its TLS handshake done, or None (closed, and logged as
     etcd's "rejected connection") when the other end sent plaintext, a certificate this side
-    does not trust, none when one is required, or nothing in time."""
+    does not trust, none when one is required, or nothing in time. `https_compatible` (the
+    client port, as HTTP clients do) neither sends nor expects a close_notify."""
     remote = _remote(stream)
-    tls = trio.SSLStream(stream, context, server_side=True)
+    tls = trio.SSLStream(stream, context, server_side=True, https_compatible=https_compatible)
     try:
         with trio.fail_after(HANDSHAKE_TIMEOUT_S):
             await tls.do_handshake()
