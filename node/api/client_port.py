@@ -10,8 +10,9 @@ member's `--client-port-http=false` gives the client port to gRPC alone).
 
 With https client URLs, TLS terminates here (node.transport.tls.accept_tls) and the preface is
 read after the handshake: one handshake serves both protocols whatever ALPN the client offered
-(h2 and http/1.1 are offered, as etcd), and grpcio behind stays plaintext on loopback. The CN of
-a verified client certificate goes to the gRPC door's VerifiedClients (verified_clients.py).
+(http/1.1 is preferred, so curl reaches the HTTP door; gRPC clients offer and get h2), and
+grpcio behind stays plaintext on loopback. The CN of a verified client certificate goes to the
+gRPC door's VerifiedClients (verified_clients.py).
 """
 
 from __future__ import annotations
