@@ -21,6 +21,7 @@ from console.disk_inspection import (
     inspector_argv,
     run_inspector_here,
 )
+from node.client import ClientTls
 from playground.errors import PlaygroundError
 from playground.playground import DEFAULT_DIRECTORY, MAX_MEMBERS, MIN_MEMBERS, Playground
 from playground.status import MemberStatus
@@ -56,6 +57,13 @@ def build_parser() -> argparse.ArgumentParser:
                 metavar="N",
                 help=f"members of a new cluster, {MIN_MEMBERS} to {MAX_MEMBERS} (default: 3)",
             )
+        if name in ("play", "up"):
+            command.add_argument(
+                "--tls",
+                action="store_true",
+                help="mutual TLS between members and with clients, with a CA and certificates "
+                "made in <dir>/certs (the client's CN is root)",
+            )
         if name == "play":
             command.add_argument(
                 "--keep",
@@ -87,6 +95,29 @@ def _add_tui_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         metavar="HOST:PORT,...",
         help="client URLs of a real etcd: watches, keys and members over gRPC",
     )
+    _add_connection_flags(tui)
+
+
+def _add_connection_flags(parser: argparse.ArgumentParser) -> None:
+    """etcdctl's TLS flags, for a secured cluster (a TLS playground needs none)."""
+    parser.add_argument("--cacert", default="", help="verify the members with this CA bundle")
+    parser.add_argument("--cert", default="", help="identify with this TLS client certificate")
+    parser.add_argument("--key", default="", help="the key of the --cert client certificate")
+    parser.add_argument(
+        "--insecure-skip-tls-verify",
+        action="store_true",
+        help="do not verify the members' certificates (native endpoints only)",
+    )
+
+
+def _client_tls(args: argparse.Namespace, *endpoint_lists: str | None) -> ClientTls | None:
+    endpoints = [e for text in endpoint_lists for e in (text or "").split(",") if e]
+    try:
+        return ClientTls.from_flags(
+            endpoints, args.cacert, args.cert, args.key, args.insecure_skip_tls_verify
+        )
+    except ValueError as error:
+        raise PlaygroundError(str(error)) from None
 
 
 def _tui(args: argparse.Namespace) -> int:
@@ -95,8 +126,14 @@ def _tui(args: argparse.Namespace) -> int:
 
     endpoints = [e for e in (args.endpoints or "").split(",") if e]
     etcd_endpoints = [e for e in (args.etcd_endpoints or "").split(",") if e]
+    tls = _client_tls(args, args.endpoints, args.etcd_endpoints)
+    if tls is not None and tls.insecure_skip_tls_verify and etcd_endpoints:
+        raise PlaygroundError(
+            "--insecure-skip-tls-verify works with --endpoints (members of ours) only: "
+            "give --etcd-endpoints their --cacert"
+        )
     playground = None if endpoints or etcd_endpoints else Playground.attach(args.dir)
-    return run_dashboard(playground, endpoints, etcd_endpoints)
+    return run_dashboard(playground, endpoints, etcd_endpoints, tls)
 
 
 def _add_repl_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -109,13 +146,14 @@ def _add_repl_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
     repl.add_argument(
         "--endpoints", metavar="HOST:PORT,...", help="native endpoints of members of ours"
     )
+    _add_connection_flags(repl)
 
 
 def _repl(args: argparse.Namespace) -> int:
     # imported here so that the other subcommands do not pay for loading prompt_toolkit
     from console.repl import main as repl_main
 
-    return repl_main(args.endpoints, args.dir)
+    return repl_main(args.endpoints, args.dir, _client_tls(args, args.endpoints))
 
 
 def _add_demo_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -267,9 +305,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "inspect":
             return _inspect(parser, args)
         if args.command == "up":
-            _up(args.dir, args.members)
+            _up(args.dir, args.members, args.tls)
         elif args.command == "play":
-            _play(args.dir, args.members, keep=args.keep)
+            _play(args.dir, args.members, args.tls, keep=args.keep)
         elif args.command == "down":
             _down(args.dir)
         else:
@@ -283,26 +321,30 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
-def _up(directory: str, members: int | None) -> Playground:
-    playground = Playground(directory, members)
+def _up(directory: str, members: int | None, tls: bool) -> Playground:
+    playground = Playground(directory, members, tls=tls or None)
     leader = anyio.run(playground.start)
-    print(f"started {len(playground.members)} members in {playground.directory}; leader: {leader}")
+    secured = " over mutual TLS" if playground.record.tls else ""
+    print(
+        f"started {len(playground.members)} members{secured} in {playground.directory}; "
+        f"leader: {leader}"
+    )
     return playground
 
 
-def _play(directory: str, members: int | None, *, keep: bool) -> None:
+def _play(directory: str, members: int | None, tls: bool, *, keep: bool) -> None:
     """Start (or pick up) the playground and open the dashboard on it; on a terminal, ask
     afterwards whether to stop the cluster. Without a terminal, leave it running and say how
     to attach."""
     try:
         playground = Playground.attach(directory)
     except PlaygroundError:
-        playground = _up(directory, members)
+        playground = _up(directory, members, tls)
     else:
         if any(playground.state(name) != "down" for name in playground.members):
             print(f"the playground in {playground.directory} is already running")
         else:
-            playground = _up(directory, members)
+            playground = _up(directory, members, tls)
     if not (sys.stdin.isatty() and sys.stdout.isatty()):
         _print_statuses(anyio.run(playground.statuses))
         print()
@@ -379,10 +421,13 @@ def _dir_flag(directory: str) -> str:
 
 def _attach_hints(playground: Playground, directory: str) -> str:
     flag = _dir_flag(directory)
+    files = playground.certificates
+    tls_flags = "" if files is None else " " + " ".join(files.etcdctl_flags())
     return "\n".join(
         [
             f"attach:  {PROG} repl{flag}   or   {PROG} tui{flag}",
-            f"etcdctl: etcdctl --endpoints={','.join(playground.client_urls())} member list",
+            f"etcdctl: etcdctl --endpoints={','.join(playground.client_urls())}{tls_flags} "
+            "member list",
             f"stop:    {PROG} down{flag}",
         ]
     )

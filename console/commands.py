@@ -583,7 +583,9 @@ class Console:
         async def ask(endpoint: str) -> None:
             try:
                 with anyio.fail_after(MEMBER_CALL_TIMEOUT):
-                    async with connect_client([endpoint], timeout=MEMBER_CALL_TIMEOUT) as client:
+                    async with connect_client(
+                        [endpoint], timeout=MEMBER_CALL_TIMEOUT, tls=self.client.tls
+                    ) as client:
                         answers[endpoint] = await call(client)
             except TimeoutError:
                 answers[endpoint] = "context deadline exceeded"
@@ -654,7 +656,9 @@ class Console:
             endpoint, status = await self._leader_status()
         except errors.NoLeader:
             raise CommandError(f"no leader endpoint given at {self._endpoints()}") from None
-        async with connect_client([endpoint], timeout=self.client.timeout) as leader:
+        async with connect_client(
+            [endpoint], timeout=self.client.timeout, tls=self.client.tls
+        ) as leader:
             reply = await leader.move_leader(target)
         line = f"Leadership transferred from {status.header.member_id:x} to {target:x}"
         return self._result(command, Rendered([line], etcd_json(reply)))

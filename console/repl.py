@@ -26,7 +26,7 @@ from prompt_toolkit.shortcuts import print_formatted_text
 from console.command_grammar import Command, CommandError, TxnRequest
 from console.commands import BackgroundOutput, Console, Result
 from console.repl_input import STYLE, CommandLexer, ConsoleCompleter
-from node.client import Client
+from node.client import Client, ClientTls
 from playground.errors import PlaygroundError
 from playground.playground import DEFAULT_DIRECTORY, Playground
 
@@ -176,16 +176,22 @@ def parse_endpoints(text: str) -> list[str]:
     return [item.split("://")[-1].strip() for item in text.split(",") if item.strip()]
 
 
-async def run_repl(endpoints: list[str], playground: Playground | None, history: Path) -> None:
+async def run_repl(
+    endpoints: list[str],
+    playground: Playground | None,
+    history: Path,
+    tls: ClientTls | None = None,
+) -> None:
     """Connect to `endpoints` (lazily: a dead cluster is reported per command) and run the REPL."""
-    async with Client(endpoints) as client, Console.open(client, playground) as console:
+    async with Client(endpoints, tls=tls) as client, Console.open(client, playground) as console:
         where = f"the playground in {playground.directory}" if playground else ", ".join(endpoints)
         repl = Repl(console, history=FileHistory(str(history)))
         await repl.run(banner=f"etcd-console repl: {where}")
 
 
-def main(endpoints: str | None, directory: str | None) -> int:
-    """The repl subcommand: attach to --endpoints and/or the playground in --dir."""
+def main(endpoints: str | None, directory: str | None, tls: ClientTls | None = None) -> int:
+    """The repl subcommand: attach to --endpoints and/or the playground in --dir, dialing
+    with `tls` (etcdctl's --cacert/--cert/--key), else with a TLS playground's certificates."""
     playground: Playground | None = None
     if directory is not None or not endpoints:
         try:
@@ -199,5 +205,7 @@ def main(endpoints: str | None, directory: str | None) -> int:
     if not targets:
         print("etcd-console: no endpoints to connect to", file=sys.stderr)
         return 1
-    asyncio.run(run_repl(targets, playground, history_file(playground)))
+    if tls is None and playground is not None:
+        tls = playground.client_tls()
+    asyncio.run(run_repl(targets, playground, history_file(playground), tls))
     return 0

@@ -11,7 +11,7 @@ from typing import TypeVar
 
 import anyio
 
-from node.client import Client, ConnectionLost, DeadlineExceeded
+from node.client import Client, ClientTls, ConnectionLost, DeadlineExceeded
 from node.messages.errors import (
     EtcdError,
     Timeout,
@@ -44,12 +44,13 @@ async def call_members(
     call: Callable[[Client], Awaitable[Result]],
     whom: str,
     reply_within: float,
+    tls: ClientTls | None = None,
 ) -> Result:
-    """Run `call` with a client of `endpoints`, which must answer within `reply_within` seconds
-    (the client's request timeout too); `whom` names them in the error."""
+    """Run `call` with a client of `endpoints` (dialing with `tls`), which must answer within
+    `reply_within` seconds (the client's request timeout too); `whom` names them in the error."""
     try:
         with anyio.fail_after(reply_within):
-            async with await Client.connect(endpoints, timeout=reply_within) as client:
+            async with await Client.connect(endpoints, timeout=reply_within, tls=tls) as client:
                 return await call(client)
     except BaseExceptionGroup as group:
         # The client's task group wraps what the call raised.

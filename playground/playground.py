@@ -19,7 +19,8 @@ from typing import TypeVar
 
 import anyio
 
-from node.client import Client
+from node.client import Client, ClientTls
+from playground.certificates import CERTS_DIRECTORY, CertificateFiles
 from playground.errors import PlaygroundError, unknown_member
 from playground.faults import Faults, faults_of, inject_faults, partition_groups
 from playground.member_call import CALL_TIMEOUT, RECONFIG_TIMEOUT, call_members
@@ -32,7 +33,13 @@ from playground.membership import (
     wait_until_published,
 )
 from playground.ports import LOOPBACK, free_ports
-from playground.record import PLAYGROUND_FILE, MemberRecord, PlaygroundRecord, new_member_record
+from playground.record import (
+    PLAYGROUND_FILE,
+    MemberRecord,
+    PlaygroundRecord,
+    new_member_record,
+    scheme,
+)
 from playground.status import MemberStatus, agreed_leader
 from playground.step_mode import ClusterStepMode
 
@@ -60,6 +67,7 @@ class Playground:
         *,
         heartbeat_interval_ms: int = 100,
         election_timeout_ms: int = 1000,
+        tls: bool | None = None,
     ) -> None:
         if members is not None and not MIN_MEMBERS <= members <= MAX_MEMBERS:
             raise PlaygroundError(
@@ -67,11 +75,14 @@ class Playground:
             )
         self.directory = Path(directory).resolve()
         self.requested_members = members
+        self.requested_tls = tls
+        """--tls (True), asked for plaintext (False), or whatever the record says (None)."""
         self.record = PlaygroundRecord(
             token="",
             running=False,
             heartbeat_interval_ms=heartbeat_interval_ms,
             election_timeout_ms=election_timeout_ms,
+            tls=bool(tls),
         )
         self._processes = MemberProcesses(self.directory)
         self.step_mode = ClusterStepMode(
@@ -136,6 +147,21 @@ class Playground:
     def native_endpoints(self) -> list[str]:
         """Every member's native endpoint, for a client of the whole cluster."""
         return [member.native_endpoint for member in self.members.values()]
+
+    @property
+    def certificates(self) -> CertificateFiles | None:
+        """The files of a TLS playground (its CA, member and client certificates), else None."""
+        if not self.record.tls:
+            return None
+        return CertificateFiles.in_directory(self.directory / CERTS_DIRECTORY)
+
+    def client_tls(self) -> ClientTls | None:
+        """How a client dials this playground's members: with its client certificate (CN
+        root) and CA when it runs TLS, in plaintext otherwise."""
+        files = self.certificates
+        if files is None:
+            return None
+        return ClientTls(str(files.ca), str(files.client_cert), str(files.client_key))
 
     def client_urls(self) -> list[str]:
         """Every member's gRPC URL, for etcdctl --endpoints."""
@@ -228,6 +254,12 @@ class Playground:
                 f"a playground is already running in {self.directory}: "
                 "stop it with etcd-console down"
             )
+        if self.requested_tls is not None and self.requested_tls != self.record.tls:
+            has = "TLS" if self.record.tls else "no TLS"
+            raise PlaygroundError(
+                f"the playground in {self.directory} runs with {has}: start it "
+                f"{'with' if self.record.tls else 'without'} --tls, or use another --dir"
+            )
         wanted = self.requested_members
         if wanted is not None and wanted != len(self.members):
             raise PlaygroundError(
@@ -250,9 +282,15 @@ class Playground:
                     "remove the directory or use another --dir"
                 )
         self.record.token = f"etcd-console-{uuid.uuid4().hex[:16]}"
+        if self.record.tls:
+            # cryptography is loaded only to make a TLS playground's certificates
+            from playground.certificate_authority import make_certificates
+
+            make_certificates(self.directory / CERTS_DIRECTORY)
         ports = free_ports(3 * count)
+        url = scheme(self.record.tls)
         peers = {
-            name: f"http://{LOOPBACK}:{ports[3 * index + 1]}" for index, name in enumerate(names)
+            name: f"{url}://{LOOPBACK}:{ports[3 * index + 1]}" for index, name in enumerate(names)
         }
         initial_cluster = ",".join(f"{name}={url}" for name, url in peers.items())
         for index, name in enumerate(names):
@@ -366,7 +404,7 @@ class Playground:
         self._check_running_playground()
         name = next_member_name(self.members, self.directory)
         client_port, peer_port, native_port = free_ports(3)
-        peer_url = f"http://{LOOPBACK}:{peer_port}"
+        peer_url = f"{scheme(self.record.tls)}://{LOOPBACK}:{peer_port}"
         membership = await add_member(self._call_cluster, peer_url, learner)
         added_id = next(member.ID for member in membership.members if peer_url in member.peerURLs)
         names_by_id = {member.id: member.name for member in self.members.values()}
@@ -465,7 +503,9 @@ class Playground:
     ) -> _Result:
         """Run `call` with a client of member `record` alone."""
         endpoints = [record.native_endpoint]
-        return await call_members(endpoints, call, f"member {record.name}", CALL_TIMEOUT)
+        return await call_members(
+            endpoints, call, f"member {record.name}", CALL_TIMEOUT, self.client_tls()
+        )
 
     async def _call_cluster(
         self,
@@ -477,4 +517,6 @@ class Playground:
         endpoints = [m.native_endpoint for m in candidates if self.state(m.name) == "up"]
         if not endpoints:
             raise PlaygroundError("no member is running to ask")
-        return await call_members(endpoints, call, "the cluster", RECONFIG_TIMEOUT)
+        return await call_members(
+            endpoints, call, "the cluster", RECONFIG_TIMEOUT, self.client_tls()
+        )

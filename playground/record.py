@@ -9,12 +9,18 @@ import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from playground.certificates import CERTS_DIRECTORY, CertificateFiles
 from playground.errors import PlaygroundError
 from playground.faults import Faults
 from playground.ports import LOOPBACK
 
 PLAYGROUND_FILE = "playground.json"
 _FORMAT_VERSION = 1
+
+
+def scheme(tls: bool) -> str:
+    """The URL scheme of a playground's members."""
+    return "https" if tls else "http"
 
 
 @dataclass(slots=True)
@@ -32,16 +38,18 @@ class MemberRecord:
     id: int = 0
     """Its member id, known once it answered a status call or MemberAdd named it."""
     learner: bool = False
+    tls: bool = False
+    """It serves clients and peers over mutual TLS (https URLs, the playground's certs)."""
 
     @property
     def client_url(self) -> str:
         """Its etcd v3 gRPC URL (what etcdctl's --endpoints takes)."""
-        return f"http://{LOOPBACK}:{self.client_port}"
+        return f"{scheme(self.tls)}://{LOOPBACK}:{self.client_port}"
 
     @property
     def peer_url(self) -> str:
         """Its peer URL, as the cluster's membership knows it."""
-        return f"http://{LOOPBACK}:{self.peer_port}"
+        return f"{scheme(self.tls)}://{LOOPBACK}:{self.peer_port}"
 
     @property
     def native_endpoint(self) -> str:
@@ -59,6 +67,8 @@ class PlaygroundRecord:
     election_timeout_ms: int
     members: dict[str, MemberRecord] = field(default_factory=dict)
     faults: Faults = field(default_factory=Faults)
+    tls: bool = False
+    """Started with --tls: mutual TLS everywhere, certificates in <dir>/certs."""
 
     @classmethod
     def load(cls, path: Path) -> PlaygroundRecord:
@@ -70,10 +80,9 @@ class PlaygroundRecord:
                 running=recorded["state"] == "running",
                 heartbeat_interval_ms=recorded["heartbeat_interval_ms"],
                 election_timeout_ms=recorded["election_timeout_ms"],
-                members={
-                    member["name"]: MemberRecord(**member) for member in recorded["members"]
-                },
+                members={member["name"]: MemberRecord(**member) for member in recorded["members"]},
                 faults=Faults(**recorded["faults"]),
+                tls=bool(recorded.get("tls", False)),
             )
         except (OSError, ValueError, KeyError, TypeError) as error:
             raise PlaygroundError(f"{path} is not a playground record ({error})") from None
@@ -88,6 +97,7 @@ class PlaygroundRecord:
             "election_timeout_ms": self.election_timeout_ms,
             "members": [asdict(member) for member in self.members.values()],
             "faults": asdict(self.faults),
+            "tls": self.tls,
         }
         partial = path.with_suffix(".json.partial")
         partial.write_text(json.dumps(recorded, indent=2) + "\n")
@@ -106,7 +116,8 @@ def new_member_record(
     `ports`, with the etcd-node flags that start it in a cluster of `state` (new or existing)."""
     client, peer, native = ports
     data_dir = str(directory / name)
-    client_url, peer_url = f"http://{LOOPBACK}:{client}", f"http://{LOOPBACK}:{peer}"
+    url = scheme(settings.tls)
+    client_url, peer_url = f"{url}://{LOOPBACK}:{client}", f"{url}://{LOOPBACK}:{peer}"
     args = [
         "--name", name,
         "--data-dir", data_dir,
@@ -114,7 +125,7 @@ def new_member_record(
         "--advertise-client-urls", client_url,
         "--listen-peer-urls", peer_url,
         "--initial-advertise-peer-urls", peer_url,
-        "--listen-native-urls", f"http://{LOOPBACK}:{native}",
+        "--listen-native-urls", f"{url}://{LOOPBACK}:{native}",
         "--initial-cluster", initial_cluster,
         "--initial-cluster-state", state,
         "--initial-cluster-token", settings.token,
@@ -122,4 +133,6 @@ def new_member_record(
         "--election-timeout", str(settings.election_timeout_ms),
         "--enable-fault-injection",
     ]  # fmt: skip
-    return MemberRecord(name, data_dir, client, peer, native, args)
+    if settings.tls:
+        args.extend(CertificateFiles.in_directory(directory / CERTS_DIRECTORY).member_flags())
+    return MemberRecord(name, data_dir, client, peer, native, args, tls=settings.tls)

@@ -39,6 +39,7 @@ from console.tui.records import WatchSpec
 from console.tui.source import DataSource
 from console.tui.watch_dialog import WatchDialog
 from console.tui.watches_panel import WatchesPanel, WatchView
+from node.client import ClientTls
 from playground.errors import PlaygroundError
 from playground.playground import Playground
 
@@ -129,6 +130,7 @@ class DashboardApp(App[int]):
         playground: Playground | None = None,
         command_endpoints: list[str] | None = None,
         story: Callable[[DashboardApp], Awaitable[None]] | None = None,
+        tls: ClientTls | None = None,
     ) -> None:
         super().__init__()
         self.source = source
@@ -136,7 +138,7 @@ class DashboardApp(App[int]):
         self.demo_failures: list[Exception] = []
         self.playground = playground
         self.session = (
-            CommandSession(command_endpoints, playground, self._background_output)
+            CommandSession(command_endpoints, playground, self._background_output, tls)
             if command_endpoints
             else None
         )
@@ -593,17 +595,20 @@ def dashboard_for(
     endpoints: list[str] | None = None,
     etcd_endpoints: list[str] | None = None,
     story: Callable[[DashboardApp], Awaitable[None]] | None = None,
+    tls: ClientTls | None = None,
 ) -> DashboardApp:
     """The dashboard of a real etcd (etcd_endpoints), of members of ours at `endpoints`, or
-    of a playground, in that order of preference. `story`, if given, runs once the dashboard
-    is up (a demo told inside it)."""
+    of a playground, in that order of preference, dialing with `tls` (a TLS playground's own
+    certificates by default). `story`, if given, runs once the dashboard is up (a demo told
+    inside it)."""
     if etcd_endpoints:
-        etcd = EtcdSource(etcd_endpoints)
+        etcd = EtcdSource(etcd_endpoints, tls)
         members = [FollowedMember(address, "", address) for address in etcd.endpoints]
         return DashboardApp(etcd, members)
     if endpoints:
         members = [FollowedMember(endpoint, "", endpoint) for endpoint in endpoints]
-        return DashboardApp(NativeSource(endpoints), members, command_endpoints=endpoints)
+        source = NativeSource(endpoints, tls=tls)
+        return DashboardApp(source, members, command_endpoints=endpoints, tls=tls)
     if playground is None:
         raise ValueError("the dashboard needs a playground, endpoints or etcd endpoints")
     members = [
@@ -611,16 +616,18 @@ def dashboard_for(
         for name, record in playground.members.items()
     ]
     endpoints = playground.native_endpoints()
-    source = NativeSource(endpoints, playground_member_endpoints(playground))
-    return DashboardApp(source, members, playground, endpoints, story=story)
+    tls = tls or playground.client_tls()
+    source = NativeSource(endpoints, playground_member_endpoints(playground), tls)
+    return DashboardApp(source, members, playground, endpoints, story=story, tls=tls)
 
 
 def run_dashboard(
     playground: Playground | None = None,
     endpoints: list[str] | None = None,
     etcd_endpoints: list[str] | None = None,
+    tls: ClientTls | None = None,
 ) -> int:
     """Run the dashboard in this terminal until the user quits; returns the exit status."""
-    app = dashboard_for(playground, endpoints, etcd_endpoints)
+    app = dashboard_for(playground, endpoints, etcd_endpoints, tls=tls)
     app.run()
     return app.return_code or 0

@@ -10,7 +10,7 @@ import anyio
 
 from console.commands import BackgroundOutput, Command, Console, Result
 from console.tui.playground_endpoints import playground_member_endpoints
-from node.client import Client, default_member_endpoints
+from node.client import Client, ClientTls, default_member_endpoints
 from playground.playground import Playground
 
 CALL_TIMEOUT = 2.0
@@ -28,8 +28,10 @@ class CommandSession:
         endpoints: list[str],
         playground: Playground | None,
         on_background: Callable[[BackgroundOutput], None],
+        tls: ClientTls | None = None,
     ) -> None:
         self.playground = playground
+        self._tls = tls
         self.on_background = on_background
         self._endpoints = list(endpoints)
         self._console: Console | None = None
@@ -57,6 +59,7 @@ class CommandSession:
             timeout=CALL_TIMEOUT,
             auto_sync_interval=SYNC_INTERVAL,
             member_endpoints=member_endpoints,
+            tls=self._tls,
         )
         async with client, Console.open(client, self.playground) as console:
             console.on_background = self.on_background

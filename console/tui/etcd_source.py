@@ -16,6 +16,7 @@ import grpc
 from console.tui.cluster_view import ClusterView, LiveMember, StatusReport
 from console.tui.records import KeyPage, KeyRecord, WatchEvent, WatchSpec
 from console.tui.source import SourceUnavailable, WatchCanceled, WatchDelivery
+from node.client.client_tls import ClientTls
 from node.client.failures import NoEndpointAvailable
 from node.client.grpc_client import GrpcClient, Stubs, grpc_call
 from node.client.requests import key_range
@@ -37,8 +38,8 @@ class EtcdSource:
 
     streams_logs = False
 
-    def __init__(self, endpoints: list[str]) -> None:
-        self._grpc = GrpcClient(endpoints)
+    def __init__(self, endpoints: list[str], tls: ClientTls | None = None) -> None:
+        self._grpc = GrpcClient(endpoints, tls)
         self.endpoints = self._grpc.endpoints
         self.label = f"etcd {','.join(self.endpoints)}"
 

@@ -15,7 +15,14 @@ import anyio
 from console.tui.cluster_view import ClusterView, LiveMember, StatusReport
 from console.tui.records import KeyPage, KeyRecord, WatchEvent, WatchSpec
 from console.tui.source import SourceUnavailable, WatchCanceled, WatchDelivery
-from node.client import Client, MemberEndpoints, Response, as_dict, default_member_endpoints
+from node.client import (
+    Client,
+    ClientTls,
+    MemberEndpoints,
+    Response,
+    as_dict,
+    default_member_endpoints,
+)
 from node.messages.errors import EtcdError
 
 CALL_TIMEOUT = 2.0
@@ -63,9 +70,13 @@ class NativeSource:
     streams_logs = True
 
     def __init__(
-        self, endpoints: list[str], member_endpoints: MemberEndpoints = default_member_endpoints
+        self,
+        endpoints: list[str],
+        member_endpoints: MemberEndpoints = default_member_endpoints,
+        tls: ClientTls | None = None,
     ) -> None:
         self._endpoints = list(endpoints)
+        self._tls = tls
         self._member_endpoints = member_endpoints
         self._client: Client | None = None
         self._running: anyio.Event | None = None
@@ -88,6 +99,7 @@ class NativeSource:
             timeout=CALL_TIMEOUT,
             auto_sync_interval=SYNC_INTERVAL,
             member_endpoints=self._member_endpoints,
+            tls=self._tls,
         )
         async with client:
             self._client = client
@@ -111,7 +123,9 @@ class NativeSource:
         while True:
             try:
                 with anyio.fail_after(CALL_TIMEOUT):
-                    client = await Client.connect([member.endpoint], timeout=CALL_TIMEOUT)
+                    client = await Client.connect(
+                        [member.endpoint], timeout=CALL_TIMEOUT, tls=self._tls
+                    )
             except FAILURES as error:
                 member.lose(describe_failure(error))
             else:

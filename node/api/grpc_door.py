@@ -32,6 +32,7 @@ from node.api.grpc_bridge import TrioBridge, abort
 from node.api.grpc_convert import Body, body_to_message, message_to_body
 from node.api.leader_monitor import LeaderMonitor, requires_leader
 from node.api.service import Service
+from node.api.verified_clients import VerifiedClients
 from node.messages import errors
 from node.messages.gen.etcdserverpb import rpc_pb2
 from node.messages.gen.v3electionpb import v3election_pb2
@@ -41,6 +42,7 @@ from node.server.config import DEFAULT_MAX_REQUEST_BYTES
 if TYPE_CHECKING:
     from node.server.config import ServerConfig
     from node.server.etcdserver import EtcdServer
+    from node.transport.tls import TlsInfo
 
 log = logging.getLogger(__name__)
 
@@ -250,8 +252,14 @@ class GrpcDoor:
         *,
         max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES,
         grace: float = DEFAULT_GRACE_S,
+        credentials: grpc.ServerCredentials | None = None,
     ) -> None:
         self.service = service
+        self.credentials = credentials
+        """TLS of its own, when it owns the client port (behind the shared port: None)."""
+        self.verified_clients = VerifiedClients()
+        """CNs of TLS clients, filled by the shared client port (node/api/verified_clients.py);
+        a door with credentials of its own finds them in context.auth_context()."""
         self.max_request_bytes = max_request_bytes
         self.grace = grace
         self.ports: list[int] = []
@@ -375,14 +383,28 @@ class GrpcDoor:
         await self._stop_requested.wait()
         await server.stop(self._stop_grace)
 
-    @staticmethod
-    def _bind(server: grpc.aio.Server, host: str, port: int) -> int:
+    def _bind(self, server: grpc.aio.Server, host: str, port: int) -> int:
         check_bindable(host, port)
         address = _grpc_address(host, port)
         try:
+            if self.credentials is not None:
+                return server.add_secure_port(address, self.credentials)
             return server.add_insecure_port(address)
         except RuntimeError:
             raise BindError(f"listen tcp {address}: bind: address already in use") from None
+
+
+def server_credentials(tls: TlsInfo) -> grpc.ServerCredentials:
+    """grpcio's TLS for a door that owns the client port (--client-port-http=false)."""
+    with open(tls.key_file, "rb") as key, open(tls.cert_file, "rb") as cert:
+        pair = (key.read(), cert.read())
+    root = None
+    if tls.trusted_ca_file:
+        with open(tls.trusted_ca_file, "rb") as ca:
+            root = ca.read()
+    return grpc.ssl_server_credentials(
+        [pair], root_certificates=root, require_client_auth=tls.requires_client_cert
+    )
 
 
 async def serve_grpc(
@@ -393,9 +415,11 @@ async def serve_grpc(
 ) -> None:
     """Serve the gRPC door of `server` on every --listen-client-urls address until cancelled;
     task_status gets the door (its `ports` are the bound ones, `stop()` drains it)."""
+    client_tls = config.client_tls()
     door = GrpcDoor(
         Service(server),
         max_request_bytes=config.max_request_bytes,
+        credentials=None if client_tls is None else server_credentials(client_tls),
     )
 
     async with trio.open_nursery() as nursery:

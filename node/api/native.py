@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import ssl
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -21,6 +22,7 @@ import trio
 from node.api.service import MethodKind, Service
 from node.messages import errors
 from node.messages import native_protocol as protocol
+from node.transport.tls import accept_tls, peer_common_name
 
 if TYPE_CHECKING:
     from node.server.config import ServerConfig
@@ -53,9 +55,16 @@ class _OpenStream:
 class NativeDoor:
     """Serves the native protocol for one member: `await nursery.start(door.serve, host, 0)`."""
 
-    def __init__(self, service: Service, limits: NativeLimits | None = None) -> None:
+    def __init__(
+        self,
+        service: Service,
+        limits: NativeLimits | None = None,
+        tls: ssl.SSLContext | None = None,
+    ) -> None:
         self.service = service
         self.limits = limits or NativeLimits()
+        self.tls = tls
+        """The member's client TLS: every connection must complete a handshake first."""
         self.connections = 0
 
     async def serve(
@@ -72,11 +81,18 @@ class NativeDoor:
         task_status.started(bound)
         await trio.serve_listeners(self._handle, listeners)
 
-    async def _handle(self, stream: trio.SocketStream) -> None:
+    async def _handle(self, socket_stream: trio.SocketStream) -> None:
+        stream: trio.abc.Stream = socket_stream
+        common_name = None
+        if self.tls is not None:
+            accepted = await accept_tls(socket_stream, self.tls)
+            if accepted is None:
+                return
+            stream, common_name = accepted, peer_common_name(accepted)
         self.connections += 1
         try:
             async with stream:
-                await _Connection(self.service, self.limits, stream).run()
+                await _Connection(self.service, self.limits, stream, common_name).run()
         except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
             pass
         except Exception:
@@ -98,7 +114,9 @@ async def serve_native(
     --max-request-bytes plus the envelope around it.
     """
     limits = NativeLimits(max_frame_bytes=config.max_request_bytes + protocol.ENVELOPE_ALLOWANCE)
-    door = NativeDoor(Service(server), limits)
+    client_tls = config.client_tls()
+    context = None if client_tls is None else client_tls.server_context()
+    door = NativeDoor(Service(server), limits, context)
     async with trio.open_nursery() as nursery:
         ports = [
             await nursery.start(door.serve, host, port) for host, port in config.native_host_ports
@@ -109,8 +127,16 @@ async def serve_native(
 class _Connection:
     """One client connection: its calls, its streams and its reply queue."""
 
-    def __init__(self, service: Service, limits: NativeLimits, stream: trio.SocketStream) -> None:
+    def __init__(
+        self,
+        service: Service,
+        limits: NativeLimits,
+        stream: trio.abc.Stream,
+        common_name: str | None = None,
+    ) -> None:
         self._service = service
+        self.common_name = common_name
+        """The CN of the client's verified TLS certificate: its user when auth is on (etcd)."""
         self._limits = limits
         self._stream = stream
         self._replies_in, self._replies = trio.open_memory_channel[bytes](limits.queued_replies)
@@ -145,7 +171,7 @@ class _Connection:
                 return
             if not data:
                 return
-            for payload in decoder.feed(data):
+            for payload in decoder.feed(bytes(data)):
                 await self._dispatch(payload, nursery)
 
     async def _dispatch(

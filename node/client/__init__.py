@@ -6,6 +6,7 @@ async with await Client.connect(["127.0.0.1:32379"]) as client:
 """
 
 from node.client.client import DEFAULT_TIMEOUT, Client, connect_client
+from node.client.client_tls import ClientTls
 from node.client.concurrency import (
     Election,
     Locked,
@@ -47,6 +48,7 @@ __all__ = [
     "AlarmType",
     "Client",
     "ClientClosed",
+    "ClientTls",
     "ConnectionLost",
     "DeadlineExceeded",
     "Election",

@@ -28,6 +28,7 @@ from typing import Any, Self
 import anyio
 import anyio.abc
 
+from node.client.client_tls import ClientTls
 from node.client.connection import Connection, NotSent, Stream
 from node.client.failures import (
     ClientClosed,
@@ -102,8 +103,12 @@ class Client(anyio.AsyncContextManagerMixin):
         timeout: float = DEFAULT_TIMEOUT,
         auto_sync_interval: float | None = None,
         member_endpoints: MemberEndpoints = default_member_endpoints,
+        tls: ClientTls | None = None,
     ) -> None:
         self.endpoints = _distinct(endpoints)
+        self.tls = tls
+        """How it dials (etcdctl's TLS files), for clients of single members made from it."""
+        self._tls = None if tls is None else tls.ssl_context()
         self.timeout = timeout
         self.auto_sync_interval = auto_sync_interval
         self._member_endpoints = member_endpoints
@@ -121,13 +126,16 @@ class Client(anyio.AsyncContextManagerMixin):
         timeout: float = DEFAULT_TIMEOUT,  # noqa: ASYNC109 - each call's limit, kept by the client
         auto_sync_interval: float | None = None,
         member_endpoints: MemberEndpoints = default_member_endpoints,
+        tls: ClientTls | None = None,
     ) -> Client:
-        """A client whose first reachable endpoint answered a TCP connect; enter it to use it."""
+        """A client whose first reachable endpoint answered a TCP connect (and its TLS
+        handshake, with `tls`); enter it to use it."""
         client = cls(
             endpoints,
             timeout=timeout,
             auto_sync_interval=auto_sync_interval,
             member_endpoints=member_endpoints,
+            tls=tls,
         )
         await client._dial()
         return client
@@ -208,8 +216,8 @@ class Client(anyio.AsyncContextManagerMixin):
                 return replaced
             try:
                 with anyio.fail_after(self.timeout):
-                    connection = await Connection.open(endpoint)
-            except (OSError, TimeoutError) as exc:
+                    connection = await Connection.open(endpoint, self._tls)
+            except (OSError, TimeoutError, anyio.BrokenResourceError) as exc:
                 last_error = exc
                 continue
             if endpoint not in self.endpoints:  # set_endpoints dropped it meanwhile
@@ -630,6 +638,7 @@ async def connect_client(
     timeout: float = DEFAULT_TIMEOUT,  # noqa: ASYNC109 - each call's limit, kept by the client
     auto_sync_interval: float | None = None,
     member_endpoints: MemberEndpoints = default_member_endpoints,
+    tls: ClientTls | None = None,
 ) -> AsyncIterator[Client]:
     """`async with connect_client([...]) as client:` — Client.connect and enter in one step."""
     client = await Client.connect(
@@ -637,6 +646,7 @@ async def connect_client(
         timeout=timeout,
         auto_sync_interval=auto_sync_interval,
         member_endpoints=member_endpoints,
+        tls=tls,
     )
     async with client:
         yield client

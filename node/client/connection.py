@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 import math
+import ssl
 from typing import Any
 
 import anyio
@@ -95,10 +96,17 @@ class Connection:
         return not (self.lost or self.suspect)
 
     @classmethod
-    async def open(cls, endpoint: str) -> Connection:
-        """Connect to `host:port` (an http:// prefix is allowed, as in etcd's endpoints)."""
+    async def open(cls, endpoint: str, tls: ssl.SSLContext | None = None) -> Connection:
+        """Connect to `host:port` (an http:// or https:// prefix is allowed, as in etcd's
+        endpoints), over TLS with `tls`."""
         host, port = parse_endpoint(endpoint)
-        stream = await anyio.connect_tcp(host, port)
+        stream: anyio.abc.ByteStream
+        if tls is None:
+            stream = await anyio.connect_tcp(host, port)
+        else:
+            stream = await anyio.connect_tcp(
+                host, port, ssl_context=tls, tls_standard_compatible=False
+            )
         return cls(stream, endpoint)
 
     async def run(self) -> None:

@@ -1,10 +1,10 @@
 """etcd's v3 gRPC API from the client side (grpc.aio, our generated stubs), under anyio.
 
 The console reaches a real etcd, and the chaos workload reaches our gRPC door, through a
-GrpcClient: one channel per endpoint, opened when first used and closed when its `async with`
-ends, the generated stubs on it, fail-over to the next endpoint while one is unreachable, and
-etcd's errors as the node.messages.errors classes node.client raises. `grpc_call` keeps anyio's
-cancellation intact around a grpc.aio await.
+GrpcClient: one channel per endpoint (over TLS with a ClientTls), opened when first used and
+closed when its `async with` ends, the generated stubs on it, fail-over to the next endpoint
+while one is unreachable, and etcd's errors as the node.messages.errors classes node.client
+raises. `grpc_call` keeps anyio's cancellation intact around a grpc.aio await.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ import anyio
 import anyio.lowlevel
 import grpc
 
+from node.client.client_tls import ClientTls
 from node.client.failures import NoEndpointAvailable, error_from
 from node.messages.errors import EtcdError
 from node.messages.gen.etcdserverpb import rpc_pb2_grpc
@@ -80,10 +81,11 @@ class Stubs:
 class GrpcClient(anyio.AsyncContextManagerMixin):
     """Channels to the members at `endpoints` (the first one preferred), closed on exit."""
 
-    def __init__(self, endpoints: Iterable[str]) -> None:
+    def __init__(self, endpoints: Iterable[str], tls: ClientTls | None = None) -> None:
         self.endpoints = [grpc_target(endpoint) for endpoint in endpoints]
         if not self.endpoints:
             raise ValueError("at least one endpoint is needed")
+        self._credentials = None if tls is None else tls.grpc_credentials()
         self._stubs: dict[str, Stubs] = {}
         self._channels: list[grpc.aio.Channel] = []
         self._current = 0
@@ -109,7 +111,10 @@ class GrpcClient(anyio.AsyncContextManagerMixin):
         target = self.endpoint if endpoint is None else grpc_target(endpoint)
         stubs = self._stubs.get(target)
         if stubs is None:
-            channel = grpc.aio.insecure_channel(target)
+            if self._credentials is None:
+                channel = grpc.aio.insecure_channel(target)
+            else:
+                channel = grpc.aio.secure_channel(target, self._credentials)
             self._channels.append(channel)
             stubs = self._stubs[target] = Stubs.on(channel)
         return stubs

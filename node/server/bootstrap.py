@@ -91,6 +91,8 @@ def _has_members(backend: Backend) -> bool:
 async def fetch_cluster(config: ServerConfig) -> tuple[int, list[Member]]:
     """etcd's GetClusterFromRemotePeers: ask the other members named in --initial-cluster."""
     mine = set(config.initial_advertise_peer_urls)
+    peer_tls = config.peer_tls()
+    context = None if peer_tls is None else peer_tls.client_context()
     failures = []
     for name, urls in config.initial_cluster.items():
         if name == config.name:
@@ -99,7 +101,9 @@ async def fetch_cluster(config: ServerConfig) -> tuple[int, list[Member]]:
             if url in mine:
                 continue
             try:
-                answer = await call_peer(peer_address(url), "members", {}, FETCH_TIMEOUT)
+                answer = await call_peer(
+                    peer_address(url), "members", {}, FETCH_TIMEOUT, tls=context
+                )
             except PeerUnavailable as exc:
                 failures.append(str(exc))
                 continue

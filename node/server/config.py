@@ -39,6 +39,7 @@ from node.server.flag_values import (
     urls_equal,
     urls_map_string,
 )
+from node.transport.tls import TlsInfo
 
 DEFAULT_NAME = "default"
 DEFAULT_PEER_URL = "http://localhost:2380"
@@ -91,14 +92,15 @@ class Flag:
         return f"{ENV_PREFIX}_{self.name.upper().replace('-', '_')}"
 
 
-MEMBER, CLUSTERING, LOGGING, EXPERIMENTAL, OURS = (
+MEMBER, CLUSTERING, SECURITY, LOGGING, EXPERIMENTAL, OURS = (
     "Member",
     "Clustering",
+    "Security",
     "Logging",
     "Experimental feature",
     "etcd-node",
 )
-SECTIONS = (MEMBER, CLUSTERING, LOGGING, EXPERIMENTAL, OURS)
+SECTIONS = (MEMBER, CLUSTERING, SECURITY, LOGGING, EXPERIMENTAL, OURS)
 
 FLAGS: tuple[Flag, ...] = (
     Flag("name", "name", go_string, DEFAULT_NAME, MEMBER,
@@ -146,6 +148,26 @@ FLAGS: tuple[Flag, ...] = (
     Flag("pre-vote", "pre_vote", go_bool, "true", CLUSTERING,
          "Enable to run an additional Raft election phase (on by default in etcd-node, as in "
          "etcd 3.5; etcd 3.4 defaults to false)."),
+    Flag("cert-file", "cert_file", go_string, "", SECURITY,
+         "Path to the client server TLS cert file."),
+    Flag("key-file", "key_file", go_string, "", SECURITY,
+         "Path to the client server TLS key file."),
+    Flag("client-cert-auth", "client_cert_auth", go_bool, "false", SECURITY,
+         "Enable client cert authentication."),
+    Flag("trusted-ca-file", "trusted_ca_file", go_string, "", SECURITY,
+         "Path to the client server TLS trusted CA cert file."),
+    Flag("auto-tls", "auto_tls", go_bool, "false", SECURITY,
+         "Client TLS using generated certificates"),
+    Flag("peer-cert-file", "peer_cert_file", go_string, "", SECURITY,
+         "Path to the peer server TLS cert file."),
+    Flag("peer-key-file", "peer_key_file", go_string, "", SECURITY,
+         "Path to the peer server TLS key file."),
+    Flag("peer-client-cert-auth", "peer_client_cert_auth", go_bool, "false", SECURITY,
+         "Enable peer client cert authentication."),
+    Flag("peer-trusted-ca-file", "peer_trusted_ca_file", go_string, "", SECURITY,
+         "Path to the peer server TLS trusted CA file."),
+    Flag("peer-auto-tls", "peer_auto_tls", go_bool, "false", SECURITY,
+         "Peer TLS using generated certificates"),
     Flag("log-level", "log_level", go_string, "info", LOGGING,
          "Configures log level. Only supports debug, info, warn, error, panic, or fatal."),
     Flag("experimental-enable-lease-checkpoint", "experimental_enable_lease_checkpoint",
@@ -219,6 +241,16 @@ class ServerConfig:
     listen_native_urls: list[str] | None = None
     """None means each client URL with its port + 10000 (see native_urls)."""
     enable_fault_injection: bool = False
+    cert_file: str = ""
+    key_file: str = ""
+    client_cert_auth: bool = False
+    trusted_ca_file: str = ""
+    auto_tls: bool = False
+    peer_cert_file: str = ""
+    peer_key_file: str = ""
+    peer_client_cert_auth: bool = False
+    peer_trusted_ca_file: str = ""
+    peer_auto_tls: bool = False
     log_level: str = "info"
     restore_from: str | None = None
     restore_skip_hash_check: bool = False
@@ -318,6 +350,39 @@ class ServerConfig:
         """(host, port) pairs to bind for the native client protocol."""
         return [bind_address(url) for url in self.native_urls]
 
+    def client_tls(self) -> TlsInfo | None:
+        """The client doors' TLS when the client URLs are https (None: plaintext); with
+        --auto-tls and no certificate given, a self-signed one in <data-dir>/fixtures/client."""
+        if not _any_https(self.listen_client_urls):
+            return None
+        given = TlsInfo(self.cert_file, self.key_file, self.trusted_ca_file, self.client_cert_auth)
+        if self.auto_tls and given.empty:
+            from node.transport.self_signed import self_signed_tls  # cryptography: only here
+
+            hosts = [bind_address(url)[0] for url in self.listen_client_urls]
+            directory = os.path.join(self.data_dir, "fixtures", "client")
+            return self_signed_tls(directory, hosts, self.client_cert_auth)
+        return given
+
+    def peer_tls(self) -> TlsInfo | None:
+        """The peer transport's TLS when the peer URLs are https (None: plaintext), as
+        client_tls with the --peer-* flags and <data-dir>/fixtures/peer."""
+        if not _any_https([*self.listen_peer_urls, *self.initial_advertise_peer_urls]):
+            return None
+        given = TlsInfo(
+            self.peer_cert_file,
+            self.peer_key_file,
+            self.peer_trusted_ca_file,
+            self.peer_client_cert_auth,
+        )
+        if self.peer_auto_tls and given.empty:
+            from node.transport.self_signed import self_signed_tls  # cryptography: only here
+
+            hosts = [bind_address(url)[0] for url in self.listen_peer_urls]
+            directory = os.path.join(self.data_dir, "fixtures", "peer")
+            return self_signed_tls(directory, hosts, self.peer_client_cert_auth)
+        return given
+
     def peer_urls_of(self, name: str) -> list[str]:
         """The peer URLs --initial-cluster gives member `name` (KeyError if it names no such)."""
         return list(self.initial_cluster[name])
@@ -356,7 +421,7 @@ class ServerConfig:
             self.listen_metrics_urls,
         ):
             _check_bind_urls(urls)
-        self._check_plain_http_listeners()
+        self._check_tls_listeners()
         _check_host_urls("--initial-advertise-peer-urls", self.initial_advertise_peer_urls)
         _check_host_urls("--advertise-client-urls", self.advertise_client_urls)
         if self.initial_cluster_state not in CLUSTER_STATES:
@@ -412,7 +477,24 @@ class ServerConfig:
                 except FlagValueError as error:
                     raise ConfigError(str(error)) from None
 
-    def _check_plain_http_listeners(self) -> None:
+    def _check_tls_listeners(self) -> None:
+        """etcd's refusal of an https URL without a certificate, and our own of unix sockets
+        and of a metrics URL over TLS (which etcd-node does not serve)."""
+        client_has_cert = bool(self.cert_file and self.key_file) or self.auto_tls
+        peer_has_cert = bool(self.peer_cert_file and self.peer_key_file) or self.peer_auto_tls
+        for url in self.listen_client_urls:
+            if url.startswith("https://") and not client_has_cert:
+                raise ConfigError(
+                    f"TLS key/cert (--cert-file, --key-file) must be provided for client url "
+                    f"{url} with HTTPS scheme"
+                )
+        for url in self.listen_peer_urls:
+            if url.startswith("https://") and not peer_has_cert:
+                host, port = url_host_port(url)
+                raise ConfigError(
+                    f"cannot listen on TLS for {host}:{port}: KeyFile and CertFile are not "
+                    "presented"
+                )
         listeners = (
             ("--listen-client-urls", self.listen_client_urls),
             ("--listen-peer-urls", self.listen_peer_urls),
@@ -422,9 +504,9 @@ class ServerConfig:
         for flag, urls in listeners:
             for url in urls:
                 scheme = url.split("://", 1)[0]
-                if scheme in ("https", "unixs"):
+                if scheme == "unixs" or (scheme == "https" and flag == "--listen-metrics-urls"):
                     raise ConfigError(
-                        f"{flag} has {url} but etcd-node does not support TLS: use http://"
+                        f"{flag} has {url} but etcd-node does not support TLS there: use http://"
                     )
                 if scheme == "unix":
                     raise ConfigError(
@@ -496,6 +578,10 @@ class ServerConfig:
             f"failed to resolve {advertised_text} to match --initial-cluster={as_cluster} "
             f"({reason})"
         )
+
+
+def _any_https(urls: list[str]) -> bool:
+    return any(url.startswith("https://") for url in urls)
 
 
 def _go_errno_text(error: OSError) -> str:

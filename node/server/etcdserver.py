@@ -222,6 +222,8 @@ class EtcdServer(V3Server):
         # wait here instead, and the applied index visibly lags the commit index.
         send_apply, self._apply_batches = trio.open_memory_channel[ApplyBatch](math.inf)
         host, port = config.peer_host_ports[0]
+        peer_tls = config.peer_tls()
+        self.peer_dial_context = None if peer_tls is None else peer_tls.client_context()
         self._transport = Transport(
             self.member_id,
             self.cluster_id,
@@ -235,6 +237,7 @@ class EtcdServer(V3Server):
             on_peer_active=self._on_peer_active,
             on_request=functools.partial(answer_peer_request, self._answer_peer),
             seed=self.member_id,
+            tls=peer_tls,
         )
         self._raft_node = RaftNode(
             raw_node,

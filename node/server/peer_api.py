@@ -9,6 +9,7 @@ its answer `{"ok": value}` or `{"error": [name, message]}` naming a node.message
 
 from __future__ import annotations
 
+import ssl
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -46,14 +47,19 @@ async def answer_peer_request(handler: PeerHandler, request: Any) -> dict[str, A
 
 
 async def call_peer(
-    address: tuple[str, int], method: str, body: dict[str, Any], answer_within: float
+    address: tuple[str, int],
+    method: str,
+    body: dict[str, Any],
+    answer_within: float,
+    *,
+    tls: ssl.SSLContext | None = None,
 ) -> Any:
-    """One request to the member at `address` (its peer port); raises the EtcdError it
-    answered with, or PeerUnavailable (also when it has not answered within `answer_within`
-    seconds)."""
+    """One request to the member at `address` (its peer port, over TLS with `tls`); raises the
+    EtcdError it answered with, or PeerUnavailable (also when it has not answered within
+    `answer_within` seconds)."""
     try:
         with trio.fail_after(answer_within):
-            answer = await send_request(address, [method, body])
+            answer = await send_request(address, [method, body], tls=tls)
     except RequestFailed as exc:
         raise PeerUnavailable(f"peer api: {exc}") from exc
     except trio.TooSlowError as exc:

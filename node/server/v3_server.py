@@ -9,6 +9,7 @@ them; V3Server names what it uses of them for the type checker.
 from __future__ import annotations
 
 import logging
+import ssl
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import aclosing
@@ -131,6 +132,7 @@ class V3Server:
         logger: logging.Logger
         events: EventBus
         request_timeout: float
+        peer_dial_context: ssl.SSLContext | None
         _lead: int
         _leader_changed: trio.Event
         _active_peers: set[int]
@@ -343,6 +345,7 @@ class V3Server:
                             method,
                             {**body, "cluster_id": self.cluster_id},
                             max(0.01, deadline - trio.current_time()),
+                            tls=self.peer_dial_context,
                         )
                     except (PeerUnavailable, errors.NotLeader):
                         pass

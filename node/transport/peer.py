@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import random
+import ssl
 from collections import deque
 from collections.abc import Callable
 
@@ -22,6 +23,7 @@ from node.transport.framing import FrameError, FrameReader, encode_array_frame, 
 from node.transport.protocol import HandshakeError, Hello, StreamKind, Verdict
 from node.transport.snapshot import SnapshotPayload, stream_snapshot
 from node.transport.stats import PeerStats
+from node.transport.tls import open_peer_stream
 
 logger = logging.getLogger(__name__)
 
@@ -55,6 +57,7 @@ class Peer:
         report_unreachable: Callable[[int], None],
         report_snapshot: Callable[[int, bool], None],
         on_active: Callable[[int, bool], None],
+        tls: ssl.SSLContext | None = None,
     ) -> None:
         self.id = peer_id
         self.address = address
@@ -66,6 +69,7 @@ class Peer:
         self._report_unreachable = report_unreachable
         self._report_snapshot = report_snapshot
         self._on_active = on_active
+        self._tls = tls
         self._queue: deque[tuple[float, Message]] = deque()
         self._wakeup = trio.Event()
         self._stopped = False
@@ -148,13 +152,13 @@ class Peer:
             self._lose(reason)
             await trio.sleep(backoff.next_delay())
 
-    async def _dial(self, kind: StreamKind) -> tuple[trio.SocketStream, FrameReader]:
+    async def _dial(self, kind: StreamKind) -> tuple[trio.abc.Stream, FrameReader]:
         host, port = self.address
         hello = Hello(self._cluster_id, self._member_id, self.id, kind)
         where = format_address(self.address)
         try:
             with trio.fail_after(self._config.dial_timeout):
-                stream = await trio.open_tcp_stream(host, port)
+                stream = await open_peer_stream(host, port, self._tls)
                 try:
                     reader = FrameReader(stream, self._config.max_frame_size)
                     await stream.send_all(encode_frame(hello.to_wire()))
@@ -175,7 +179,7 @@ class Peer:
             raise PeerUnreachable(f"{where} refused the connection: {verdict.reason}")
         return stream, reader
 
-    async def _pump(self, stream: trio.SocketStream, reader: FrameReader) -> str:
+    async def _pump(self, stream: trio.abc.Stream, reader: FrameReader) -> str:
         """Send batches until the connection ends; returns why it ended."""
         self._close_reason = ""
         async with stream, trio.open_nursery() as nursery:
@@ -201,7 +205,7 @@ class Peer:
             reason = f"connection lost: {exc}"
         self._end_connection(reason, scope)
 
-    async def _write_batches(self, stream: trio.SocketStream, scope: trio.CancelScope) -> None:
+    async def _write_batches(self, stream: trio.abc.Stream, scope: trio.CancelScope) -> None:
         while True:
             await self._wait_until_due()
             frames = self._frames(self._take_due())

@@ -10,6 +10,7 @@ for the owner's handler to decide.
 
 from __future__ import annotations
 
+import ssl
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -18,6 +19,7 @@ import trio
 from node.transport.framing import FrameError, FrameReader, encode_frame
 from node.transport.peer import CONNECTION_ERRORS, format_address
 from node.transport.protocol import HandshakeError, Hello, StreamKind, Verdict
+from node.transport.tls import open_peer_stream
 
 OnRequest = Callable[[Any], Awaitable[Any]]
 """Answers the value of one request frame with the value of its answer frame."""
@@ -31,7 +33,7 @@ class RequestFailed(Exception):
 
 
 async def serve_requests(
-    stream: trio.SocketStream, reader: FrameReader, on_request: OnRequest, write_timeout: float
+    stream: trio.abc.Stream, reader: FrameReader, on_request: OnRequest, write_timeout: float
 ) -> None:
     """Answer the request frames of one accepted connection in turn until the dialer closes
     it (or sends something that is not a frame, or stops reading answers)."""
@@ -51,14 +53,19 @@ async def serve_requests(
 
 
 async def send_request(
-    address: tuple[str, int], value: Any, *, max_answer_size: int = DEFAULT_MAX_ANSWER
+    address: tuple[str, int],
+    value: Any,
+    *,
+    max_answer_size: int = DEFAULT_MAX_ANSWER,
+    tls: ssl.SSLContext | None = None,
 ) -> Any:
     """Send one request to the member listening for peers at `address` and return its answer;
     RequestFailed if it cannot be reached or refuses. It waits as long as the member takes:
     bound it with `trio.fail_after` (a peer that never answers is the caller's to give up on).
+    `tls` is the context of a member whose peer URLs are https.
     """
     try:
-        stream = await trio.open_tcp_stream(*address)
+        stream = await open_peer_stream(*address, tls)
         async with stream:
             reader = FrameReader(stream, max_answer_size)
             await stream.send_all(encode_frame(Hello(0, 0, 0, StreamKind.REQUEST).to_wire()))

@@ -27,6 +27,7 @@ from node.transport.peer import CONNECTION_ERRORS, Peer
 from node.transport.protocol import HandshakeError, Hello, StreamKind, Verdict, refusal
 from node.transport.request import NO_REQUEST_HANDLER, OnRequest, serve_requests
 from node.transport.snapshot import SnapshotPayload, SnapshotStreamError, receive_snapshot
+from node.transport.tls import TlsInfo, accept_tls
 
 logger = logging.getLogger(__name__)
 
@@ -57,6 +58,7 @@ class Transport:
         on_request: OnRequest | None = None,
         config: TransportConfig | None = None,
         seed: int = 0,
+        tls: TlsInfo | None = None,
     ) -> None:
         self.member_id = member_id
         self.cluster_id = cluster_id
@@ -69,6 +71,8 @@ class Transport:
         self._on_peer_active = on_peer_active or (lambda peer_id, active: None)
         self._on_request = on_request
         self._config = config or TransportConfig()
+        self._accept_context = None if tls is None else tls.server_context()
+        self._dial_context = None if tls is None else tls.client_context()
         # Separate generators, so reconnect timing cannot shift which messages a fault drops.
         self._jitter_rng = random.Random(f"{seed}:jitter")
         self._faults = FaultInjector(random.Random(f"{seed}:faults"))
@@ -130,6 +134,7 @@ class Transport:
             report_unreachable=self._report_unreachable,
             report_snapshot=self._report_snapshot,
             on_active=self._on_peer_active,
+            tls=self._dial_context,
         )
         self._peers[peer_id] = peer
         if self._nursery is not None:
@@ -323,8 +328,14 @@ class Transport:
             )
             self._report_snapshot(peer.id, False)
 
-    async def _handle_connection(self, stream: trio.SocketStream) -> None:
-        remote = _remote_address(stream)
+    async def _handle_connection(self, socket_stream: trio.SocketStream) -> None:
+        remote = _remote_address(socket_stream)
+        stream: trio.abc.Stream = socket_stream
+        if self._accept_context is not None:
+            accepted = await accept_tls(socket_stream, self._accept_context)
+            if accepted is None:
+                return
+            stream = accepted
         reader = FrameReader(stream, self._config.max_frame_size)
         try:
             with trio.fail_after(self._config.read_timeout):
@@ -373,7 +384,7 @@ class Transport:
                     del self._incoming[peer.id]
 
     async def _answer_requests(
-        self, remote: str, stream: trio.SocketStream, reader: FrameReader
+        self, remote: str, stream: trio.abc.Stream, reader: FrameReader
     ) -> None:
         if self._on_request is None:
             self._refuse(remote, NO_REQUEST_HANDLER)
@@ -417,7 +428,7 @@ class Transport:
         return messages
 
     async def _receive_snapshot(
-        self, peer: Peer, stream: trio.SocketStream, reader: FrameReader
+        self, peer: Peer, stream: trio.abc.Stream, reader: FrameReader
     ) -> None:
         try:
             message = await receive_snapshot(
@@ -457,7 +468,7 @@ class Transport:
             await self._on_messages([message])
         await self._answer(stream, Verdict(True))
 
-    async def _answer(self, stream: trio.SocketStream, verdict: Verdict) -> None:
+    async def _answer(self, stream: trio.abc.Stream, verdict: Verdict) -> None:
         with trio.move_on_after(self._config.write_timeout):
             try:
                 await stream.send_all(encode_frame(verdict.to_wire()))

@@ -74,11 +74,13 @@ class MemberProcess:
     state: str = "new"
     token: str = "compat"
     extra_args: tuple[str, ...] = ()
+    credentials: grpc.ChannelCredentials | None = None
+    """How `status` dials a member whose client URL is https."""
     process: subprocess.Popen[bytes] | None = None
 
     @property
     def endpoint(self) -> str:
-        return self.client_url.removeprefix("http://")
+        return self.client_url.split("://", 1)[-1]
 
     @property
     def log(self) -> Path:
@@ -123,7 +125,11 @@ class MemberProcess:
         return process.returncode
 
     def status(self, timeout: float = 1.0) -> rpc_pb2.StatusResponse:
-        with grpc.insecure_channel(self.endpoint) as channel:
+        if self.credentials is None:
+            channel = grpc.insecure_channel(self.endpoint)
+        else:
+            channel = grpc.secure_channel(self.endpoint, self.credentials)
+        with channel:
             return rpc_pb2_grpc.MaintenanceStub(channel).Status(
                 rpc_pb2.StatusRequest(), timeout=timeout
             )
@@ -140,6 +146,11 @@ class ProcessCluster:
     command: tuple[str, ...] = OUR_MEMBER
     token: str = "compat"
     members: list[MemberProcess] = field(default_factory=list)
+    client_scheme: str = "http"
+    peer_scheme: str = "http"
+    extra_args: tuple[str, ...] = ()
+    """Flags every member gets besides the cluster's own (TLS files, ...)."""
+    credentials: grpc.ChannelCredentials | None = None
 
     @classmethod
     def new(
@@ -148,9 +159,16 @@ class ProcessCluster:
         size: int,
         command: tuple[str, ...] = OUR_MEMBER,
         token: str = "compat",
+        *,
+        client_scheme: str = "http",
+        peer_scheme: str = "http",
+        extra_args: tuple[str, ...] = (),
+        credentials: grpc.ChannelCredentials | None = None,
     ) -> ProcessCluster:
         directory.mkdir(parents=True, exist_ok=True)
-        cluster = cls(directory, command, token)
+        cluster = cls(
+            directory, command, token, [], client_scheme, peer_scheme, extra_args, credentials
+        )
         for index in range(1, size + 1):
             cluster.members.append(cluster._member(f"m{index}"))
         initial = cluster.initial_cluster()
@@ -161,11 +179,13 @@ class ProcessCluster:
     def _member(self, name: str) -> MemberProcess:
         return MemberProcess(
             name=name,
-            client_url=f"http://127.0.0.1:{free_port()}",
-            peer_url=f"http://127.0.0.1:{free_port()}",
+            client_url=f"{self.client_scheme}://127.0.0.1:{free_port()}",
+            peer_url=f"{self.peer_scheme}://127.0.0.1:{free_port()}",
             data_dir=self.directory / f"{name}.etcd",
             command=self.command,
             token=self.token,
+            extra_args=self.extra_args,
+            credentials=self.credentials,
         )
 
     def initial_cluster(self) -> str:

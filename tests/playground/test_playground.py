@@ -426,3 +426,46 @@ async def test_the_member_added_to_a_one_member_cluster_leads_once_the_first_is_
     finally:
         with trio.CancelScope(shield=True):
             await playground.stop()
+
+
+def _stopped_record(directory: Path, tls: bool) -> None:
+    data_dir = directory / "n1"
+    member = {
+        "name": "n1", "data_dir": str(data_dir), "client_port": 1, "peer_port": 2,
+        "native_port": 3, "args": ["--data-dir", str(data_dir)], "tls": tls,
+    }  # fmt: skip
+    record = {
+        "version": 1, "state": "stopped", "token": "etcd-console-test",
+        "heartbeat_interval_ms": 100, "election_timeout_ms": 1000, "members": [member],
+        "faults": {"partition": [], "slow": {}}, "tls": tls,
+    }  # fmt: skip
+    (directory / "playground.json").write_text(json.dumps(record))
+
+
+def test_a_tls_playground_is_remembered_with_https_urls_and_its_client_certificate(
+    tmp_path: Path,
+):
+    _stopped_record(tmp_path, tls=True)
+
+    playground = Playground.attach(tmp_path)
+
+    assert playground.client_urls() == ["https://127.0.0.1:1"]
+    assert playground.member("n1").peer_url == "https://127.0.0.1:2"
+    tls = playground.client_tls()
+    assert tls is not None and tls.cert == str(tmp_path / "certs" / "client.pem")
+
+
+@pytest.mark.parametrize(("recorded", "asked", "says"), [
+    (False, True, "runs with no TLS: start it without --tls"),
+    (True, False, "runs with TLS: start it with --tls"),
+])  # fmt: skip
+async def test_starting_a_playground_again_keeps_its_tls_or_says_so(
+    tmp_path: Path, recorded: bool, asked: bool, says: str
+):
+    _stopped_record(tmp_path, tls=recorded)
+
+    with pytest.raises(PlaygroundError) as refused:
+        await Playground(tmp_path, tls=asked).start()
+
+    assert says in str(refused.value)
+    assert Playground.attach(tmp_path).state("n1") == "down"

@@ -12,6 +12,7 @@ import os
 import re
 import shutil
 import socket
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -27,6 +28,7 @@ import pytest
 from node.cli import main, parse_command_line
 from node.server.config import FLAGS, OURS, ServerConfig, load_config
 from node.server.flag_values import ConfigError
+from node.transport.tls import TlsInfo
 
 ETCD = shutil.which("etcd")
 ETCDCTL = shutil.which("etcdctl")
@@ -465,12 +467,12 @@ def test_a_writable_data_dir_is_left_as_it_was(tmp_path: Path) -> None:
     assert list(data_dir.iterdir()) == []
 
 
-# Our own refusals: etcd-node serves no TLS and no unix sockets, and has flags etcd lacks.
+# Our own refusals: etcd-node serves no unix sockets and no TLS on metrics URLs, and has flags
+# etcd lacks.
 OUR_REFUSALS = [
-    (["--listen-client-urls", "https://127.0.0.1:2379",
-      "--advertise-client-urls", "https://127.0.0.1:2379"],
-     "--listen-client-urls has https://127.0.0.1:2379 but etcd-node does not support TLS: "
-     "use http://"),
+    (["--listen-metrics-urls", "https://127.0.0.1:2381"],
+     "--listen-metrics-urls has https://127.0.0.1:2381 but etcd-node does not support TLS "
+     "there: use http://"),
     (["--listen-peer-urls", "unix://127.0.0.1:2380"],
      "--listen-peer-urls has unix://127.0.0.1:2380 but etcd-node does not support unix "
      "sockets: use http://"),
@@ -488,6 +490,58 @@ OUR_REFUSALS = [
 @pytest.mark.parametrize(("argv", "says"), OUR_REFUSALS)
 def test_what_etcd_node_does_not_support_is_refused_clearly(argv: list[str], says: str) -> None:
     assert refusal(*argv) == says
+
+
+# etcd 3.4's own texts (etcd --listen-client-urls https://... with no --cert-file).
+TLS_REFUSALS = [
+    (["--listen-client-urls", "https://127.0.0.1:2379",
+      "--advertise-client-urls", "https://127.0.0.1:2379"],
+     "TLS key/cert (--cert-file, --key-file) must be provided for client url "
+     "https://127.0.0.1:2379 with HTTPS scheme"),
+    (["--listen-peer-urls", "https://127.0.0.1:2380"],
+     "cannot listen on TLS for 127.0.0.1:2380: KeyFile and CertFile are not presented"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("argv", "says"), TLS_REFUSALS)
+def test_https_without_a_certificate_is_refused_as_etcd(argv: list[str], says: str) -> None:
+    assert refusal(*argv) == says
+
+
+def test_https_urls_with_certificates_give_each_side_its_tls() -> None:
+    config = load(
+        "--listen-client-urls=https://127.0.0.1:2379",
+        "--advertise-client-urls=https://127.0.0.1:2379",
+        "--cert-file=server.pem", "--key-file=server-key.pem", "--trusted-ca-file=ca.pem",
+        "--listen-peer-urls=https://127.0.0.1:2380",
+        "--initial-advertise-peer-urls=https://127.0.0.1:2380",
+        "--initial-cluster=default=https://127.0.0.1:2380",
+        "--peer-cert-file=peer.pem", "--peer-key-file=peer-key.pem", "--peer-client-cert-auth",
+    )  # fmt: skip
+
+    client, peer = config.client_tls(), config.peer_tls()
+
+    assert client == TlsInfo("server.pem", "server-key.pem", "ca.pem", client_cert_auth=False)
+    assert client.requires_client_cert, "a trusted CA asks for client certificates, as etcd 3.4"
+    assert peer == TlsInfo("peer.pem", "peer-key.pem", "", client_cert_auth=True)
+    assert load().client_tls() is None and load().peer_tls() is None
+
+
+def test_auto_tls_makes_self_signed_certificates_in_the_data_dir(tmp_path: Path) -> None:
+    config = load(
+        f"--data-dir={tmp_path / 'data'}",
+        "--listen-client-urls=https://127.0.0.1:2379",
+        "--advertise-client-urls=https://127.0.0.1:2379",
+        "--auto-tls",
+    )
+
+    tls = config.client_tls()
+
+    assert tls is not None and tls.self_signed
+    assert tls.cert_file == str(tmp_path / "data" / "fixtures" / "client" / "cert.pem")
+    context = tls.server_context()
+    assert context.verify_mode == ssl.CERT_NONE
+    assert config.client_tls() == tls, "made once, then reused"
 
 
 # --- the initial cluster, checked when a member bootstraps -------------------------------------
