@@ -36,6 +36,7 @@ class EtcdSource:
     """A real etcd cluster, reached at its client URLs."""
 
     streams_logs = False
+    streams_trace = False
 
     def __init__(self, endpoints: list[str]) -> None:
         self._grpc = GrpcClient(endpoints)
