@@ -79,6 +79,8 @@ from console.command_output import (
 )
 from console.command_specs import GRAMMAR, PLAYGROUND
 from console.member_table import MemberState, render_member_states
+from console.trace_window import SETTLE_SECONDS as TRACE_SETTLE_SECONDS
+from console.trace_window import TraceWindow, known_kinds
 from node.client import (
     Client,
     ConnectionLost,
@@ -261,7 +263,9 @@ class Console:
             "jobs": self._list_jobs,
             "stop": self._stop_command,
             "help": self._help,
+            "trace": self._trace,
         }
+        self._trace_window: TraceWindow | None = None
 
     @classmethod
     @contextlib.asynccontextmanager
@@ -305,6 +309,8 @@ class Console:
                     f"{command.name} is not a console command: its front end runs it"
                 )
             spec = self.grammar.spec(command.name)
+            if self._trace_window is not None and command.name != "trace":
+                self._trace_window.begin_command()
             waits_for_others = command.name in ("lock", "elect") or spec.group == PLAYGROUND
             with anyio.fail_after(None if waits_for_others else self.command_timeout):
                 return await handler(command)
@@ -737,6 +743,42 @@ class Console:
         lines = help_lines(self.grammar, command.args["command"])
         return self._result(command, Rendered(lines, {"help": lines}))
 
+    async def _trace(self, command: Command) -> Result:
+        flags = command.flags
+        try:
+            kinds = known_kinds(_names(flags["types"]))
+        except ValueError as error:
+            raise CommandError(str(error)) from None
+        window = self._trace_window
+        if window is None:
+            window = await self._start_trace_window()
+            lines = [
+                f"trace: following {len(window.following)} members' trace events from now on; "
+                "trace after a command shows what it did inside"
+            ]
+            return self._result(command, Rendered(lines, {"trace": []}))
+        await anyio.sleep(TRACE_SETTLE_SECONDS)
+        lines = window.lines(kinds, _names(flags["members"]), everything=flags["all"])
+        return self._result(command, Rendered(lines, {"trace": lines}))
+
+    async def _start_trace_window(self) -> TraceWindow:
+        group = self._task_group
+        if group is None:
+            raise CommandError("trace needs a console that runs background work (the REPL's)")
+        if self.playground is not None:
+            endpoints = {n: r.native_endpoint for n, r in self.playground.members.items()}
+        else:
+            endpoints = {endpoint: endpoint for endpoint in self.client.endpoints}
+        window = TraceWindow()
+        for name, endpoint in endpoints.items():
+            subscribed = anyio.Event()
+            group.start_soon(window.follow, name, endpoint, subscribed)
+            with anyio.move_on_after(MEMBER_CALL_TIMEOUT):
+                await subscribed.wait()
+        self._trace_window = window
+        window.begin_command()
+        return window
+
     # -- background jobs -----------------------------------------------------------------------
 
     def jobs(self) -> list[Job]:
@@ -928,3 +970,8 @@ def _watch_canceled(response: Response) -> Rendered:
         [f"watch was canceled ({reason})"],
         {"Canceled": True, "CompactRevision": response.compact_revision, "reason": reason},
     )
+
+
+def _names(text: str) -> list[str]:
+    """The names of a comma-separated flag value."""
+    return [name.strip() for name in text.split(",") if name.strip()]
