@@ -212,6 +212,7 @@ class Console:
         output: OutputFormat = "text",
         grammar: Grammar = GRAMMAR,
         command_timeout: float | None = None,
+        trace_window: TraceWindow | None = None,
     ) -> None:
         self.client = client
         self.playground = playground
@@ -265,7 +266,9 @@ class Console:
             "help": self._help,
             "trace": self._trace,
         }
-        self._trace_window: TraceWindow | None = None
+        self._trace_window = TraceWindow() if trace_window is None else trace_window
+        """What `trace` prints; sessions of one story share one, so that `trace` shows what
+        the previous command of any of them did."""
 
     @classmethod
     @contextlib.asynccontextmanager
@@ -277,12 +280,18 @@ class Console:
         output: OutputFormat = "text",
         grammar: Grammar = GRAMMAR,
         command_timeout: float | None = None,
+        trace_window: TraceWindow | None = None,
     ) -> AsyncIterator[Self]:
         """A Console whose background commands run in a task group it owns until the block
         ends; leaving the block stops them. A Console made without it runs foreground
         commands only."""
         console = cls(
-            client, playground, output=output, grammar=grammar, command_timeout=command_timeout
+            client,
+            playground,
+            output=output,
+            grammar=grammar,
+            command_timeout=command_timeout,
+            trace_window=trace_window,
         )
         async with anyio.create_task_group() as group:
             console._task_group = group
@@ -309,7 +318,7 @@ class Console:
                     f"{command.name} is not a console command: its front end runs it"
                 )
             spec = self.grammar.spec(command.name)
-            if self._trace_window is not None and command.name != "trace":
+            if self._trace_window.started and command.name != "trace":
                 self._trace_window.begin_command()
             waits_for_others = command.name in ("lock", "elect") or spec.group == PLAYGROUND
             with anyio.fail_after(None if waits_for_others else self.command_timeout):
@@ -750,8 +759,8 @@ class Console:
         except ValueError as error:
             raise CommandError(str(error)) from None
         window = self._trace_window
-        if window is None:
-            window = await self._start_trace_window()
+        if not window.started:
+            await self._start_trace_window()
             lines = [
                 f"trace: following {len(window.following)} members' trace events from now on; "
                 "trace after a command shows what it did inside"
@@ -761,7 +770,7 @@ class Console:
         lines = window.lines(kinds, _names(flags["members"]), everything=flags["all"])
         return self._result(command, Rendered(lines, {"trace": lines}))
 
-    async def _start_trace_window(self) -> TraceWindow:
+    async def _start_trace_window(self) -> None:
         group = self._task_group
         if group is None:
             raise CommandError("trace needs a console that runs background work (the REPL's)")
@@ -769,15 +778,14 @@ class Console:
             endpoints = {n: r.native_endpoint for n, r in self.playground.members.items()}
         else:
             endpoints = {endpoint: endpoint for endpoint in self.client.endpoints}
-        window = TraceWindow()
+        window = self._trace_window
+        window.started = True
         for name, endpoint in endpoints.items():
             subscribed = anyio.Event()
             group.start_soon(window.follow, name, endpoint, subscribed)
             with anyio.move_on_after(MEMBER_CALL_TIMEOUT):
                 await subscribed.wait()
-        self._trace_window = window
         window.begin_command()
-        return window
 
     # -- background jobs -----------------------------------------------------------------------
 

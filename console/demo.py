@@ -41,6 +41,7 @@ from console.demo_script import (
     substitute,
 )
 from console.text_stream import TextStream
+from console.trace_window import TraceWindow
 from node.client import Client, as_dict
 from node.messages.errors import EtcdError
 from playground.errors import PlaygroundError
@@ -189,6 +190,7 @@ class DemoRunner:
         self.expect_timeout = expect_timeout
         self.variables: dict[str, str] = {}
         self._sessions: dict[str, Console] = {}
+        self._trace_window = TraceWindow()
         self._stack = contextlib.AsyncExitStack()
         self._tasks: anyio.abc.TaskGroup | None = None
         self._followed: set[str] = set()
@@ -306,7 +308,9 @@ class DemoRunner:
         except (OSError, EtcdError):
             return f"Error: cannot reach the cluster: no member answers at {', '.join(endpoints)}"
         await self._stack.enter_async_context(client)
-        console = await self._stack.enter_async_context(Console.open(client, self.playground))
+        console = await self._stack.enter_async_context(
+            Console.open(client, self.playground, trace_window=self._trace_window)
+        )
         console.on_background = lambda output: self._job_output(session, output)
         self._sessions[session] = console
         return console

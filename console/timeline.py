@@ -74,7 +74,7 @@ class Arrow:
         """A few words for the chart: the type, and what it carries."""
         f = self.fields
         words = [self.type]
-        if f.get("entries"):
+        if f.get("entries") and self.type in ("MsgApp", "MsgProp"):
             first = f.get("index", 0) + 1
             last = first + f["entries"] - 1
             words.append(f"[{first}]" if first == last else f"[{first}-{last}]")

@@ -27,6 +27,8 @@ EVENTS_KEPT = 100_000
 RECONNECT_DELAY = 1.0
 _FAILURES = (errors.EtcdError, OSError, TimeoutError, anyio.BrokenResourceError)
 _HEARTBEATS = ("MsgHeartbeat", "MsgHeartbeatResp")
+ENTRY_CARRIERS = ("MsgApp", "MsgProp")
+"""The messages whose entries are log entries (a MsgReadIndex carries its context as one)."""
 
 
 @dataclass(slots=True)
@@ -45,6 +47,8 @@ class TraceWindow:
 
     events: deque[TracedEvent] = field(default_factory=lambda: deque(maxlen=EVENTS_KEPT))
     since: float = 0.0
+    started: bool = False
+    """Whether members are being followed (from the first `trace` on)."""
     following: set[str] = field(default_factory=set)
 
     def begin_command(self) -> None:
@@ -195,7 +199,7 @@ def describe_event(event: TracedEvent, names: dict[str, str] | None = None) -> s
 
 
 def _entries(f: dict[str, Any]) -> str:
-    if not f.get("entries"):
+    if not f.get("entries") or f.get("type") not in ENTRY_CARRIERS:
         return ""
     first = f.get("index", 0) + 1
     return f" Entries:[{_range(first, first + f['entries'] - 1)}] ({f.get('bytes', 0)} bytes)"

@@ -547,9 +547,12 @@ def test_a_put_on_real_members_shows_its_messages_and_the_entrys_life(
         try:
             async with app.run_test(size=(140, 45)) as pilot:
                 timeline = app.cluster.timeline
-                await wait_until(
-                    pilot, lambda: len(timeline.lanes) == 3 and timeline.folded > 0, "heartbeats"
-                )
+
+                def every_member_traced() -> bool:
+                    senders = {row.source for row in timeline.rows if isinstance(row, Arrow)}
+                    return senders == set(playground.members)
+
+                await wait_until(pilot, every_member_traced, "every member's messages")
                 await pilot.press("colon")
                 app.query_one("#command-bar", Input).value = "put traced 1"
                 await pilot.press("enter")
