@@ -292,6 +292,13 @@ BUILTIN_SPECS = (
             ),
             Flag("members", "members to show (n1,n2,...)", "text", "", metavar="NAME,..."),
             Flag("all", "heartbeats too, and the Readys that carry only them"),
+            Flag(
+                "commands",
+                "the last N commands, not just the previous one (up to 20)",
+                "int",
+                1,
+                metavar="N",
+            ),
         ),
     ),
 )

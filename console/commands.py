@@ -767,7 +767,9 @@ class Console:
             ]
             return self._result(command, Rendered(lines, {"trace": []}))
         await anyio.sleep(TRACE_SETTLE_SECONDS)
-        lines = window.lines(kinds, _names(flags["members"]), everything=flags["all"])
+        lines = window.lines(
+            kinds, _names(flags["members"]), everything=flags["all"], commands=flags["commands"]
+        )
         return self._result(command, Rendered(lines, {"trace": lines}))
 
     async def _start_trace_window(self) -> None:

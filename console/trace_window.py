@@ -1,7 +1,7 @@
 """The console's `trace` command: what the members did inside during the previous command.
 
 A TraceWindow follows every member's trace events (from the first `trace` on) and keeps those
-since the last command began; `trace` prints them by time in text, one event a line: raft
+since the latest commands began; `trace` prints them by time in text, one event a line: raft
 messages in describe.py's form (the `text` members publish), Readys section by section, WAL
 saves with their fsync, applies, proposals and replies, ReadIndex rounds. Heartbeats without a
 ReadIndex context, and Readys that only carry them, are left out unless asked for (--all).
@@ -24,9 +24,12 @@ from node.messages.member_events import ALL_TRACE, TRACE_KINDS
 SETTLE_SECONDS = 0.3
 """How long `trace` waits for the events of slower streams before printing."""
 EVENTS_KEPT = 100_000
+COMMANDS_KEPT = 20
+"""How many commands back `trace --commands=N` reaches."""
 RECONNECT_DELAY = 1.0
 _FAILURES = (errors.EtcdError, OSError, TimeoutError, anyio.BrokenResourceError)
 _HEARTBEATS = ("MsgHeartbeat", "MsgHeartbeatResp")
+_MEMBER_FIELDS = ("to", "from", "candidate")
 ENTRY_CARRIERS = ("MsgApp", "MsgProp")
 """The messages whose entries are log entries (a MsgReadIndex carries its context as one)."""
 
@@ -46,15 +49,16 @@ class TraceWindow:
     """Every member's trace events since the last command began."""
 
     events: deque[TracedEvent] = field(default_factory=lambda: deque(maxlen=EVENTS_KEPT))
-    since: float = 0.0
+    starts: deque[float] = field(default_factory=lambda: deque(maxlen=COMMANDS_KEPT))
+    """When each of the latest commands began."""
     started: bool = False
     """Whether members are being followed (from the first `trace` on)."""
     following: set[str] = field(default_factory=set)
 
     def begin_command(self) -> None:
         """A command starts: the window now shows from here."""
-        self.since = time.time()
-        while self.events and self.events[0].t < self.since:
+        self.starts.append(time.time())
+        while self.events and self.events[0].t < self.starts[0]:
             self.events.popleft()
 
     async def follow(self, name: str, endpoint: str, subscribed: anyio.Event) -> None:
@@ -78,11 +82,17 @@ class TraceWindow:
             await anyio.sleep(RECONNECT_DELAY)
 
     def lines(
-        self, kinds: Iterable[str] = (), members: Iterable[str] = (), everything: bool = False
+        self,
+        kinds: Iterable[str] = (),
+        members: Iterable[str] = (),
+        everything: bool = False,
+        commands: int = 1,
     ) -> list[str]:
-        """The window's events as text, oldest first, times in ms after the first shown."""
+        """The events since the last `commands` commands began as text, oldest first, times in
+        ms after the first shown."""
         wanted_kinds, wanted_members = set(kinds), set(members)
-        events = sorted((e for e in self.events if e.t >= self.since), key=lambda e: e.t)
+        since = self.starts[-min(max(commands, 1), len(self.starts))] if self.starts else 0.0
+        events = sorted((e for e in self.events if e.t >= since), key=lambda e: e.t)
         hidden_readys: set[tuple[str, int]] = set()
         shown: list[TracedEvent] = []
         for event in events:
@@ -129,7 +139,7 @@ def describe_event(event: TracedEvent, names: dict[str, str] | None = None) -> s
     """One trace event in a line of text; member ids in `names` are written as names."""
     f, kind = event.fields, event.kind
     if kind in ("msg_send", "msg_recv"):
-        text = str(f.get("text", f.get("type")))
+        text = str(f.get("text", f.get("type"))).replace("\n", " ")
         source, arrow, rest = text.partition("->")
         if arrow and names:
             target, space, tail = rest.partition(" ")
@@ -194,7 +204,12 @@ def describe_event(event: TracedEvent, names: dict[str, str] | None = None) -> s
     if kind == "read_index":
         index = f" index {f['index']}" if "index" in f else ""
         return f"read index {f.get('phase')}{index} ctx {f.get('request_ctx')}"
-    rest = " ".join(f"{name}={value}" for name, value in f.items() if name != "member_id")
+    named = names or {}
+    rest = " ".join(
+        f"{name}={named.get(value, value) if name in _MEMBER_FIELDS else value}"
+        for name, value in f.items()
+        if name != "member_id"
+    )
     return f"{kind.replace('_', ' ')} {rest}"
 
 
