@@ -125,21 +125,26 @@ def _add_demo_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
     demo.add_argument(
         "--tui", action="store_true", help="tell the demo inside the dashboard (q leaves)"
     )
+    demo.add_argument(
+        "--record", metavar="FILE", help="record the session (events, trace, commands) to FILE"
+    )
 
 
 def _demo(args: argparse.Namespace) -> int:
     from console.demo import DemoError, run_demo, run_demo_in_dashboard, wait_for_enter
 
     if args.tui:
-        if args.step:
-            print(f"{PROG}: --step and --tui do not go together", file=sys.stderr)
+        if args.step or args.record:
+            print(f"{PROG}: --step and --record do not go with --tui", file=sys.stderr)
             return 2
         return run_demo_in_dashboard(args.file, directory=args.dir, keep=args.keep)
 
     step = wait_for_enter if args.step else None
     try:
         anyio.run(
-            lambda: run_demo(args.file, directory=args.dir, step=step, keep=args.keep),
+            lambda: run_demo(
+                args.file, directory=args.dir, step=step, keep=args.keep, record=args.record
+            ),
             backend="trio",
         )
     except DemoError as error:

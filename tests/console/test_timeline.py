@@ -165,10 +165,15 @@ def a_session(start: float) -> list[TraceEvent]:
 
 
 def unfolded_messages(events: list[TraceEvent]) -> int:
+    """Messages sent that the chart does not fold: all but heartbeats (and their responses)
+    without a ReadIndex context."""
     return sum(
         1
         for e in events
-        if e.kind == "msg_send" and e.fields["type"] not in ("MsgHeartbeat", "MsgHeartbeatResp")
+        if e.kind == "msg_send"
+        and (
+            e.fields["type"] not in ("MsgHeartbeat", "MsgHeartbeatResp") or e.fields.get("context")
+        )
     )
 
 
@@ -592,3 +597,25 @@ def test_a_put_on_real_members_shows_its_messages_and_the_entrys_life(
     recording = read_recording(record)
     kinds = {event.kind for event in recording.events}
     assert {"msg_send", "msg_recv", "apply", "commit", "command"} <= kinds
+
+
+def test_a_demo_recorded_replays_its_commands_and_draws_its_messages(tmp_path: Path):
+    demo = tmp_path / "story.demo"
+    demo.write_text("# A recorded story\nput story/recorded 1\nexpect ^OK$\nget story/recorded\n")
+    record = tmp_path / "demo.etcdrec"
+
+    status = cli.main(
+        ["demo", str(demo), "--dir", str(tmp_path / "playground"), "--record", str(record)]
+    )
+
+    assert status == 0
+    recording = read_recording(record)
+    commands = [e.fields["line"] for e in recording.events if e.kind == "command"]
+    assert commands == ["put story/recorded 1", "get story/recorded"]
+    assert recording.members == ["n1", "n2", "n3"]
+    applied = [e for e in recording.events if e.kind == "apply"]
+    assert {e.member for e in applied} == {"n1", "n2", "n3"}
+    assert cli.main(["diagram", str(record), "-o", str(tmp_path / "demo.svg")]) == 0
+    svg = ET.parse(tmp_path / "demo.svg").getroot()
+    arrows = svg.findall(".//{http://www.w3.org/2000/svg}g[@class='arrow']")
+    assert len(arrows) == unfolded_messages(recording.events)
