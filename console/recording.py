@@ -16,18 +16,27 @@ import gzip
 import json
 import time
 import zlib
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, TextIO
 
+import anyio
+
 from console.timeline import TraceEvent
+from node.client import as_dict, connect_client
+from node.messages import errors
+from node.messages.member_events import ALL_TRACE, STATE_KINDS
 
 FORMAT = "etcd-console-recording"
 VERSION = 1
 COMMAND = "command"
 """The kind of a command typed during the session."""
 _GZIP_MAGIC = b"\x1f\x8b"
+RECORDED_KINDS = (*sorted(STATE_KINDS), ALL_TRACE)
+"""What a recording asks each member for: its state events, logs and every trace event."""
+RECONNECT_SECONDS = 1.0
+_FAILURES = (errors.EtcdError, OSError, TimeoutError, anyio.BrokenResourceError)
 
 
 class RecordingError(Exception):
@@ -90,6 +99,36 @@ class RecordingWriter:
     def close(self) -> None:
         """Finish the file (a gzip stream without its end is refused as truncated)."""
         self._out.close()
+
+
+async def record_members(writer: RecordingWriter, members: Callable[[], dict[str, str]]) -> None:
+    """Write every event of each member `members()` names (name -> native endpoint; asked
+    again every second, so that members added later are recorded too) until cancelled; a
+    member that cannot be reached is tried again every second."""
+    followed: set[str] = set()
+    async with anyio.create_task_group() as group:
+        while True:
+            for name, endpoint in members().items():
+                if name not in followed:
+                    followed.add(name)
+                    group.start_soon(_record_member, writer, name, endpoint)
+            await anyio.sleep(RECONNECT_SECONDS)  # new members: the playground's record is polled
+
+
+async def _record_member(writer: RecordingWriter, name: str, endpoint: str) -> None:
+    while True:
+        try:
+            async with (
+                connect_client([endpoint], timeout=2.0) as client,
+                client.events(RECORDED_KINDS) as events,
+            ):
+                async for event in events:
+                    fields = as_dict(event.fields)
+                    member = fields.pop("member", name)
+                    writer.write(TraceEvent(member, event.time, event.kind, fields))
+        except* _FAILURES:
+            pass  # down for now: a fault, or a restart
+        await anyio.sleep(RECONNECT_SECONDS)
 
 
 def read_recording(path: str | Path) -> Recording:

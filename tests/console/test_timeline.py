@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import gzip
+import io
 import json
 import time
 import xml.etree.ElementTree as ET
@@ -22,6 +23,8 @@ from textual.pilot import Pilot
 from textual.widgets import Input, Static
 
 from console import cli
+from console.chaos.nemesis import Fault, Timing
+from console.chaos.run import ChaosConfig, run_chaos
 from console.diagram import DiagramChoice, render
 from console.recording import RecordingError, RecordingWriter, read_recording
 from console.timeline import Arrow, Mark, RowFilter, Timeline, TraceEvent
@@ -619,3 +622,27 @@ def test_a_demo_recorded_replays_its_commands_and_draws_its_messages(tmp_path: P
     svg = ET.parse(tmp_path / "demo.svg").getroot()
     arrows = svg.findall(".//{http://www.w3.org/2000/svg}g[@class='arrow']")
     assert len(arrows) == unfolded_messages(recording.events)
+
+
+def test_a_chaos_run_recorded_holds_the_members_trace_and_its_faults(tmp_path: Path):
+    record = tmp_path / "chaos.etcdrec"
+    config = ChaosConfig(
+        directory=tmp_path / "chaos",
+        seed=7,
+        seconds=4.0,
+        clients=2,
+        members=3,
+        faults=[Fault.KILL_FOLLOWER],
+        timing=Timing(hold=(1.0, 1.5), quiet=(0.5, 1.0)),
+        record=record,
+    )
+    anyio.run(run_chaos, config, io.StringIO(), backend="asyncio")
+
+    recording = read_recording(record)
+    kinds = {event.kind for event in recording.events}
+    assert {"msg_send", "msg_recv", "apply", "commit", "fault"} <= kinds
+    faults = [event.fields["text"] for event in recording.events if event.kind == "fault"]
+    assert any(text.startswith("kill-follower: ") for text in faults)
+    timeline = Timeline()
+    timeline.extend(recording.events)
+    assert any(isinstance(row, Mark) and row.kind == "fault" for row in timeline.rows)
