@@ -601,6 +601,25 @@ def test_a_put_on_real_members_shows_its_messages_and_the_entrys_life(
     kinds = {event.kind for event in recording.events}
     assert {"msg_send", "msg_recv", "apply", "commit", "command"} <= kinds
 
+    recorded = tmp_path / "record.etcdrec"
+    arguments = ["record", "--dir", str(playground.directory), "--seconds", "1.5"]
+    assert cli.main([*arguments, "-o", str(recorded)]) == 0
+    session = read_recording(recorded)
+    assert session.members == ["n1", "n2", "n3"]
+    assert {"msg_send", "msg_recv", "ready", "peers"} <= {e.kind for e in session.events}
+
+
+def test_on_a_real_etcd_the_timeline_says_it_has_no_trace():
+    async def scenario() -> None:
+        app = dashboard_for(etcd_endpoints=["127.0.0.1:9"])  # nothing answers there
+        async with app.run_test(size=(120, 40)) as pilot:
+            app.action_show_panel(7)
+            await pilot.pause()
+            status = static_text(app.query_one("#timeline-status", Static))
+            assert status == "etcd publishes no trace events: only members of ours draw a timeline."
+
+    asyncio.run(scenario())
+
 
 def test_a_demo_recorded_replays_its_commands_and_draws_its_messages(tmp_path: Path):
     demo = tmp_path / "story.demo"
