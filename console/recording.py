@@ -19,9 +19,10 @@ import zlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any, TextIO
+from typing import Any, TextIO
 
 import anyio
+import orjson
 
 from console.timeline import TraceEvent
 from node.client import as_dict, connect_client
@@ -87,7 +88,8 @@ class RecordingWriter:
 
     def write(self, event: TraceEvent) -> None:
         """Append one event."""
-        self._out.write(json.dumps(event.line(), default=str) + "\n")
+        line = orjson.dumps(event.line(), default=str, option=orjson.OPT_NON_STR_KEYS)
+        self._out.write(line.decode() + "\n")
         self.events += 1
 
     def command(self, line: str, ok: bool, lines: list[str], when: float | None = None) -> None:
@@ -135,31 +137,26 @@ def read_recording(path: str | Path) -> Recording:
     """Read a whole recording; RecordingError if it is foreign, truncated or corrupted."""
     path = Path(path)
     try:
-        with path.open("rb") as raw:
-            magic = raw.read(2)
+        data = path.read_bytes()
     except OSError as error:
         raise RecordingError(f"{path}: cannot read it: {error.strerror or error}") from None
-    try:
-        if magic == _GZIP_MAGIC:
-            with gzip.open(path, "rt", encoding="utf-8") as text:
-                return _parse(path, text)
-        with path.open(encoding="utf-8") as text:
-            return _parse(path, text)
-    except EOFError:
-        raise RecordingError(
-            f"{path}: the recording is truncated (its compressed stream ends early)"
-        ) from None
-    except (gzip.BadGzipFile, zlib.error) as error:
-        raise RecordingError(f"{path}: the recording is corrupted ({error})") from None
-    except UnicodeDecodeError:
-        raise RecordingError(f"{path}: not an etcd-console recording (not text)") from None
+    if data.startswith(_GZIP_MAGIC):
+        try:
+            data = gzip.decompress(data)
+        except EOFError:
+            raise RecordingError(
+                f"{path}: the recording is truncated (its compressed stream ends early)"
+            ) from None
+        except (gzip.BadGzipFile, zlib.error) as error:
+            raise RecordingError(f"{path}: the recording is corrupted ({error})") from None
+    return _parse(path, data)
 
 
-def _parse(path: Path, text: IO[str]) -> Recording:
-    first = text.readline()
+def _parse(path: Path, data: bytes) -> Recording:
+    lines = data.split(b"\n")
     try:
-        header = json.loads(first)
-    except json.JSONDecodeError:
+        header = orjson.loads(lines[0])
+    except orjson.JSONDecodeError:
         header = None
     if not isinstance(header, dict) or header.get("format") != FORMAT:
         raise RecordingError(f"{path}: not an etcd-console recording (no {FORMAT} header line)")
@@ -169,13 +166,14 @@ def _parse(path: Path, text: IO[str]) -> Recording:
             f"{path}: recording format version {version!r}; "
             f"this etcd-console reads version {VERSION}"
         )
+    if lines[-1]:
+        raise RecordingError(f"{path}: the recording is truncated (line {len(lines)} is cut short)")
     recording = Recording(header)
-    for number, line in enumerate(text, start=2):
-        if not line.endswith("\n"):
-            raise RecordingError(f"{path}: the recording is truncated (line {number} is cut short)")
+    events = recording.events
+    for number, line in enumerate(lines[1:-1], start=2):
         try:
-            recording.events.append(TraceEvent.from_line(json.loads(line)))
-        except (json.JSONDecodeError, KeyError, TypeError, ValueError):
+            events.append(TraceEvent.from_line(orjson.loads(line)))
+        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError):
             raise RecordingError(f"{path}: the recording is corrupted at line {number}") from None
-    recording.events.sort(key=lambda event: event.t)
+    events.sort(key=lambda event: event.t)
     return recording

@@ -41,8 +41,8 @@ class TraceEvent:
 
     @classmethod
     def from_line(cls, line: dict[str, Any]) -> TraceEvent:
-        """The inverse of `line`."""
-        fields = dict(line)
+        """The inverse of `line` (the event takes `line` over as its fields)."""
+        fields = line
         return cls(
             str(fields.pop("member")), float(fields.pop("t")), str(fields.pop("kind")), fields
         )
