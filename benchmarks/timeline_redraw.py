@@ -19,6 +19,7 @@ import asyncio
 import statistics
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 from textual.app import App, ComposeResult
 
@@ -68,7 +69,9 @@ def synthetic_events(members: int, start: float, rate: float) -> Iterator[TraceE
 
 
 class ChartBench(App[None]):
-    """Only the timeline panel, fed by a task at the given rate."""
+    """Only the timeline panel, styled as in the dashboard, fed at the given rate."""
+
+    CSS_PATH = Path(__file__).parents[1] / "console" / "tui" / "dashboard.tcss"
 
     def __init__(self, timeline: Timeline) -> None:
         super().__init__()

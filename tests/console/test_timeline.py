@@ -34,6 +34,7 @@ from console.tui.timeline_panel import TimelineChart, TimelinePanel, draw_row, l
 from playground.playground import Playground
 
 WAIT = 20.0
+DASHBOARD_CSS = Path(__file__).parents[2] / "console" / "tui" / "dashboard.tcss"
 IDS = {"n1": "1", "n2": "2", "n3": "3"}
 
 
@@ -244,8 +245,12 @@ def test_an_entrys_life_on_every_member_runs_from_proposal_to_answer():
 
 
 class TimelineOnly(App[None]):
+    """Panel 7 alone, styled as in the dashboard."""
+
+    CSS_PATH = DASHBOARD_CSS
+
     def __init__(self, timeline: Timeline) -> None:
-        super().__init__(css_path=None)
+        super().__init__()
         self.timeline = timeline
 
     def compose(self) -> ComposeResult:
