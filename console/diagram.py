@@ -122,16 +122,20 @@ def svg_diagram(events: list[TraceEvent], choice: DiagramChoice) -> ET.Element:
         if isinstance(row, Mark):
             _mark(svg, row, x_of, y_of[row.t])
         elif row.source in x_of and row.target in x_of:
-            _arrow(svg, row, x_of, y_of, origin)
+            _arrow(svg, row, x_of, y_of, timeline.names)
     return svg
 
 
 def _arrow(
-    svg: ET.Element, arrow: Arrow, x_of: dict[str, int], y_of: dict[float, int], origin: float
+    svg: ET.Element,
+    arrow: Arrow,
+    x_of: dict[str, int],
+    y_of: dict[float, int],
+    names: dict[str, str],
 ) -> None:
     colour = _COLOURS.get(arrow.type, "#455a64")
     group = ET.SubElement(svg, "g", attrib={"class": "arrow", "data-type": arrow.type})
-    ET.SubElement(group, "title").text = "\n".join(arrow.describe())
+    ET.SubElement(group, "title").text = "\n".join(arrow.describe(names))
     x1, y1 = x_of[arrow.source], y_of[arrow.sent]
     x2 = x_of[arrow.target]
     lost = arrow.received is None

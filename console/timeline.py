@@ -88,14 +88,20 @@ class Arrow:
             words.append(f"snap@{f['snapshot_index']}")
         return " ".join(words)
 
-    def describe(self) -> list[str]:
-        """Every field, one `name: value` a line, and the time in flight."""
+    def describe(self, names: dict[str, str] | None = None) -> list[str]:
+        """Every field, one `name: value` a line (member ids with their `names`), and the
+        time in flight."""
+        names = names or {}
         lines = [f"{self.type}  {self.source} -> {self.target}"]
         if self.received is None:
             lines.append("received: never (in flight, or lost)")
         else:
             lines.append(f"in flight: {(self.received - self.sent) * 1000:.2f} ms")
-        lines += [f"{name}: {value}" for name, value in self.fields.items() if name != "text"]
+        for name, value in self.fields.items():
+            if name in ("from", "to") and value in names:
+                lines.append(f"{name}: {names[value]} ({value})")
+            elif name != "text":
+                lines.append(f"{name}: {value}")
         if "text" in self.fields:
             lines.append(self.fields["text"])
         return lines

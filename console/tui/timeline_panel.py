@@ -294,7 +294,7 @@ class TimelinePanel(Vertical):
         if row is None:
             detail.update("")
             return
-        lines = row.describe()
+        lines = row.describe(self.timeline.names) if isinstance(row, Arrow) else row.describe()
         if isinstance(row, Arrow) and row.type == "MsgApp" and row.fields.get("entries"):
             first = row.fields.get("index", 0) + 1
             lines += ["", *describe_life(self.timeline.entry_life(first), first)]
