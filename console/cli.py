@@ -70,11 +70,17 @@ def build_parser() -> argparse.ArgumentParser:
                 action="store_true",
                 help="leave the cluster running when the dashboard closes, without asking",
             )
+            command.add_argument(
+                "--record",
+                metavar="FILE",
+                help="record the session (events, logs, commands) to FILE: see replay, diagram",
+            )
     _add_tui_parser(sub)
     _add_repl_parser(sub)
     _add_demo_parser(sub)
     _add_inspect_parser(sub)
     _add_trace_parser(sub)
+    _add_recording_parsers(sub)
     chaos_command.add_parser(sub)
     return parser
 
@@ -166,21 +172,26 @@ def _add_demo_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
     demo.add_argument(
         "--tui", action="store_true", help="tell the demo inside the dashboard (q leaves)"
     )
+    demo.add_argument(
+        "--record", metavar="FILE", help="record the session (events, trace, commands) to FILE"
+    )
 
 
 def _demo(args: argparse.Namespace) -> int:
     from console.demo import DemoError, run_demo, run_demo_in_dashboard, wait_for_enter
 
     if args.tui:
-        if args.step:
-            print(f"{PROG}: --step and --tui do not go together", file=sys.stderr)
+        if args.step or args.record:
+            print(f"{PROG}: --step and --record do not go with --tui", file=sys.stderr)
             return 2
         return run_demo_in_dashboard(args.file, directory=args.dir, keep=args.keep)
 
     step = wait_for_enter if args.step else None
     try:
         anyio.run(
-            lambda: run_demo(args.file, directory=args.dir, step=step, keep=args.keep),
+            lambda: run_demo(
+                args.file, directory=args.dir, step=step, keep=args.keep, record=args.record
+            ),
             backend="trio",
         )
     except DemoError as error:
@@ -284,6 +295,103 @@ def _trace(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_recording_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    summary = "record the playground's whole session (trace, state events, logs) to a file"
+    record = sub.add_parser("record", help=summary, description=summary)
+    record.add_argument(
+        "--dir",
+        default=DEFAULT_DIRECTORY,
+        help=f"the playground directory (default: ./{DEFAULT_DIRECTORY}/)",
+    )
+    record.add_argument(
+        "-o",
+        "--output",
+        metavar="FILE",
+        default="session.etcdrec",
+        help="(default: session.etcdrec)",
+    )
+    record.add_argument(
+        "--seconds", type=float, metavar="N", help="stop after N seconds (default: at Ctrl-C)"
+    )
+    summary = "open the dashboard on a recording, with a time control"
+    replay = sub.add_parser("replay", help=summary, description=summary)
+    replay.add_argument("file", metavar="FILE", help="a recording (record, play --record)")
+    summary = "draw a recording's message sequence chart as SVG, or HTML with hover"
+    diagram = sub.add_parser("diagram", help=summary, description=summary)
+    diagram.add_argument("file", metavar="FILE", help="a recording (record, play --record)")
+    for flag, dest in (("--from", "start"), ("--to", "end")):
+        diagram.add_argument(
+            flag, dest=dest, type=float, metavar="T", help="seconds from the recording's start"
+        )
+    diagram.add_argument(
+        "--types",
+        metavar="TYPE,...",
+        help="message types (MsgApp,MsgVote,...; default: all but heartbeats)",
+    )
+    diagram.add_argument(
+        "-o", "--output", metavar="FILE", required=True, help="out.svg, or out.html for hover"
+    )
+
+
+def _record(args: argparse.Namespace) -> int:
+    from console.recording import header_line, open_for_writing
+    from console.trace_stream import stream_trace
+    from node.messages.member_events import ALL_TRACE, STATE_KINDS
+
+    if args.seconds is not None and args.seconds <= 0:
+        print(f"{PROG}: --seconds must be positive, not {args.seconds}", file=sys.stderr)
+        return 2
+    playground = Playground.attach(args.dir)
+    members = {name: record.native_endpoint for name, record in playground.members.items()}
+    kinds = [*sorted(STATE_KINDS), ALL_TRACE]
+    with open_for_writing(args.output) as out:
+        out.write(header_line(members))
+        tallies = anyio.run(
+            lambda: stream_trace(members, kinds, out, seconds=args.seconds), backend="trio"
+        )
+    events = sum(tally.events for tally in tallies.values())
+    dropped = sum(tally.dropped for tally in tallies.values())
+    print(f"{PROG} record: {events} events ({dropped} dropped) in {args.output}", file=sys.stderr)
+    return 0
+
+
+def _replay(args: argparse.Namespace) -> int:
+    from console.recording import RecordingError, read_recording
+
+    try:
+        recording = read_recording(args.file)
+    except RecordingError as error:
+        print(f"{PROG}: {error}", file=sys.stderr)
+        return 1
+    from console.tui.replay import ReplayApp
+
+    app = ReplayApp(recording, args.file)
+    app.run()
+    return app.return_code or 0
+
+
+def _diagram(args: argparse.Namespace) -> int:
+    from console.diagram import DiagramChoice, render
+    from console.recording import RecordingError, read_recording
+
+    try:
+        recording = read_recording(args.file)
+    except RecordingError as error:
+        print(f"{PROG}: {error}", file=sys.stderr)
+        return 1
+    types = frozenset(name.strip() for name in (args.types or "").split(",") if name.strip())
+    choice = DiagramChoice(args.start, args.end, types)
+    html = args.output.lower().endswith((".html", ".htm"))
+    text = render(recording.events, choice, html, f"{PROG} diagram of {args.file}")
+    try:
+        with open(args.output, "w", encoding="utf-8") as out:
+            out.write(text)
+    except OSError as error:
+        print(f"{PROG}: cannot write {args.output}: {error.strerror or error}", file=sys.stderr)
+        return 1
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one etcd-console command; returns the exit status."""
     parser = build_parser()
@@ -300,6 +408,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _demo(args)
         if args.command == "trace":
             return _trace(args)
+        if args.command == "record":
+            return _record(args)
+        if args.command == "replay":
+            return _replay(args)
+        if args.command == "diagram":
+            return _diagram(args)
         if args.command == "chaos":
             return chaos_command.run_command(args)
         if args.command == "inspect":
@@ -307,7 +421,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "up":
             _up(args.dir, args.members, args.tls)
         elif args.command == "play":
-            _play(args.dir, args.members, args.tls, keep=args.keep)
+            _play(args.dir, args.members, args.tls, keep=args.keep, record=args.record)
         elif args.command == "down":
             _down(args.dir)
         else:
@@ -332,7 +446,9 @@ def _up(directory: str, members: int | None, tls: bool) -> Playground:
     return playground
 
 
-def _play(directory: str, members: int | None, tls: bool, *, keep: bool) -> None:
+def _play(
+    directory: str, members: int | None, tls: bool, *, keep: bool, record: str | None
+) -> None:
     """Start (or pick up) the playground and open the dashboard on it; on a terminal, ask
     afterwards whether to stop the cluster. Without a terminal, leave it running and say how
     to attach."""
@@ -352,7 +468,7 @@ def _play(directory: str, members: int | None, tls: bool, *, keep: bool) -> None
         return
     from console.tui import run_dashboard
 
-    run_dashboard(playground)
+    run_dashboard(playground, record=record)
     if keep or not _confirm("Stop the playground cluster? [Y/n] "):
         print(f"the playground keeps running: {PROG} down{_dir_flag(directory)} stops it")
         return

@@ -335,6 +335,29 @@ BUILTIN_SPECS = (
         CONSOLE,
         (Arg("COMMAND", "command", optional=True, rest=True),),
     ),
+    CommandSpec(
+        "trace",
+        "Prints what every member did inside during the previous command: its trace events",
+        CONSOLE,
+        flags=(
+            Flag(
+                "types",
+                "trace event kinds to show (msg_send,msg_recv,ready,advance,wal_save,apply,...)",
+                "text",
+                "",
+                metavar="KIND,...",
+            ),
+            Flag("members", "members to show (n1,n2,...)", "text", "", metavar="NAME,..."),
+            Flag("all", "heartbeats too, and the Readys that carry only them"),
+            Flag(
+                "commands",
+                "the last N commands, not just the previous one (up to 20)",
+                "int",
+                1,
+                metavar="N",
+            ),
+        ),
+    ),
 )
 
 GRAMMAR = Grammar(BUILTIN_SPECS)

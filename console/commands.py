@@ -82,6 +82,8 @@ from console.command_specs import GRAMMAR, INSPECT, PLAYGROUND
 from console.disk_inspection import data_dir_of, inspector_argv, run_inspector
 from console.held_output import NOTHING_HELD, held_lines
 from console.member_table import MemberState, render_member_states
+from console.trace_window import SETTLE_SECONDS as TRACE_SETTLE_SECONDS
+from console.trace_window import TraceWindow, known_kinds
 from node.client import (
     Client,
     ConnectionLost,
@@ -214,6 +216,7 @@ class Console:
         output: OutputFormat = "text",
         grammar: Grammar = GRAMMAR,
         command_timeout: float | None = None,
+        trace_window: TraceWindow | None = None,
     ) -> None:
         self.client = client
         self.playground = playground
@@ -274,7 +277,11 @@ class Console:
             "jobs": self._list_jobs,
             "stop": self._stop_command,
             "help": self._help,
+            "trace": self._trace,
         }
+        self._trace_window = TraceWindow() if trace_window is None else trace_window
+        """What `trace` prints; sessions of one story share one, so that `trace` shows what
+        the previous command of any of them did."""
 
     @classmethod
     @contextlib.asynccontextmanager
@@ -286,12 +293,18 @@ class Console:
         output: OutputFormat = "text",
         grammar: Grammar = GRAMMAR,
         command_timeout: float | None = None,
+        trace_window: TraceWindow | None = None,
     ) -> AsyncIterator[Self]:
         """A Console whose background commands run in a task group it owns until the block
         ends; leaving the block stops them. A Console made without it runs foreground
         commands only."""
         console = cls(
-            client, playground, output=output, grammar=grammar, command_timeout=command_timeout
+            client,
+            playground,
+            output=output,
+            grammar=grammar,
+            command_timeout=command_timeout,
+            trace_window=trace_window,
         )
         async with anyio.create_task_group() as group:
             console._task_group = group
@@ -318,6 +331,8 @@ class Console:
                     f"{command.name} is not a console command: its front end runs it"
                 )
             spec = self.grammar.spec(command.name)
+            if self._trace_window.started and command.name != "trace":
+                self._trace_window.begin_command()
             waits_for_others = spec.group in (PLAYGROUND, INSPECT) or command.name in (
                 "lock", "elect"
             )
@@ -815,6 +830,43 @@ class Console:
         lines = help_lines(self.grammar, command.args["command"])
         return self._result(command, Rendered(lines, {"help": lines}))
 
+    async def _trace(self, command: Command) -> Result:
+        flags = command.flags
+        try:
+            kinds = known_kinds(_names(flags["types"]))
+        except ValueError as error:
+            raise CommandError(str(error)) from None
+        window = self._trace_window
+        if not window.started:
+            await self._start_trace_window()
+            lines = [
+                f"trace: following {len(window.following)} members' trace events from now on; "
+                "trace after a command shows what it did inside"
+            ]
+            return self._result(command, Rendered(lines, {"trace": []}))
+        await anyio.sleep(TRACE_SETTLE_SECONDS)
+        lines = window.lines(
+            kinds, _names(flags["members"]), everything=flags["all"], commands=flags["commands"]
+        )
+        return self._result(command, Rendered(lines, {"trace": lines}))
+
+    async def _start_trace_window(self) -> None:
+        group = self._task_group
+        if group is None:
+            raise CommandError("trace needs a console that runs background work (the REPL's)")
+        if self.playground is not None:
+            endpoints = {n: r.native_endpoint for n, r in self.playground.members.items()}
+        else:
+            endpoints = {endpoint: endpoint for endpoint in self.client.endpoints}
+        window = self._trace_window
+        window.started = True
+        for name, endpoint in endpoints.items():
+            subscribed = anyio.Event()
+            group.start_soon(window.follow, name, endpoint, subscribed)
+            with anyio.move_on_after(MEMBER_CALL_TIMEOUT):
+                await subscribed.wait()
+        window.begin_command()
+
     # -- background jobs -----------------------------------------------------------------------
 
     def jobs(self) -> list[Job]:
@@ -1006,3 +1058,8 @@ def _watch_canceled(response: Response) -> Rendered:
         [f"watch was canceled ({reason})"],
         {"Canceled": True, "CompactRevision": response.compact_revision, "reason": reason},
     )
+
+
+def _names(text: str) -> list[str]:
+    """The names of a comma-separated flag value."""
+    return [name.strip() for name in text.split(",") if name.strip()]

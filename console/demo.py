@@ -40,9 +40,13 @@ from console.demo_script import (
     sleep_seconds,
     substitute,
 )
+from console.recording import RecordingWriter
 from console.text_stream import TextStream
+from console.timeline import TraceEvent
+from console.trace_window import TraceWindow
 from node.client import Client, as_dict
 from node.messages.errors import EtcdError
+from node.messages.member_events import ALL_TRACE, STATE_KINDS, TRACE_KINDS
 from playground.errors import PlaygroundError
 from playground.playground import Playground
 from playground.status import MemberStatus
@@ -180,8 +184,12 @@ class DemoRunner:
         *,
         step: Callable[[], Awaitable[None]] | None = None,
         expect_timeout: float = EXPECT_TIMEOUT,
+        recording: RecordingWriter | None = None,
     ) -> None:
         self.script = script
+        self.recording = recording
+        """Where the session is recorded (every member event, trace included, and each
+        command with its output), if it is."""
         self.playground = playground
         self.transcript = transcript
         self.step = step
@@ -189,6 +197,7 @@ class DemoRunner:
         self.expect_timeout = expect_timeout
         self.variables: dict[str, str] = {}
         self._sessions: dict[str, Console] = {}
+        self._trace_window = TraceWindow()
         self._stack = contextlib.AsyncExitStack()
         self._tasks: anyio.abc.TaskGroup | None = None
         self._followed: set[str] = set()
@@ -281,6 +290,8 @@ class DemoRunner:
         else:
             result = await console.execute(step.command)
         self.transcript.output(result.lines)
+        if self.recording is not None:
+            self.recording.command(text, result.ok, result.lines)
         self._last = _LastOutput(line, text, result.text, mark, "" if result.ok else result.text)
 
     async def _run_in_background(self, console: Console, step: Step) -> None:
@@ -306,7 +317,9 @@ class DemoRunner:
         except (OSError, EtcdError):
             return f"Error: cannot reach the cluster: no member answers at {', '.join(endpoints)}"
         await self._stack.enter_async_context(client)
-        console = await self._stack.enter_async_context(Console.open(client, self.playground))
+        console = await self._stack.enter_async_context(
+            Console.open(client, self.playground, trace_window=self._trace_window)
+        )
         console.on_background = lambda output: self._job_output(session, output)
         self._sessions[session] = console
         return console
@@ -403,16 +416,25 @@ class DemoRunner:
         `subscribed` is set at its first event (from then on the stream surely runs), or when
         the member cannot be reached.
         """
+        kinds = None if self.recording is None else [*sorted(STATE_KINDS), ALL_TRACE]
         while name in self.playground.members:
             endpoint = self.playground.members[name].native_endpoint
             try:
                 async with (
                     await Client.connect([endpoint], timeout=MEMBER_SESSION_TIMEOUT) as client,
-                    client.events() as events,
+                    client.events(kinds) as events,
                 ):
                     async for event in events:
                         subscribed.set()
-                        self._member_event(name, event.kind, as_dict(event.fields))
+                        fields = as_dict(event.fields)
+                        if self.recording is not None:
+                            recorded = dict(fields)
+                            member = recorded.pop("member", name)
+                            self.recording.write(
+                                TraceEvent(member, event.time, event.kind, recorded)
+                            )
+                        if event.kind not in TRACE_KINDS:
+                            self._member_event(name, event.kind, fields)
             except* (OSError, EtcdError):
                 pass  # down, or removed: try again while it is a member
             subscribed.set()
@@ -514,9 +536,10 @@ async def run_demo(
     heartbeat_interval_ms: int = 100,
     election_timeout_ms: int = 1000,
     expect_timeout: float = EXPECT_TIMEOUT,
+    record: str | Path | None = None,
 ) -> None:
     """Run the demo at `path` against a fresh playground, printing its transcript to `out`
-    (standard output if None).
+    (standard output if None), and recording the session to `record` if given.
 
     The playground lives in `directory` (a new temporary one if None). It is stopped at the
     end whatever happens, unless `keep`. DemoError (DemoFailed) says where the demo went wrong.
@@ -536,10 +559,20 @@ async def run_demo(
         leader = await start_playground(script, playground)
         members = ", ".join(playground.members)
         transcript.output([f"a fresh playground: {members} in {where}; {leader} leads"])
-        runner = DemoRunner(
-            script, playground, transcript, step=step, expect_timeout=expect_timeout
-        )
-        await runner.run()
+        recording = RecordingWriter(record, playground.members) if record else None
+        try:
+            runner = DemoRunner(
+                script,
+                playground,
+                transcript,
+                step=step,
+                expect_timeout=expect_timeout,
+                recording=recording,
+            )
+            await runner.run()
+        finally:
+            if recording is not None:
+                recording.close()
     finally:
         if keep:
             transcript.output(

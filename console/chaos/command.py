@@ -69,6 +69,11 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         "--check", metavar="FILE", help="check a saved history again instead of running"
     )
     chaos.add_argument(
+        "--record",
+        metavar="FILE",
+        help="record the session (members' events and trace, the faults) for replay and diagram",
+    )
+    chaos.add_argument(
         "--tui",
         action="store_true",
         help="run inside the dashboard: faults and the cluster's reaction as they happen",
@@ -112,6 +117,7 @@ def run_command(args: argparse.Namespace) -> int:
         history=Path(args.history) if args.history else None,
         keys=args.keys,
         snapshot_count=args.snapshot_count,
+        record=Path(args.record) if args.record else None,
     )
     if config.snapshot_count is None and Fault.SNAPSHOT_BITFLIP in faults:
         config.snapshot_count = SNAPSHOT_COUNT_FOR_FAULTS

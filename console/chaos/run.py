@@ -38,7 +38,9 @@ from console.chaos.progress import ProgressDisplay
 from console.chaos.recorder import Recorder
 from console.chaos.watchers import WatcherFleet
 from console.chaos.workload import MemberEndpoints, Workload, WorkloadConfig
+from console.recording import RecordingWriter, record_members
 from console.text_stream import TerminalStream
+from console.timeline import TraceEvent
 from node.client import Client
 from playground.errors import PlaygroundError
 from playground.playground import Playground
@@ -73,6 +75,9 @@ class ChaosConfig:
     snapshot_count: int | None = None
     """etcd-node's --snapshot-count for every member (None: its default, 100,000, which a
     short run never reaches; the snapshot faults need snapshot files to damage)."""
+    record: Path | None = None
+    """Where to record the session (every member event, trace included, and each fault), if
+    anywhere: `etcd-console replay` and `diagram` read it."""
 
     @property
     def history_path(self) -> Path:
@@ -205,7 +210,12 @@ class ChaosRun:
         self.display = ProgressDisplay(
             out, self.recorder, self.nemesis, time.monotonic, self.origin
         )
-        self.nemesis.on_change = self.display.fault_changed
+        self.nemesis.on_change = self._fault_changed
+        self.recording = (
+            RecordingWriter(config.record, self.playground.members)
+            if config.record is not None
+            else None
+        )
         self.notes: list[str] = []
         self.stopped = False
         """True once the cluster is stopped and the history saved."""
@@ -224,20 +234,37 @@ class ChaosRun:
         self.display.line(f"cluster up in {self.config.directory} (leader {leader})")
         return leader
 
+    def _fault_changed(self, record: FaultRecord) -> None:
+        self.display.fault_changed(record)
+        if self.recording is None:
+            return
+        done = "" if record.ended is None or record.skipped else " (undone)"
+        text = f"{record.kind}: {record.detail}{done}"
+        named = [name for name in self.playground.members if name in record.detail.split()]
+        for name in named or list(self.playground.members):
+            self.recording.write(TraceEvent(name, time.time(), "fault", {"text": text}))
+
     async def drive(self) -> None:
         """Read the empty store, run the workload, watchers and nemesis, make the cluster
         whole again and read its final state."""
         initial = await read_store(self.playground)
         self.recorder.set_initial(initial)
-        self.notes = await _drive(
-            self.config,
-            self.playground,
-            self.recorder,
-            self.nemesis,
-            self.display,
-            initial.revision + 1,
-            self.origin,
-        )
+        async with anyio.create_task_group() as recording:
+            if self.recording is not None:
+                recording.start_soon(record_members, self.recording, self._native_endpoints)
+            self.notes = await _drive(
+                self.config,
+                self.playground,
+                self.recorder,
+                self.nemesis,
+                self.display,
+                initial.revision + 1,
+                self.origin,
+            )
+            recording.cancel_scope.cancel()
+
+    def _native_endpoints(self) -> dict[str, str]:
+        return {name: m.native_endpoint for name, m in self.playground.members.items()}
 
     async def stop(self) -> None:
         """Stop every member (shielded from cancellation) and save the history so far."""
@@ -245,6 +272,8 @@ class ChaosRun:
         with anyio.CancelScope(shield=True):
             await self.playground.stop()
         write_history(self.config, self.recorder.history, self.nemesis.log)
+        if self.recording is not None:
+            self.recording.close()
         self.stopped = True
 
     async def check(self) -> ChaosResult:

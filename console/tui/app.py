@@ -22,6 +22,7 @@ from textual.worker import Worker
 
 from console.command_specs import PLAYGROUND
 from console.commands import GRAMMAR, BackgroundOutput, CommandError, parse
+from console.recording import RecordingWriter
 from console.tui.cluster_view import ClusterView
 from console.tui.command_bar import CommandBar, OutputPanel
 from console.tui.command_session import CommandSession
@@ -37,6 +38,7 @@ from console.tui.native_source import NativeSource
 from console.tui.playground_endpoints import playground_member_endpoints
 from console.tui.records import WatchSpec
 from console.tui.source import DataSource
+from console.tui.timeline_panel import TimelinePanel
 from console.tui.watch_dialog import WatchDialog
 from console.tui.watches_panel import WatchesPanel, WatchView
 from node.client import ClientTls
@@ -47,7 +49,7 @@ REFRESH_SECONDS = 0.1
 """How often panels redraw from the buffered state."""
 SAMPLE_SECONDS = 0.5
 """How often commit indexes are sampled and process states read."""
-_TABS = {3: "logs-tab", 4: "watches-tab", 5: "keys-tab", 6: "output-tab"}
+_TABS = {3: "logs-tab", 4: "watches-tab", 5: "keys-tab", 6: "output-tab", 7: "timeline-tab"}
 
 
 @dataclass(slots=True)
@@ -90,6 +92,9 @@ ACTIONS = (
     DashboardAction("show_panel(4)", "Show watches", "the open watches (again: maximize)"),
     DashboardAction("show_panel(5)", "Show keys", "the key browser (again: maximize)"),
     DashboardAction("show_panel(6)", "Show output", "what commands printed (again: maximize)"),
+    DashboardAction(
+        "show_panel(7)", "Show timeline", "the members' messages in time (again: maximize)"
+    ),
     DashboardAction("quit", "Quit", "leave the dashboard (the cluster keeps running)"),
 )
 _PLAYGROUND_ACTIONS = {"kill", "restart", "freeze", "isolate", "heal"}
@@ -103,12 +108,13 @@ class DashboardApp(App[int]):
     CSS_PATH = "dashboard.tcss"
     TITLE = "etcd-console"
     BINDINGS = [
-        Binding("1", "show_panel(1)", "Panels", key_display="1-6"),
+        Binding("1", "show_panel(1)", "Panels", key_display="1-7"),
         Binding("2", "show_panel(2)", "Commit index", show=False),
         Binding("3", "show_panel(3)", "Logs", show=False),
         Binding("4", "show_panel(4)", "Watches", show=False),
         Binding("5", "show_panel(5)", "Keys", show=False),
         Binding("6", "show_panel(6)", "Output", show=False),
+        Binding("7", "show_panel(7)", "Timeline", show=False),
         # Capitals act, so that lowercase text typed anywhere but a field reaches the command
         # bar (commands are lowercase; none starts with q); kill, stop and isolate also ask y/n.
         Binding("K", "kill", "Kill"),
@@ -131,9 +137,11 @@ class DashboardApp(App[int]):
         command_endpoints: list[str] | None = None,
         story: Callable[[DashboardApp], Awaitable[None]] | None = None,
         tls: ClientTls | None = None,
+        recording: RecordingWriter | None = None,
     ) -> None:
         super().__init__()
         self.source = source
+        self.recording = recording
         self.story = story
         self.demo_failures: list[Exception] = []
         self.playground = playground
@@ -143,6 +151,8 @@ class DashboardApp(App[int]):
             else None
         )
         self.cluster = ClusterView()
+        if recording is not None:
+            self.cluster.recorder = recording.write
         for member in members:
             self.cluster.add(member.key, member.name, member.endpoint)
         self.selected: str | None = next(iter(self.cluster.members), None)
@@ -169,6 +179,8 @@ class DashboardApp(App[int]):
                 yield KeysPanel(self.source, id="keys-panel")
             with TabPane("6 Output", id="output-tab"):
                 yield OutputPanel(id="output-panel")
+            with TabPane("7 Timeline", id="timeline-tab"):
+                yield TimelinePanel(self.cluster.timeline, id="timeline-panel")
         yield CommandBar([spec.name for spec in GRAMMAR.specs()])
         yield Footer(compact=True)
 
@@ -202,6 +214,11 @@ class DashboardApp(App[int]):
         """Panel 6."""
         return self.query_one(OutputPanel)
 
+    @property
+    def timeline_panel(self) -> TimelinePanel:
+        """Panel 7."""
+        return self.query_one(TimelinePanel)
+
     def on_mount(self) -> None:
         self.sub_title = self.source.label
         self.run_worker(self.source.run(), name="source", group="source")
@@ -212,6 +229,10 @@ class DashboardApp(App[int]):
         self._read_process_states()
         if not self.source.streams_logs:
             self.logs_panel.no_stream("etcd has no log stream: only members of ours send logs.")
+        if not self.source.streams_trace:
+            self.timeline_panel.no_trace(
+                "etcd publishes no trace events: only members of ours draw a timeline."
+            )
         self._select(self.selected)
         self.members_panel.table.focus()
         self.set_interval(REFRESH_SECONDS, self._redraw)
@@ -298,6 +319,7 @@ class DashboardApp(App[int]):
         self.members_panel.show(self.cluster, self.process_states)
         self.logs_panel.pull()
         self.watches_panel.flush(self.display_paused)
+        self.timeline_panel.pull()
 
     # -- selection ------------------------------------------------------------------------------
 
@@ -322,6 +344,7 @@ class DashboardApp(App[int]):
             self.watches_panel,
             self.keys_panel,
             self.output_panel,
+            self.timeline_panel,
         )[number - 1]
 
     def _focus_target(self, number: int) -> Widget:
@@ -336,6 +359,8 @@ class DashboardApp(App[int]):
             return self.keys_panel.key_tree
         if number == 6:
             return self.output_panel.lines
+        if number == 7:
+            return self.timeline_panel.chart
         return self._panel(number)
 
     def action_show_panel(self, number: int) -> None:
@@ -364,6 +389,7 @@ class DashboardApp(App[int]):
         self.display_paused = not self.display_paused
         self.logs_panel.paused = self.display_paused
         self.watches_panel.flush(self.display_paused)
+        self.timeline_panel.pause(self.display_paused)
         self.sub_title = (
             f"{self.source.label} · display paused (P resumes)"
             if self.display_paused
@@ -457,6 +483,9 @@ class DashboardApp(App[int]):
             return
         result = await self.session.execute(command)
         quiet = GRAMMAR.spec(command.name).group == PLAYGROUND
+        if quiet:
+            for name in set(line.split()) & set(self.cluster.members):
+                self.cluster.mark_fault(name, line)
         self._report(line, result.lines, ok=result.ok, quiet=quiet)
         if quiet:
             self._read_process_states()
@@ -471,6 +500,8 @@ class DashboardApp(App[int]):
 
     def _report(self, line: str, lines: list[str], *, ok: bool, quiet: bool) -> None:
         """Write a command's output to panel 6; show the panel, or just a toast when quiet."""
+        if self.recording is not None:
+            self.recording.command(line, ok, lines)
         self.output_panel.show(line, lines, ok)
         if quiet:
             self.notify("\n".join(lines), severity="information" if ok else "error")
@@ -493,6 +524,7 @@ class DashboardApp(App[int]):
         if playground is None or name is None:
             return
         self.notify(f"{doing} {name}…", timeout=2)
+        self.cluster.mark_fault(name, f"{doing} {name}")
         self.run_worker(
             self._run_playground(operation(playground, name), f"{name} {done}"),
             group="playground",
@@ -550,6 +582,8 @@ class DashboardApp(App[int]):
     def action_heal(self) -> None:
         """Remove every partition and slow link."""
         if self.playground is not None:
+            for name in self.cluster.members:
+                self.cluster.mark_fault(name, "heal")
             self.run_worker(
                 self._run_playground(self.playground.heal(), "partitions healed"),
                 group="playground",
@@ -596,6 +630,7 @@ def dashboard_for(
     etcd_endpoints: list[str] | None = None,
     story: Callable[[DashboardApp], Awaitable[None]] | None = None,
     tls: ClientTls | None = None,
+    recording: RecordingWriter | None = None,
 ) -> DashboardApp:
     """The dashboard of a real etcd (etcd_endpoints), of members of ours at `endpoints`, or
     of a playground, in that order of preference, dialing with `tls` (a TLS playground's own
@@ -618,7 +653,9 @@ def dashboard_for(
     endpoints = playground.native_endpoints()
     tls = tls or playground.client_tls()
     source = NativeSource(endpoints, playground_member_endpoints(playground), tls)
-    return DashboardApp(source, members, playground, endpoints, story=story, tls=tls)
+    return DashboardApp(
+        source, members, playground, endpoints, story=story, tls=tls, recording=recording
+    )
 
 
 def run_dashboard(
@@ -626,8 +663,16 @@ def run_dashboard(
     endpoints: list[str] | None = None,
     etcd_endpoints: list[str] | None = None,
     tls: ClientTls | None = None,
+    record: str | None = None,
 ) -> int:
-    """Run the dashboard in this terminal until the user quits; returns the exit status."""
-    app = dashboard_for(playground, endpoints, etcd_endpoints, tls=tls)
-    app.run()
+    """Run the dashboard in this terminal until the user quits; returns the exit status.
+    `record` names a file to record the session to (a playground's only)."""
+    names = list(playground.members) if playground is not None else []
+    recording = RecordingWriter(record, names) if record else None
+    try:
+        app = dashboard_for(playground, endpoints, etcd_endpoints, tls=tls, recording=recording)
+        app.run()
+    finally:
+        if recording is not None:
+            recording.close()
     return app.return_code or 0

@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from console.timeline import Timeline, TraceEvent
 from console.tui.records import LogLine, PeerProgress
+from node.messages.member_events import TRACE_KINDS
 
 LOG_LINES_KEPT = 5000
 """Log lines remembered per member (older ones drop off)."""
@@ -149,6 +152,32 @@ class ClusterView:
         self.names: dict[int, str] = {}
         """Member id -> name, from member lists and membership events."""
         self._leader_commits: deque[tuple[float, int]] = deque(maxlen=COMMIT_SAMPLES)
+        self.timeline = Timeline()
+        """The members' trace events as a message sequence chart (panel 7)."""
+        self.recorder: Callable[[TraceEvent], None] | None = None
+        """Called with every event taken in, when the session is being recorded."""
+
+    def take_event(
+        self, member: LiveMember, kind: str, fields: dict[str, Any], when: float
+    ) -> None:
+        """One event of `member`'s stream: a trace event goes to the timeline, a state event to
+        the member; both to the recorder, if any."""
+        if kind in TRACE_KINDS:
+            name = fields.pop("member", None) or member.label
+            event = TraceEvent(name, when, kind, fields)
+            self.timeline.add(event)
+        else:
+            member.apply_event(kind, fields, when)
+            event = TraceEvent(member.label, when, kind, fields)
+        if self.recorder is not None:
+            self.recorder(event)
+
+    def mark_fault(self, member: str, text: str, when: float | None = None) -> None:
+        """Mark an injected fault (kill, pause, partition, ...) on `member`'s lane."""
+        event = TraceEvent(member, time.time() if when is None else when, "fault", {"text": text})
+        self.timeline.add(event)
+        if self.recorder is not None:
+            self.recorder(event)
 
     def add(self, key: str, name: str, endpoint: str) -> LiveMember:
         """Start following a member; returns its live record."""
@@ -159,6 +188,9 @@ class ClusterView:
     def learn_names(self, names: dict[int, str]) -> None:
         """Remember member names by id, and name the followed members that had none."""
         self.names.update({member_id: name for member_id, name in names.items() if name})
+        for member_id, name in names.items():
+            if name:
+                self.timeline.learn_name(f"{member_id:x}", name)
         for member in self.members.values():
             if not member.name and member.id in self.names:
                 member.name = self.names[member.id]

@@ -37,6 +37,7 @@ class EtcdSource:
     """A real etcd cluster, reached at its client URLs."""
 
     streams_logs = False
+    streams_trace = False
 
     def __init__(self, endpoints: list[str], tls: ClientTls | None = None) -> None:
         self._grpc = GrpcClient(endpoints, tls)

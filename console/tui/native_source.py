@@ -24,6 +24,7 @@ from node.client import (
     default_member_endpoints,
 )
 from node.messages.errors import EtcdError
+from node.messages.member_events import ALL_TRACE, STATE_KINDS
 
 CALL_TIMEOUT = 2.0
 """Seconds one call to a member may take before the member counts as unreachable."""
@@ -33,6 +34,8 @@ SYNC_INTERVAL = 1.0
 """Seconds between two looks at the member list by the cluster client."""
 READY_TIMEOUT = 5.0
 """Seconds a call waits for the cluster client to be running before giving up."""
+DASHBOARD_KINDS = (*sorted(STATE_KINDS), ALL_TRACE)
+"""What the dashboard asks each member for: its state events, and every trace event."""
 FAILURES = (EtcdError, OSError, TimeoutError, anyio.BrokenResourceError)
 
 
@@ -68,6 +71,7 @@ class NativeSource:
     """Members of ours, reached through their native endpoints."""
 
     streams_logs = True
+    streams_trace = True
 
     def __init__(
         self,
@@ -170,10 +174,10 @@ class NativeSource:
         self, client: Client, member: LiveMember, cluster: ClusterView, scope: anyio.CancelScope
     ) -> None:
         try:
-            async with client.events() as events:
+            async with client.events(DASHBOARD_KINDS) as events:
                 async for event in events:
                     fields = as_dict(event.fields)
-                    member.apply_event(event.kind, fields, event.time)
+                    cluster.take_event(member, event.kind, fields, event.time)
                     if event.kind == "membership":
                         cluster.learn_names({entry[0]: entry[1] for entry in fields["members"]})
             member.lose("its event stream ended")

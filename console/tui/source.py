@@ -34,6 +34,8 @@ class DataSource(Protocol):
     """What the dashboard is attached to, for its title."""
     streams_logs: bool
     """Whether members send their log lines (ours do; etcd has no such stream)."""
+    streams_trace: bool
+    """Whether members send trace events for the timeline (ours do; etcd has none)."""
 
     async def run(self) -> None:
         """Hold the connection the key and watch calls use, until cancelled."""
