@@ -3,9 +3,9 @@ Election) served by grpcio beside the trio member, so real etcd clients work unc
 
 grpcio's asyncio server runs in a thread of its own; each call crosses to trio through the
 TrioBridge (node/api/grpc_bridge.py). This module holds the servicers: the method handlers,
-their codecs and size limit, etcd's Auth answers with authentication off, binding, and the
-door's lifecycle (when the door stops, streams end and calls in flight get a grace period
-before gRPC cancels them). Calls and streams whose metadata requires a leader
+their codecs and size limit, binding, and the door's lifecycle (when the door stops, streams
+end and calls in flight get a grace period before gRPC cancels them). A call's auth token is
+its `token` metadata, as etcd's. Calls and streams whose metadata requires a leader
 (`hasleader: true`) are checked by a LeaderMonitor, as etcd's interceptors do. Method
 meanings live in the service layer (node/api/service.py), shared with the native door.
 """
@@ -27,7 +27,7 @@ import trio
 from google.protobuf import message_factory
 from google.protobuf.descriptor import MethodDescriptor, ServiceDescriptor
 
-from node.api.grpc_bridge import TrioBridge, abort
+from node.api.grpc_bridge import TrioBridge, abort, auth_token
 from node.api.grpc_convert import Body, body_to_message, message_to_body
 from node.api.leader_monitor import LeaderMonitor, requires_leader
 from node.api.service import Service
@@ -55,66 +55,11 @@ DEFAULT_GRACE_S = 5.0
 
 _SERVED_SERVICES: tuple[ServiceDescriptor, ...] = (
     *(rpc_pb2.DESCRIPTOR.services_by_name[name] for name in
-      ("KV", "Watch", "Lease", "Cluster", "Maintenance")),
+      ("KV", "Watch", "Lease", "Cluster", "Maintenance", "Auth")),
     v3lock_pb2.DESCRIPTOR.services_by_name["Lock"],
     v3election_pb2.DESCRIPTOR.services_by_name["Election"],
 )  # fmt: skip
 """Services whose every method the service layer answers, as `Service.Method`."""
-_AUTH_SERVICE: ServiceDescriptor = rpc_pb2.DESCRIPTOR.services_by_name["Auth"]
-
-
-# -- etcd's Auth service, as a member with authentication disabled and no users answers it ----
-
-
-class AuthNotEnabled(errors.EtcdError):
-    """Authenticate on a member whose authentication is off."""
-
-    code = "FAILED_PRECONDITION"
-    message = "etcdserver: authentication is not enabled"
-
-
-class RootUserNotExist(errors.EtcdError):
-    """AuthEnable without a root user (we never have one)."""
-
-    code = "FAILED_PRECONDITION"
-    message = "etcdserver: root user does not exist"
-
-
-class UserNotFound(errors.EtcdError):
-    """A user method naming a user: there are none."""
-
-    code = "FAILED_PRECONDITION"
-    message = "etcdserver: user name not found"
-
-
-class RoleNotFound(errors.EtcdError):
-    """A role method naming a role: there are none."""
-
-    code = "FAILED_PRECONDITION"
-    message = "etcdserver: role name not found"
-
-
-class AuthNotSupported(errors.EtcdError):
-    """Adding users or roles: ours keeps authentication off (etcd would store them)."""
-
-    code = "UNIMPLEMENTED"
-    message = "etcdserver: etcd-node does not support users and roles (authentication is off)"
-
-
-_AUTH_FAILURES: dict[str, type[errors.EtcdError]] = {
-    "Authenticate": AuthNotEnabled,
-    "AuthEnable": RootUserNotExist,
-    "UserAdd": AuthNotSupported,
-    "RoleAdd": AuthNotSupported,
-    **dict.fromkeys(
-        ("UserGet", "UserDelete", "UserChangePassword", "UserGrantRole", "UserRevokeRole"),
-        UserNotFound,
-    ),
-    **dict.fromkeys(
-        ("RoleGet", "RoleDelete", "RoleGrantPermission", "RoleRevokePermission"), RoleNotFound
-    ),
-}
-"""What etcd answers with auth disabled and no users or roles; the rest succeed empty."""
 
 
 class MessageTooLarge(errors.EtcdError):
@@ -129,15 +74,6 @@ class MessageTooLarge(errors.EtcdError):
 
 class BindError(Exception):
     """A client address the door cannot listen on; the text is as etcd's (Go's net) error."""
-
-
-async def _answer_auth(service: Service, method: str, body: Body) -> Body:
-    """etcd's Auth method `method` on a member without authentication: AuthDisable,
-    UserList and RoleList succeed with nothing to show, Authenticate says auth is off."""
-    failure = _AUTH_FAILURES.get(method)
-    if failure is not None:
-        raise failure()
-    return service.reply_to_wire(None)
 
 
 # -- method handlers --------------------------------------------------------------------------
@@ -169,9 +105,7 @@ class _Handlers:
         self._max_message_bytes = max_message_bytes
 
     def generic_handlers(self) -> list[grpc.GenericRpcHandler]:
-        handlers = [self._service_handler(s, self._served) for s in _SERVED_SERVICES]
-        handlers.append(self._service_handler(_AUTH_SERVICE, self._auth))
-        return handlers
+        return [self._service_handler(s, self._served) for s in _SERVED_SERVICES]
 
     def _service_handler(
         self,
@@ -198,26 +132,14 @@ class _Handlers:
         async def handle(body: Body | MessageTooLarge, context: grpc.aio.ServicerContext) -> Body:
             if isinstance(body, MessageTooLarge):
                 await abort(context, body)
-            require_leader = requires_leader(context.invocation_metadata())
+            metadata = context.invocation_metadata()
             try:
                 return await self._bridge.call(
-                    self._service.call, name, body, require_leader=require_leader
-                )
-            except errors.EtcdError as exc:
-                await abort(context, exc)
-
-        return handle
-
-    def _auth(self, name: str) -> Callable[..., Awaitable[Body]]:
-        method = name.rpartition(".")[2]
-
-        async def handle(body: Body | MessageTooLarge, context: grpc.aio.ServicerContext) -> Body:
-            if isinstance(body, MessageTooLarge):
-                await abort(context, body)
-            require_leader = requires_leader(context.invocation_metadata())
-            try:
-                return await self._bridge.call(
-                    _answer_auth, self._service, method, body, require_leader=require_leader
+                    self._service.call,
+                    name,
+                    body,
+                    auth_token(metadata),
+                    require_leader=requires_leader(metadata),
                 )
             except errors.EtcdError as exc:
                 await abort(context, exc)
