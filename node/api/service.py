@@ -177,6 +177,9 @@ METHODS = {
 }
 """Every method the doors serve, by its native name (`Service.Method` as in etcd's protos)."""
 
+_WATCH_DENIED = (
+    f"rpc error: code = PermissionDenied desc = {errors.PermissionDenied.message}"
+)
 _KV_RESPONSES = (RangeResponse, PutResponse, DeleteRangeResponse, TxnResponse)
 _RESPONSE_OP_FIELDS = {
     RangeResponse: "response_range",
@@ -322,13 +325,14 @@ class Service:
         if request.create_request is not None:
             create: WatchCreateRequest = request.create_request
             if not self.server.watch_permitted(auth, create.key, create.range_end):
-                # etcd's watch server: created and canceled at once, in its own words
+                # etcd's watch server: created and canceled at once, the reason being the
+                # text of the gRPC error it would have returned
                 await send({
                     "header": to_wire(self.server.header()),
                     "watch_id": create.watch_id,
                     "created": True,
                     "canceled": True,
-                    "cancel_reason": errors.PermissionDenied.message,
+                    "cancel_reason": _WATCH_DENIED,
                 })
                 return
             stream.watch(

@@ -148,6 +148,12 @@ InvalidAuthToken = _error(
 InvalidAuthMgmt = _error(
     "InvalidAuthMgmt", "FAILED_PRECONDITION", "etcdserver: invalid auth management"
 )
+NoPasswordUser = _error(
+    "NoPasswordUser",
+    "UNKNOWN",
+    "auth: authentication failed, password was given for no password user",
+)
+"""Authenticate as a --no-password user: etcd returns the auth store's error untranslated."""
 AuthOldRevision = _error(
     "AuthOldRevision", "INVALID_ARGUMENT", "etcdserver: revision of auth store is old"
 )

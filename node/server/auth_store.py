@@ -164,12 +164,14 @@ class AuthStore:
 
     def password_hash(self, name: str) -> bytes:
         """The bcrypt hash a password of `name` must match (etcd's CheckPassword reads it;
-        the caller compares, off the event loop); AuthNotEnabled, AuthFailed."""
+        the caller compares, off the event loop); AuthNotEnabled, AuthFailed, NoPasswordUser."""
         if not self.enabled:
             raise errors.AuthNotEnabled()
         user = self._user(name)
-        if user is None or user.options.no_password:
+        if user is None:
             raise errors.AuthFailed()
+        if user.options.no_password:
+            raise errors.NoPasswordUser()
         return user.password
 
     def auth_info(self, token: str) -> AuthInfo:

@@ -108,8 +108,6 @@ class AuthServer:
 
     async def user_add(self, req: AuthUserAddRequest, auth: AuthInfo | None = None) -> Any:
         """UserAdd: the password is hashed here; a --no-password user has none."""
-        if not req.name:
-            raise errors.UserEmpty()
         no_password = req.options is not None and req.options.no_password
         hashed = b"" if no_password else await self._hash(req.password)
         request = AuthUserAddRequest(req.name, "", req.options)
