@@ -159,14 +159,12 @@ AuthOldRevision = _error(
 )
 
 
-class MaintenanceAuthError(EtcdError):
+def maintenance_auth_error(refused: EtcdError) -> EtcdError:
     """An auth refusal of a Maintenance call: etcd's maintenance server returns the auth
     store's own error untranslated, so it travels as gRPC's Unknown with `auth: ...` text."""
-
-    code = "UNKNOWN"
-
-    def __init__(self, refused: EtcdError) -> None:
-        super().__init__("auth: " + refused.message.removeprefix("etcdserver: "))
+    error = EtcdError("auth: " + refused.message.removeprefix("etcdserver: "))
+    error.code = "UNKNOWN"
+    return error
 
 
 ElectionNotLeader = _error("ElectionNotLeader", "UNKNOWN", "election: not leader")

@@ -68,7 +68,7 @@ class AuthServer:
         try:
             self._check_admin(auth)
         except errors.EtcdError as exc:
-            raise errors.MaintenanceAuthError(exc) from None
+            raise errors.maintenance_auth_error(exc) from None
 
     async def authenticate(
         self, req: AuthenticateRequest, auth: AuthInfo | None = None
