@@ -7,6 +7,7 @@ it; `play` starts one (or picks up the one running) and opens the dashboard on i
 from __future__ import annotations
 
 import argparse
+import getpass
 import sys
 from collections.abc import Sequence
 
@@ -99,13 +100,43 @@ def _add_repl_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
     repl.add_argument(
         "--endpoints", metavar="HOST:PORT,...", help="native endpoints of members of ours"
     )
+    _add_credential_flags(repl)
+
+
+def _add_credential_flags(parser: argparse.ArgumentParser) -> None:
+    """etcdctl's --user and --password: who the console is when the cluster has auth on."""
+    parser.add_argument(
+        "--user", metavar="NAME[:PASSWORD]", help="username[:password] for authentication"
+    )
+    parser.add_argument(
+        "--password", help="password for authentication (if this option is used, --user "
+        "option shouldn't include password)"
+    )
+
+
+def credentials(args: argparse.Namespace) -> tuple[str | None, str | None]:
+    """(user, password) from --user NAME[:PASSWORD] and --password, as etcdctl reads them;
+    a user without a password is asked for one. ValueError for a password given twice."""
+    if not args.user:
+        return None, None
+    name, colon, password = args.user.partition(":")
+    if colon and args.password:
+        raise ValueError("--user option shouldn't include password when --password is given")
+    if not colon:
+        password = args.password if args.password is not None else getpass.getpass("Password: ")
+    return name, password
 
 
 def _repl(args: argparse.Namespace) -> int:
     # imported here so that the other subcommands do not pay for loading prompt_toolkit
     from console.repl import main as repl_main
 
-    return repl_main(args.endpoints, args.dir)
+    try:
+        user, password = credentials(args)
+    except ValueError as error:
+        print(f"{PROG}: {error}", file=sys.stderr)
+        return 2
+    return repl_main(args.endpoints, args.dir, user=user, password=password)
 
 
 def _add_demo_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -27,6 +27,7 @@ from console.command_grammar import Command, CommandError, TxnRequest
 from console.commands import BackgroundOutput, Console, Result
 from console.repl_input import STYLE, CommandLexer, ConsoleCompleter
 from node.client import Client
+from node.messages import errors
 from playground.errors import PlaygroundError
 from playground.playground import DEFAULT_DIRECTORY, Playground
 
@@ -176,16 +177,32 @@ def parse_endpoints(text: str) -> list[str]:
     return [item.split("://")[-1].strip() for item in text.split(",") if item.strip()]
 
 
-async def run_repl(endpoints: list[str], playground: Playground | None, history: Path) -> None:
-    """Connect to `endpoints` (lazily: a dead cluster is reported per command) and run the REPL."""
-    async with Client(endpoints) as client, Console.open(client, playground) as console:
+async def run_repl(
+    endpoints: list[str],
+    playground: Playground | None,
+    history: Path,
+    *,
+    user: str | None = None,
+    password: str | None = None,
+) -> None:
+    """Connect to `endpoints` (lazily: a dead cluster is reported per command) and run the REPL,
+    authenticated as `user` if given (a refused login raises its EtcdError)."""
+    client = Client(endpoints, user=user, password=password)
+    async with client, Console.open(client, playground) as console:
         where = f"the playground in {playground.directory}" if playground else ", ".join(endpoints)
         repl = Repl(console, history=FileHistory(str(history)))
         await repl.run(banner=f"etcd-console repl: {where}")
 
 
-def main(endpoints: str | None, directory: str | None) -> int:
-    """The repl subcommand: attach to --endpoints and/or the playground in --dir."""
+def main(
+    endpoints: str | None,
+    directory: str | None,
+    *,
+    user: str | None = None,
+    password: str | None = None,
+) -> int:
+    """The repl subcommand: attach to --endpoints and/or the playground in --dir, as `user`
+    when the cluster has auth on."""
     playground: Playground | None = None
     if directory is not None or not endpoints:
         try:
@@ -199,5 +216,11 @@ def main(endpoints: str | None, directory: str | None) -> int:
     if not targets:
         print("etcd-console: no endpoints to connect to", file=sys.stderr)
         return 1
-    asyncio.run(run_repl(targets, playground, history_file(playground)))
+    try:
+        asyncio.run(
+            run_repl(targets, playground, history_file(playground), user=user, password=password)
+        )
+    except errors.EtcdError as error:  # the login was refused
+        print(f"etcd-console: {error.message}", file=sys.stderr)
+        return 1
     return 0
