@@ -78,6 +78,7 @@ def _add_tui_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         metavar="HOST:PORT,...",
         help="client URLs of a real etcd: watches, keys and members over gRPC",
     )
+    _add_credential_flags(tui)
 
 
 def _tui(args: argparse.Namespace) -> int:
@@ -87,7 +88,12 @@ def _tui(args: argparse.Namespace) -> int:
     endpoints = [e for e in (args.endpoints or "").split(",") if e]
     etcd_endpoints = [e for e in (args.etcd_endpoints or "").split(",") if e]
     playground = None if endpoints or etcd_endpoints else Playground.attach(args.dir)
-    return run_dashboard(playground, endpoints, etcd_endpoints)
+    try:
+        user, password = credentials(args)
+        return run_dashboard(playground, endpoints, etcd_endpoints, user=user, password=password)
+    except ValueError as error:
+        print(f"{PROG}: {error}", file=sys.stderr)
+        return 2
 
 
 def _add_repl_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -122,6 +122,9 @@ class DashboardApp(App[int]):
         playground: Playground | None = None,
         command_endpoints: list[str] | None = None,
         story: Callable[[DashboardApp], Awaitable[None]] | None = None,
+        *,
+        user: str | None = None,
+        password: str | None = None,
     ) -> None:
         super().__init__()
         self.source = source
@@ -129,7 +132,13 @@ class DashboardApp(App[int]):
         self.demo_failures: list[Exception] = []
         self.playground = playground
         self.session = (
-            CommandSession(command_endpoints, playground, self._background_output)
+            CommandSession(
+                command_endpoints,
+                playground,
+                self._background_output,
+                user=user,
+                password=password,
+            )
             if command_endpoints
             else None
         )
@@ -519,17 +528,27 @@ def dashboard_for(
     endpoints: list[str] | None = None,
     etcd_endpoints: list[str] | None = None,
     story: Callable[[DashboardApp], Awaitable[None]] | None = None,
+    *,
+    user: str | None = None,
+    password: str | None = None,
 ) -> DashboardApp:
     """The dashboard of a real etcd (etcd_endpoints), of members of ours at `endpoints`, or
     of a playground, in that order of preference. `story`, if given, runs once the dashboard
-    is up (a demo told inside it)."""
+    is up (a demo told inside it). With `user` and `password` the dashboard's clients
+    authenticate (members of ours; the gRPC source of a real etcd does not take them yet)."""
     if etcd_endpoints:
+        if user:
+            raise ValueError("--user is taken with --endpoints or a playground, not yet with "
+                             "--etcd-endpoints")
         etcd = EtcdSource(etcd_endpoints)
         members = [FollowedMember(address, "", address) for address in etcd.endpoints]
         return DashboardApp(etcd, members)
     if endpoints:
         members = [FollowedMember(endpoint, "", endpoint) for endpoint in endpoints]
-        return DashboardApp(NativeSource(endpoints), members, command_endpoints=endpoints)
+        source = NativeSource(endpoints, user=user, password=password)
+        return DashboardApp(
+            source, members, command_endpoints=endpoints, user=user, password=password
+        )
     if playground is None:
         raise ValueError("the dashboard needs a playground, endpoints or etcd endpoints")
     members = [
@@ -537,16 +556,23 @@ def dashboard_for(
         for name, record in playground.members.items()
     ]
     endpoints = playground.native_endpoints()
-    source = NativeSource(endpoints, playground_member_endpoints(playground))
-    return DashboardApp(source, members, playground, endpoints, story=story)
+    source = NativeSource(
+        endpoints, playground_member_endpoints(playground), user=user, password=password
+    )
+    return DashboardApp(
+        source, members, playground, endpoints, story=story, user=user, password=password
+    )
 
 
 def run_dashboard(
     playground: Playground | None = None,
     endpoints: list[str] | None = None,
     etcd_endpoints: list[str] | None = None,
+    *,
+    user: str | None = None,
+    password: str | None = None,
 ) -> int:
     """Run the dashboard in this terminal until the user quits; returns the exit status."""
-    app = dashboard_for(playground, endpoints, etcd_endpoints)
+    app = dashboard_for(playground, endpoints, etcd_endpoints, user=user, password=password)
     app.run()
     return app.return_code or 0

@@ -28,8 +28,12 @@ class CommandSession:
         endpoints: list[str],
         playground: Playground | None,
         on_background: Callable[[BackgroundOutput], None],
+        *,
+        user: str | None = None,
+        password: str | None = None,
     ) -> None:
         self.playground = playground
+        self._user, self._password = user, password
         self.on_background = on_background
         self._endpoints = list(endpoints)
         self._console: Console | None = None
@@ -57,6 +61,8 @@ class CommandSession:
             timeout=CALL_TIMEOUT,
             auto_sync_interval=SYNC_INTERVAL,
             member_endpoints=member_endpoints,
+            user=self._user,
+            password=self._password,
         )
         async with client, Console.open(client, self.playground) as console:
             console.on_background = self.on_background

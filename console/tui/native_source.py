@@ -63,9 +63,15 @@ class NativeSource:
     streams_logs = True
 
     def __init__(
-        self, endpoints: list[str], member_endpoints: MemberEndpoints = default_member_endpoints
+        self,
+        endpoints: list[str],
+        member_endpoints: MemberEndpoints = default_member_endpoints,
+        *,
+        user: str | None = None,
+        password: str | None = None,
     ) -> None:
         self._endpoints = list(endpoints)
+        self._user, self._password = user, password
         self._member_endpoints = member_endpoints
         self._client: Client | None = None
         self._running: anyio.Event | None = None
@@ -88,6 +94,8 @@ class NativeSource:
             timeout=CALL_TIMEOUT,
             auto_sync_interval=SYNC_INTERVAL,
             member_endpoints=self._member_endpoints,
+            user=self._user,
+            password=self._password,
         )
         async with client:
             self._client = client
