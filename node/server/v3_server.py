@@ -617,7 +617,9 @@ class V3Server(AuthServer):
     async def inject_fault(
         self, req: FaultRequest, auth: AuthInfo | None = None
     ) -> FaultResponse:
-        """Isolate, degrade links, delay fsync, pause apply, or heal (fault injection only)."""
+        """Isolate, degrade links, delay fsync, pause apply, or heal (fault injection only;
+        root only while auth is on)."""
+        self._check_admin(auth)
         faults = self._faults.inject(req)
         self.logger.warning(
             "member %x: fault injected: %s %s", self.member_id, req.kind.name.lower(), faults
