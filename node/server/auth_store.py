@@ -181,6 +181,11 @@ class AuthStore:
             raise errors.InvalidAuthToken()
         return info
 
+    def as_root(self) -> AuthInfo | None:
+        """Who the member's own requests run as (etcd's WithRoot): root at the current auth
+        revision while auth is on, nobody in particular while it is off."""
+        return AuthInfo(ROOT, self.revision) if self.enabled else None
+
     # -- permission checks (etcd's IsPutPermitted, IsRangePermitted, ...) ------------------
 
     def check_admin(self, auth: AuthInfo | None) -> None:

@@ -611,7 +611,8 @@ class EtcdServer(V3Server):
             lease = self._state_now.lessor.lookup(lease_id)
             if lease is None or not lease.expired():
                 return
-            await self._raft_request(LeaseRevokeRequest(lease_id))
+            # as root, as etcd's revokeExpiredLeases (WithRoot): the lease's keys may be anyone's
+            await self._raft_request(LeaseRevokeRequest(lease_id), self._auth_store.as_root())
             self.logger.info("member %x: revoked expired lease %x", self.member_id, lease_id)
         except errors.EtcdError as exc:
             self.logger.warning(

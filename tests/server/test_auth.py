@@ -22,6 +22,7 @@ from node.messages.auth import (
     PermissionType,
 )
 from node.messages.kv import PutRequest, RangeRequest
+from node.messages.lease import LeaseGrantRequest
 from node.mvcc.backend import Backend
 from node.server.auth_tokens import AuthInfo
 from node.server.config import ServerConfig
@@ -180,3 +181,20 @@ def test_an_unknown_token_kind_is_refused_at_start_in_etcds_words():
 
     with pytest.raises(Exception, match="unknown token type: paseto"):
         config.validate()
+
+
+async def test_an_expired_lease_is_revoked_with_its_keys_while_auth_is_on(tmp_path):
+    async with trio.open_nursery() as nursery:
+        cluster = Cluster(nursery, cluster_configs(tmp_path, 1, **FAST))
+        await cluster.start_all()
+        server = await cluster.leader()
+        await _secure(server)
+        alice = await _login(server, "alice", "alicepw")
+        lease = await server.lease_grant(LeaseGrantRequest(ttl=1), alice)
+        await server.put(PutRequest(b"a", b"leased", lease=lease.id), alice)
+
+        await wait_for(lambda: server._state_now.lessor.lookup(lease.id) is None)
+
+        root = await _login(server, "root", "rootpw")
+        assert (await server.range(RangeRequest(b"a"), root)).kvs == []
+        nursery.cancel_scope.cancel()
