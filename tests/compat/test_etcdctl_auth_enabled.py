@@ -14,6 +14,8 @@ from pathlib import Path
 
 import grpc
 import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
 
 from node.messages.gen.etcdserverpb import rpc_pb2, rpc_pb2_grpc
 from tests.compat.cluster import (
@@ -294,3 +296,52 @@ def test_a_wrong_password_fails_authentication_as_on_etcd(pair):
         grpc.StatusCode.INVALID_ARGUMENT,
         "etcdserver: authentication failed, invalid user ID or password",
     )
+
+
+@pytest.fixture(scope="module")
+def jwt_pair(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ProcessCluster, ...]]:
+    """(ours, real), one member each, with JWT tokens signed by the same RS256 key pair."""
+    keys = tmp_path_factory.mktemp("jwt-keys")
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    (keys / "jwt.key").write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    (keys / "jwt.pub").write_bytes(
+        key.public_key().public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+    )
+    flag = f"jwt,pub-key={keys / 'jwt.pub'},priv-key={keys / 'jwt.key'},sign-method=RS256,ttl=5m"
+    clusters = []
+    for name, command in (("ours-jwt", OUR_MEMBER), ("real-jwt", (ETCD,))):
+        cluster = _secured(tmp_path_factory.mktemp(name), command, 1)  # type: ignore[arg-type]
+        for member in cluster.members:
+            member.extra_args = (*member.extra_args, "--auth-token", flag)
+        clusters.append(cluster)
+    try:
+        for cluster in clusters:
+            cluster.start_all()
+            for args in SETUP:
+                result = etcdctl(cluster.endpoints, *args)
+                assert result.returncode == 0, (args, result.stderr)
+        yield tuple(clusters)
+    finally:
+        for cluster in clusters:
+            cluster.stop_all()
+
+
+def test_jwt_tokens_work_and_a_tampered_one_is_refused_as_on_etcd(jwt_pair):
+    tokens = [_token(cluster, "alice", "alicepw") for cluster in jwt_pair]
+    assert all(token.count(".") == 2 for token in tokens)  # header.claims.signature
+
+    assert [_range_with(c, t) for c, t in zip(jwt_pair, tokens, strict=True)] == [("OK",)] * 2
+    tampered = [t[:-6] + ("BBBBBB" if t.endswith("AAAAAA") else "AAAAAA") for t in tokens]
+    assert [_range_with(c, t) for c, t in zip(jwt_pair, tampered, strict=True)] == [
+        (grpc.StatusCode.UNAUTHENTICATED, "etcdserver: invalid auth token")
+    ] * 2
+    both(jwt_pair, *ALICE, "put", "key", "with-jwt")
+    both(jwt_pair, *ALICE, "put", "other", "refused")
