@@ -535,12 +535,9 @@ def dashboard_for(
     """The dashboard of a real etcd (etcd_endpoints), of members of ours at `endpoints`, or
     of a playground, in that order of preference. `story`, if given, runs once the dashboard
     is up (a demo told inside it). With `user` and `password` the dashboard's clients
-    authenticate (members of ours; the gRPC source of a real etcd does not take them yet)."""
+    authenticate."""
     if etcd_endpoints:
-        if user:
-            raise ValueError("--user is taken with --endpoints or a playground, not yet with "
-                             "--etcd-endpoints")
-        etcd = EtcdSource(etcd_endpoints)
+        etcd = EtcdSource(etcd_endpoints, user=user, password=password)
         members = [FollowedMember(address, "", address) for address in etcd.endpoints]
         return DashboardApp(etcd, members)
     if endpoints:

@@ -8,6 +8,7 @@ auth on; each test compares what etcdctl (or a gRPC call) answers on both.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,6 +18,8 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from node.client.grpc_client import GrpcClient
+from node.messages import errors
 from node.messages.gen.etcdserverpb import rpc_pb2, rpc_pb2_grpc
 from tests.compat.cluster import (
     ETCD,
@@ -345,3 +348,29 @@ def test_jwt_tokens_work_and_a_tampered_one_is_refused_as_on_etcd(jwt_pair):
     ] * 2
     both(jwt_pair, *ALICE, "put", "key", "with-jwt")
     both(jwt_pair, *ALICE, "put", "other", "refused")
+
+
+async def _grpc_answers(cluster: ProcessCluster, user: str, password: str) -> list:
+    answers: list = []
+    try:
+        async with GrpcClient([cluster.members[0].endpoint], user=user, password=password) as c:
+            for key in (b"key", b"other"):
+                try:
+                    request = rpc_pb2.RangeRequest(key=key)
+                    await c.call(lambda stubs, request=request: stubs.kv.Range(request))
+                    answers.append("OK")
+                except errors.EtcdError as exc:
+                    answers.append(exc.message)
+    except errors.EtcdError as exc:
+        answers.append(exc.message)
+    return answers
+
+
+def test_the_grpc_client_authenticates_and_sends_its_token(pair):
+    for user, password, expected in [
+        ("alice", "alicepw", ["OK", "etcdserver: permission denied"]),
+        ("alice", "wrong", ["etcdserver: authentication failed, invalid user ID or password"]),
+    ]:
+        # grpc.aio runs on asyncio only
+        answers = [asyncio.run(_grpc_answers(cluster, user, password)) for cluster in pair]
+        assert answers == [expected, expected]
