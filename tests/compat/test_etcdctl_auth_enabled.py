@@ -374,3 +374,43 @@ def test_the_grpc_client_authenticates_and_sends_its_token(pair):
         # grpc.aio runs on asyncio only
         answers = [asyncio.run(_grpc_answers(cluster, user, password)) for cluster in pair]
         assert answers == [expected, expected]
+
+
+@pytest.mark.parametrize("saved_by", ["real", "ours"])
+def test_a_snapshot_carries_users_roles_and_auth_across_to_the_other_kind(
+    pair, saved_by, tmp_path
+):
+    """Saved by one kind with auth on, restored into the other: the same users, roles and
+    permissions, auth still on (etcdctl snapshot restore for real etcd, --restore-from ours)."""
+    ours, real = pair
+    saved = real if saved_by == "real" else ours
+    snapshot = tmp_path / "auth.db"
+    endpoint = saved.members[0].endpoint
+    result = etcdctl(endpoint, *ROOT, "snapshot", "save", str(snapshot))
+    assert result.returncode == 0, result.stderr
+    if saved_by == "real":
+        restored = ProcessCluster.new(tmp_path / "restored", 1, token="restored")
+        restored.members[0].extra_args = (f"--restore-from={snapshot}", "--bcrypt-cost", "4")
+    else:
+        restored = ProcessCluster.new(tmp_path / "restored", 1, (ETCD,), token="restored")  # type: ignore[arg-type]
+        [member] = restored.members
+        result = etcdctl(
+            "", "snapshot", "restore", str(snapshot), f"--name={member.name}",
+            f"--data-dir={member.data_dir}", f"--initial-cluster={member.initial_cluster}",
+            f"--initial-advertise-peer-urls={member.peer_url}", "--initial-cluster-token=restored",
+        )  # fmt: skip
+        assert result.returncode == 0, result.stderr
+    try:
+        restored.start_all()
+        for args in (
+            ("user", "list"),
+            ("role", "get", "reader"),
+            ("user", "get", "alice"),
+        ):
+            assert _answer(restored, *ROOT, *args) == _answer(saved, *ROOT, *args)
+        assert _answer(restored, "get", "key")[2] == ["Error: etcdserver: user name is empty"]
+        assert _answer(restored, *ALICE, "put", "other", "x")[2] == [
+            "Error: etcdserver: permission denied"
+        ]
+    finally:
+        restored.stop_all()
