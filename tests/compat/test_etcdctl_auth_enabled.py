@@ -414,3 +414,20 @@ def test_a_snapshot_carries_users_roles_and_auth_across_to_the_other_kind(
         ]
     finally:
         restored.stop_all()
+
+
+def test_a_lease_holding_a_key_the_user_may_not_write_is_not_revoked_by_it(pair):
+    answers = []
+    for cluster in pair:
+        endpoint = cluster.members[0].endpoint
+        granted = etcdctl(endpoint, *ALICE, "lease", "grant", "100")
+        assert granted.returncode == 0, granted.stderr
+        lease = granted.stdout.split()[1]
+        attached = etcdctl(endpoint, *ROOT, "put", "other", "x", "--lease", lease)
+        assert attached.returncode == 0, attached.stderr
+        answers.append(_answer(cluster, *ALICE, "lease", "revoke", lease))
+
+    assert answers[0] == answers[1] == (
+        1, "", ["Error: failed to revoke lease (etcdserver: permission denied)"]
+    )
+    assert both(pair, *ROOT, "get", "other", "--print-value-only") == (0, "x\n", [])
