@@ -14,7 +14,8 @@ noticing), the connection is suspect and the next calls go to another endpoint.
 With `user` and `password` the client authenticates when it connects (a member with auth
 off is used without a token, as clientv3 does) and sends its token with every call and
 stream; when a member says the token is invalid (expired, or issued before a restart) or was
-checked at an old auth revision, it authenticates again and repeats the call once.
+checked at an old auth revision, it authenticates again and repeats the call once (without a
+token, if auth has been turned off meanwhile).
 
 The endpoints can follow the cluster, as clientv3's SetEndpoints and Sync: `set_endpoints`
 replaces them (a connection to an endpoint that is no longer listed is closed, so what ran on
@@ -24,6 +25,7 @@ syncs every so many seconds while the client is entered.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 from collections.abc import AsyncIterator, Iterable
@@ -151,10 +153,15 @@ class Client(anyio.AsyncContextManagerMixin):
         return client
 
     async def _refresh_token(self, connection: Connection) -> None:
-        """Authenticate as the client's user on `connection` and keep the token."""
+        """Authenticate as the client's user on `connection` and keep the token; none once
+        the cluster has turned auth off."""
         deadline = anyio.current_time() + self.timeout
         body = {"name": self.user, "password": self._password}
-        reply = await connection.call("Auth.Authenticate", body, deadline)
+        try:
+            reply = await connection.call("Auth.Authenticate", body, deadline)
+        except errors.AuthNotEnabled:
+            self.token = None
+            raise
         self.token = reply.token
 
     async def authenticate(self, user: str, password: str) -> Response:
@@ -329,7 +336,8 @@ class Client(anyio.AsyncContextManagerMixin):
             except errors.EtcdError as exc:
                 if self._can_refresh(exc) and not refreshed and connection is not None:
                     refreshed = True
-                    await self._refresh_token(connection)
+                    with contextlib.suppress(errors.AuthNotEnabled):  # then without a token
+                        await self._refresh_token(connection)
                     continue
                 if not (repeatable and exc.code == _UNAVAILABLE):
                     raise

@@ -76,3 +76,14 @@ async def test_the_client_authenticates_again_when_its_token_is_no_longer_known(
             await alice.put("dir/b", "after the refresh")
 
             assert alice.token != first_token
+
+
+async def test_a_client_goes_on_without_a_token_once_auth_is_turned_off(tmp_path):
+    async with native_cluster(tmp_path, **FAST) as (member,):
+        await _set_up_root_and_alice(member.endpoint)
+        async with connect_client([member.endpoint], user="root", password="rootpw") as root:
+            await root.auth_disable()
+
+            await root.put("after", "auth off")
+
+            assert root.token is None
