@@ -187,12 +187,12 @@ def token_provider(flag: str, simple_ttl: float) -> TokenProvider:
     if kind == "simple":
         return SimpleTokens(simple_ttl)
     if kind != "jwt":
-        raise TokenConfigError(f"unknown token type: {kind}")
+        raise TokenConfigError(f"auth: unknown token type: {kind}")
     options: dict[str, str] = {}
     for item in rest.split(",") if rest else []:
         name, sep, value = item.partition("=")
         if not sep:
-            raise TokenConfigError(f"invalid auth token option: {item}")
+            raise TokenConfigError(f"auth: invalid auth token option: {item}")
         options[name] = value
     method = options.get("sign-method", "")
     if method not in jwt.algorithms.get_default_algorithms():
