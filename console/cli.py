@@ -8,6 +8,7 @@ shows what a member keeps on disk.
 from __future__ import annotations
 
 import argparse
+import getpass
 import os
 import sys
 from collections.abc import Sequence
@@ -102,6 +103,7 @@ def _add_tui_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="client URLs of a real etcd: watches, keys and members over gRPC",
     )
     _add_connection_flags(tui)
+    _add_credential_flags(tui)
 
 
 def _add_connection_flags(parser: argparse.ArgumentParser) -> None:
@@ -139,7 +141,14 @@ def _tui(args: argparse.Namespace) -> int:
             "give --etcd-endpoints their --cacert"
         )
     playground = None if endpoints or etcd_endpoints else Playground.attach(args.dir)
-    return run_dashboard(playground, endpoints, etcd_endpoints, tls)
+    try:
+        user, password = credentials(args)
+        return run_dashboard(
+            playground, endpoints, etcd_endpoints, tls, user=user, password=password
+        )
+    except ValueError as error:
+        print(f"{PROG}: {error}", file=sys.stderr)
+        return 2
 
 
 def _add_repl_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -153,13 +162,45 @@ def _add_repl_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
         "--endpoints", metavar="HOST:PORT,...", help="native endpoints of members of ours"
     )
     _add_connection_flags(repl)
+    _add_credential_flags(repl)
+
+
+def _add_credential_flags(parser: argparse.ArgumentParser) -> None:
+    """etcdctl's --user and --password: who the console is when the cluster has auth on."""
+    parser.add_argument(
+        "--user", metavar="NAME[:PASSWORD]", help="username[:password] for authentication"
+    )
+    parser.add_argument(
+        "--password", help="password for authentication (if this option is used, --user "
+        "option shouldn't include password)"
+    )
+
+
+def credentials(args: argparse.Namespace) -> tuple[str | None, str | None]:
+    """(user, password) from --user NAME[:PASSWORD] and --password, as etcdctl reads them;
+    a user without a password is asked for one. ValueError for a password given twice."""
+    if not args.user:
+        return None, None
+    name, colon, password = args.user.partition(":")
+    if colon and args.password:
+        raise ValueError("--user option shouldn't include password when --password is given")
+    if not colon:
+        password = args.password if args.password is not None else getpass.getpass("Password: ")
+    return name, password
 
 
 def _repl(args: argparse.Namespace) -> int:
     # imported here so that the other subcommands do not pay for loading prompt_toolkit
     from console.repl import main as repl_main
 
-    return repl_main(args.endpoints, args.dir, _client_tls(args, args.endpoints))
+    try:
+        user, password = credentials(args)
+    except ValueError as error:
+        print(f"{PROG}: {error}", file=sys.stderr)
+        return 2
+    return repl_main(
+        args.endpoints, args.dir, _client_tls(args, args.endpoints), user=user, password=password
+    )
 
 
 def _add_demo_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -14,7 +14,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from node.client import Response, as_dict
+from node.client import Response, as_dict, prefix_end
 
 EVENT_TYPES = {0: "PUT", 1: "DELETE"}
 _RESPONSE_OPS = {
@@ -364,3 +364,64 @@ def human_bytes(size: int) -> str:
     return (
         f"{rounded:.1f} {units[exponent]}" if rounded < 10 else f"{rounded:.0f} {units[exponent]}"
     )
+
+
+# -- auth ----------------------------------------------------------------------------------------
+
+PERMISSION_TYPES = {"read": 0, "write": 1, "readwrite": 2}
+"""etcdctl's permission type words, as authpb.Permission.Type values."""
+_READS, _WRITES = (0, 2), (1, 2)
+
+
+def render_auth_message(line: str, reply: Response) -> Rendered:
+    """An Auth command that answers one line ("User alice created", "Role r1 updated", ...)."""
+    return Rendered([line], etcd_json(reply))
+
+
+def render_names(reply: Response, field: str) -> Rendered:
+    """user list, role list: one name a line."""
+    return Rendered(list(getattr(reply, field)), etcd_json(reply))
+
+
+def render_user(name: str, reply: Response, roles: Sequence[tuple[str, Response]] = ()) -> Rendered:
+    """user get: the user and its roles; with --detail each role's permissions instead."""
+    if roles:
+        lines = [f"User: {name}"]
+        for role, perms in roles:
+            lines += ["", *render_role(role, perms).lines]
+        return Rendered(lines, etcd_json(reply))
+    return Rendered([f"User: {name}", " ".join(["Roles:", *reply.roles])], etcd_json(reply))
+
+
+def permission_range_text(key: bytes, range_end: bytes, prefix_end: bytes) -> str:
+    """A permission's keys as etcdctl prints them: k, [a, c), [p/, p0) (prefix p/), [z, <open
+    ended>."""
+    if not range_end:
+        return text_of(key)
+    if range_end == b"\x00":
+        return f"[{text_of(key)}, <open ended>"
+    text = f"[{text_of(key)}, {text_of(range_end)})"
+    return f"{text} (prefix {text_of(key)})" if range_end == prefix_end else text
+
+
+def render_role(name: str, reply: Response) -> Rendered:
+    """role get: the role's READ then WRITE grants, as etcdctl lists them."""
+    lines = [f"Role {name}", "KV Read:"]
+    perms = list(reply.perm)
+    for wanted, title in ((_READS, None), (_WRITES, "KV Write:")):
+        if title:
+            lines.append(title)
+        for perm in perms:
+            if perm.permType in wanted:
+                key, end = perm.key, perm.range_end
+                lines.append("\t" + permission_range_text(key, end, prefix_end(key)))
+    return Rendered(lines, etcd_json(reply))
+
+
+def revoked_range_text(key: bytes, range_end: bytes) -> str:
+    """role revoke-permission's line: of key k, or of range [a, c) / [z, <open ended>."""
+    if not range_end:
+        return f"Permission of key {text_of(key)} is revoked"
+    if range_end == b"\x00":
+        return f"Permission of range [{text_of(key)}, <open ended> is revoked"
+    return f"Permission of range [{text_of(key)}, {text_of(range_end)}) is revoked"

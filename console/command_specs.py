@@ -13,6 +13,7 @@ WATCHES = "watches"
 LEASES = "leases"
 CONCURRENCY = "locks and elections"
 CLUSTER = "cluster"
+AUTH = "auth"
 PLAYGROUND = "playground (needs an attached playground)"
 INSPECT = "a member's files on disk (read-only, safe while it runs)"
 STEP_MODE = "step mode (needs an attached playground)"
@@ -44,6 +45,21 @@ def _check_range(command: Command) -> None:
         )
 
 
+def _check_user_add(command: Command) -> None:
+    name, _, password = command.args["user"].partition(":")
+    if not name:
+        raise CommandError("user name is empty")
+    if not password and not command.flags["no_password"]:
+        raise CommandError("user add needs NAME:PASSWORD (or NAME --no-password)")
+
+
+def _check_permission_range(command: Command) -> None:
+    if command.flags["prefix"] and command.flags["from_key"]:
+        raise CommandError("--from-key and --prefix flags are mutually exclusive")
+    if (command.flags["prefix"] or command.flags["from_key"]) and command.args["end"]:
+        raise CommandError("unexpected endkey argument with --prefix or --from-key")
+
+
 def _check_member_add(command: Command) -> None:
     if not command.flags["peer_urls"]:
         raise CommandError("member peer urls not provided")
@@ -60,6 +76,11 @@ _PREFIX = Flag("prefix", "keys with matching prefix")
 _FROM_KEY = Flag("from-key", "keys that are greater than or equal to the given key")
 _PREV_KV = Flag("prev-kv", "return the previous key-value pair before modification")
 _LEARNER = Flag("learner", "indicates if the new member is raft learner")
+_USER = Arg("USER")
+_ROLE = Arg("ROLE")
+_PERM_PREFIX = Flag("prefix", "grant a prefix permission")
+_PERM_FROM_KEY = Flag("from-key", "grant a permission of keys that are greater than or equal to "
+                      "the given key using byte compare")
 
 BUILTIN_SPECS = (
     CommandSpec(
@@ -326,6 +347,58 @@ BUILTIN_SPECS = (
     ),
     CommandSpec(
         "release", "Ends step mode: real time again, what is still held is delivered", STEP_MODE
+    ),
+    CommandSpec("auth enable", "Enables authentication", AUTH),
+    CommandSpec("auth disable", "Disables authentication", AUTH),
+    CommandSpec(
+        "user add",
+        "Adds a new user (NAME:PASSWORD, or NAME --no-password)",
+        AUTH,
+        (_USER,),
+        (Flag("no-password", "Create a user without password (CN based auth only)"),),
+        check=_check_user_add,
+    ),
+    CommandSpec(
+        "user get",
+        "Gets detailed information of a user",
+        AUTH,
+        (_USER,),
+        (Flag("detail", "Show permissions of roles granted to the user"),),
+    ),
+    CommandSpec("user list", "Lists all users", AUTH),
+    CommandSpec("user delete", "Deletes a user", AUTH, (_USER,)),
+    CommandSpec(
+        "user passwd",
+        "Changes password of user (the new password is the second argument)",
+        AUTH,
+        (_USER, Arg("PASSWORD")),
+    ),
+    CommandSpec("user grant-role", "Grants a role to a user", AUTH, (_USER, _ROLE)),
+    CommandSpec("user revoke-role", "Revokes a role from a user", AUTH, (_USER, _ROLE)),
+    CommandSpec("role add", "Adds a new role", AUTH, (_ROLE,)),
+    CommandSpec("role get", "Gets detailed information of a role", AUTH, (_ROLE,)),
+    CommandSpec("role list", "Lists all roles", AUTH),
+    CommandSpec("role delete", "Deletes a role", AUTH, (_ROLE,)),
+    CommandSpec(
+        "role grant-permission",
+        "Grants a key to a role: read, write or readwrite on KEY, [KEY, END), a prefix or "
+        "every key from KEY",
+        AUTH,
+        (_ROLE, Arg("PERMISSION"), _KEY, _END),
+        (_PERM_PREFIX, _PERM_FROM_KEY),
+        check=_check_permission_range,
+    ),
+    CommandSpec(
+        "role revoke-permission",
+        "Revokes a key from a role",
+        AUTH,
+        (_ROLE, _KEY, _END),
+        (
+            Flag("prefix", "revoke a prefix permission"),
+            Flag("from-key", "revoke a permission of keys that are greater than or equal to "
+                 "the given key using byte compare"),
+        ),
+        check=_check_permission_range,
     ),
     CommandSpec("jobs", "Lists the background jobs (watches, keep-alives, locks, ...)", CONSOLE),
     CommandSpec("stop", "Stops a background job", CONSOLE, (Arg("ID", "job"),)),

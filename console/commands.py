@@ -55,9 +55,11 @@ from console.command_grammar import (
 )
 from console.command_help import help_lines
 from console.command_output import (
+    PERMISSION_TYPES,
     Rendered,
     etcd_json,
     keep_alive_ended,
+    render_auth_message,
     render_compact,
     render_delete,
     render_hashes,
@@ -70,12 +72,16 @@ from console.command_output import (
     render_member_list,
     render_member_promoted,
     render_member_removed,
+    render_names,
     render_put,
     render_range,
+    render_role,
     render_statuses,
     render_time_to_live,
     render_txn,
+    render_user,
     render_watch,
+    revoked_range_text,
     text_of,
 )
 from console.command_specs import GRAMMAR, INSPECT, PLAYGROUND
@@ -95,6 +101,7 @@ from node.client import (
     op_delete,
     op_get,
     op_put,
+    prefix_end,
 )
 from node.messages import errors
 from playground.errors import PlaygroundError
@@ -274,6 +281,21 @@ class Console:
             "drop": self._step_drop,
             "tick": self._step_tick,
             "release": self._step_release,
+            "auth enable": self._auth_enable,
+            "auth disable": self._auth_disable,
+            "user add": self._user_add,
+            "user get": self._user_get,
+            "user list": self._user_list,
+            "user delete": self._user_delete,
+            "user passwd": self._user_passwd,
+            "user grant-role": self._user_grant_role,
+            "user revoke-role": self._user_revoke_role,
+            "role add": self._role_add,
+            "role get": self._role_get,
+            "role list": self._role_list,
+            "role delete": self._role_delete,
+            "role grant-permission": self._role_grant_permission,
+            "role revoke-permission": self._role_revoke_permission,
             "jobs": self._list_jobs,
             "stop": self._stop_command,
             "help": self._help,
@@ -464,6 +486,90 @@ class Console:
 
     async def _lease_list(self, command: Command) -> Result:
         return self._result(command, render_leases(await self.client.lease_leases()))
+
+    # -- auth (etcdctl's auth, user and role commands) -----------------------------------------
+
+    async def _auth_enable(self, command: Command) -> Result:
+        reply = await self.client.auth_enable()
+        return self._result(command, render_auth_message("Authentication Enabled", reply))
+
+    async def _auth_disable(self, command: Command) -> Result:
+        reply = await self.client.auth_disable()
+        return self._result(command, render_auth_message("Authentication Disabled", reply))
+
+    async def _user_add(self, command: Command) -> Result:
+        name, _, password = command.args["user"].partition(":")
+        reply = await self.client.user_add(
+            name, password, no_password=command.flags["no_password"]
+        )
+        return self._result(command, render_auth_message(f"User {name} created", reply))
+
+    async def _user_get(self, command: Command) -> Result:
+        name = command.args["user"]
+        reply = await self.client.user_get(name)
+        roles = []
+        if command.flags["detail"]:
+            roles = [(role, await self.client.role_get(role)) for role in reply.roles]
+        return self._result(command, render_user(name, reply, roles))
+
+    async def _user_list(self, command: Command) -> Result:
+        return self._result(command, render_names(await self.client.user_list(), "users"))
+
+    async def _user_delete(self, command: Command) -> Result:
+        name = command.args["user"]
+        reply = await self.client.user_delete(name)
+        return self._result(command, render_auth_message(f"User {name} deleted", reply))
+
+    async def _user_passwd(self, command: Command) -> Result:
+        reply = await self.client.user_change_password(
+            command.args["user"], command.args["password"]
+        )
+        return self._result(command, render_auth_message("Password updated", reply))
+
+    async def _user_grant_role(self, command: Command) -> Result:
+        user, role = command.args["user"], command.args["role"]
+        reply = await self.client.user_grant_role(user, role)
+        line = f"Role {role} is granted to user {user}"
+        return self._result(command, render_auth_message(line, reply))
+
+    async def _user_revoke_role(self, command: Command) -> Result:
+        user, role = command.args["user"], command.args["role"]
+        reply = await self.client.user_revoke_role(user, role)
+        line = f"Role {role} is revoked from user {user}"
+        return self._result(command, render_auth_message(line, reply))
+
+    async def _role_add(self, command: Command) -> Result:
+        role = command.args["role"]
+        reply = await self.client.role_add(role)
+        return self._result(command, render_auth_message(f"Role {role} created", reply))
+
+    async def _role_get(self, command: Command) -> Result:
+        role = command.args["role"]
+        return self._result(command, render_role(role, await self.client.role_get(role)))
+
+    async def _role_list(self, command: Command) -> Result:
+        return self._result(command, render_names(await self.client.role_list(), "roles"))
+
+    async def _role_delete(self, command: Command) -> Result:
+        role = command.args["role"]
+        reply = await self.client.role_delete(role)
+        return self._result(command, render_auth_message(f"Role {role} deleted", reply))
+
+    async def _role_grant_permission(self, command: Command) -> Result:
+        role, word = command.args["role"], command.args["permission"]
+        perm_type = PERMISSION_TYPES.get(word.lower())
+        if perm_type is None:
+            raise CommandError(f"invalid permission type {word}")
+        key, end = _permission_range(command)
+        reply = await self.client.role_grant_permission(role, perm_type, key, end)
+        return self._result(command, render_auth_message(f"Role {role} updated", reply))
+
+    async def _role_revoke_permission(self, command: Command) -> Result:
+        role = command.args["role"]
+        key, end = _permission_range(command)
+        reply = await self.client.role_revoke_permission(role, key, end)
+        line = f"{revoked_range_text(key, end)} from role {role}"
+        return self._result(command, render_auth_message(line, reply))
 
     # -- locks and elections -------------------------------------------------------------------
 
@@ -1019,6 +1125,17 @@ def _key_range(command: Command) -> tuple[str, str, bool]:
     if command.flags.get("from_key"):
         return key or _NO_KEY_END, _NO_KEY_END, False
     return key, end, command.flags["prefix"]
+
+
+def _permission_range(command: Command) -> tuple[bytes, bytes]:
+    """A permission's key and range end as etcdctl builds them: a key, [KEY, END), a prefix
+    (--prefix) or every key from KEY (--from-key: range end "\\0")."""
+    key = command.args["key"].encode()
+    if command.flags["from_key"]:
+        return key, b"\x00"
+    if command.flags["prefix"]:
+        return key, prefix_end(key) if key else b"\x00"
+    return key, (command.args["end"] or "").encode()
 
 
 def _txn_op(command: Command) -> dict[str, Any]:

@@ -27,6 +27,7 @@ from console.command_grammar import Command, CommandError, TxnRequest
 from console.commands import BackgroundOutput, Console, Result
 from console.repl_input import STYLE, CommandLexer, ConsoleCompleter
 from node.client import Client, ClientTls
+from node.messages import errors
 from playground.errors import PlaygroundError
 from playground.playground import DEFAULT_DIRECTORY, Playground
 
@@ -181,17 +182,31 @@ async def run_repl(
     playground: Playground | None,
     history: Path,
     tls: ClientTls | None = None,
+    *,
+    user: str | None = None,
+    password: str | None = None,
 ) -> None:
-    """Connect to `endpoints` (lazily: a dead cluster is reported per command) and run the REPL."""
-    async with Client(endpoints, tls=tls) as client, Console.open(client, playground) as console:
+    """Connect to `endpoints` (lazily: a dead cluster is reported per command) and run the REPL,
+    dialing with `tls` and authenticated as `user` if given (a refused login raises its
+    EtcdError)."""
+    client = Client(endpoints, tls=tls, user=user, password=password)
+    async with client, Console.open(client, playground) as console:
         where = f"the playground in {playground.directory}" if playground else ", ".join(endpoints)
         repl = Repl(console, history=FileHistory(str(history)))
         await repl.run(banner=f"etcd-console repl: {where}")
 
 
-def main(endpoints: str | None, directory: str | None, tls: ClientTls | None = None) -> int:
+def main(
+    endpoints: str | None,
+    directory: str | None,
+    tls: ClientTls | None = None,
+    *,
+    user: str | None = None,
+    password: str | None = None,
+) -> int:
     """The repl subcommand: attach to --endpoints and/or the playground in --dir, dialing
-    with `tls` (etcdctl's --cacert/--cert/--key), else with a TLS playground's certificates."""
+    with `tls` (etcdctl's --cacert/--cert/--key), else with a TLS playground's certificates,
+    as `user` when the cluster has auth on."""
     playground: Playground | None = None
     if directory is not None or not endpoints:
         try:
@@ -207,5 +222,13 @@ def main(endpoints: str | None, directory: str | None, tls: ClientTls | None = N
         return 1
     if tls is None and playground is not None:
         tls = playground.client_tls()
-    asyncio.run(run_repl(targets, playground, history_file(playground), tls))
+    try:
+        asyncio.run(
+            run_repl(
+                targets, playground, history_file(playground), tls, user=user, password=password
+            )
+        )
+    except errors.EtcdError as error:  # the login was refused
+        print(f"etcd-console: {error.message}", file=sys.stderr)
+        return 1
     return 0

@@ -138,6 +138,9 @@ class DashboardApp(App[int]):
         story: Callable[[DashboardApp], Awaitable[None]] | None = None,
         tls: ClientTls | None = None,
         recording: RecordingWriter | None = None,
+        *,
+        user: str | None = None,
+        password: str | None = None,
     ) -> None:
         super().__init__()
         self.source = source
@@ -146,7 +149,14 @@ class DashboardApp(App[int]):
         self.demo_failures: list[Exception] = []
         self.playground = playground
         self.session = (
-            CommandSession(command_endpoints, playground, self._background_output, tls)
+            CommandSession(
+                command_endpoints,
+                playground,
+                self._background_output,
+                tls,
+                user=user,
+                password=password,
+            )
             if command_endpoints
             else None
         )
@@ -631,19 +641,24 @@ def dashboard_for(
     story: Callable[[DashboardApp], Awaitable[None]] | None = None,
     tls: ClientTls | None = None,
     recording: RecordingWriter | None = None,
+    *,
+    user: str | None = None,
+    password: str | None = None,
 ) -> DashboardApp:
     """The dashboard of a real etcd (etcd_endpoints), of members of ours at `endpoints`, or
     of a playground, in that order of preference, dialing with `tls` (a TLS playground's own
     certificates by default). `story`, if given, runs once the dashboard is up (a demo told
-    inside it)."""
+    inside it). With `user` and `password` the dashboard's clients authenticate."""
     if etcd_endpoints:
-        etcd = EtcdSource(etcd_endpoints, tls)
+        etcd = EtcdSource(etcd_endpoints, tls, user=user, password=password)
         members = [FollowedMember(address, "", address) for address in etcd.endpoints]
         return DashboardApp(etcd, members)
     if endpoints:
         members = [FollowedMember(endpoint, "", endpoint) for endpoint in endpoints]
-        source = NativeSource(endpoints, tls=tls)
-        return DashboardApp(source, members, command_endpoints=endpoints, tls=tls)
+        source = NativeSource(endpoints, tls=tls, user=user, password=password)
+        return DashboardApp(
+            source, members, command_endpoints=endpoints, tls=tls, user=user, password=password
+        )
     if playground is None:
         raise ValueError("the dashboard needs a playground, endpoints or etcd endpoints")
     members = [
@@ -652,9 +667,19 @@ def dashboard_for(
     ]
     endpoints = playground.native_endpoints()
     tls = tls or playground.client_tls()
-    source = NativeSource(endpoints, playground_member_endpoints(playground), tls)
+    source = NativeSource(
+        endpoints, playground_member_endpoints(playground), tls, user=user, password=password
+    )
     return DashboardApp(
-        source, members, playground, endpoints, story=story, tls=tls, recording=recording
+        source,
+        members,
+        playground,
+        endpoints,
+        story=story,
+        tls=tls,
+        recording=recording,
+        user=user,
+        password=password,
     )
 
 
@@ -664,13 +689,24 @@ def run_dashboard(
     etcd_endpoints: list[str] | None = None,
     tls: ClientTls | None = None,
     record: str | None = None,
+    *,
+    user: str | None = None,
+    password: str | None = None,
 ) -> int:
     """Run the dashboard in this terminal until the user quits; returns the exit status.
     `record` names a file to record the session to (a playground's only)."""
     names = list(playground.members) if playground is not None else []
     recording = RecordingWriter(record, names) if record else None
     try:
-        app = dashboard_for(playground, endpoints, etcd_endpoints, tls=tls, recording=recording)
+        app = dashboard_for(
+            playground,
+            endpoints,
+            etcd_endpoints,
+            tls=tls,
+            recording=recording,
+            user=user,
+            password=password,
+        )
         app.run()
     finally:
         if recording is not None:

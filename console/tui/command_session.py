@@ -29,9 +29,13 @@ class CommandSession:
         playground: Playground | None,
         on_background: Callable[[BackgroundOutput], None],
         tls: ClientTls | None = None,
+        *,
+        user: str | None = None,
+        password: str | None = None,
     ) -> None:
         self.playground = playground
         self._tls = tls
+        self._user, self._password = user, password
         self.on_background = on_background
         self._endpoints = list(endpoints)
         self._console: Console | None = None
@@ -60,6 +64,8 @@ class CommandSession:
             auto_sync_interval=SYNC_INTERVAL,
             member_endpoints=member_endpoints,
             tls=self._tls,
+            user=self._user,
+            password=self._password,
         )
         async with client, Console.open(client, self.playground) as console:
             console.on_background = self.on_background

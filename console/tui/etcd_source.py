@@ -34,13 +34,20 @@ def _key_record(kv: kv_pb2.KeyValue) -> KeyRecord:
 
 
 class EtcdSource:
-    """A real etcd cluster, reached at its client URLs."""
+    """A real etcd cluster, reached at its client URLs (as `user` when given)."""
 
     streams_logs = False
     streams_trace = False
 
-    def __init__(self, endpoints: list[str], tls: ClientTls | None = None) -> None:
-        self._grpc = GrpcClient(endpoints, tls)
+    def __init__(
+        self,
+        endpoints: list[str],
+        tls: ClientTls | None = None,
+        *,
+        user: str | None = None,
+        password: str | None = None,
+    ) -> None:
+        self._grpc = GrpcClient(endpoints, tls, user=user, password=password)
         self.endpoints = self._grpc.endpoints
         self.label = f"etcd {','.join(self.endpoints)}"
 

@@ -78,9 +78,13 @@ class NativeSource:
         endpoints: list[str],
         member_endpoints: MemberEndpoints = default_member_endpoints,
         tls: ClientTls | None = None,
+        *,
+        user: str | None = None,
+        password: str | None = None,
     ) -> None:
         self._endpoints = list(endpoints)
         self._tls = tls
+        self._user, self._password = user, password
         self._member_endpoints = member_endpoints
         self._client: Client | None = None
         self._running: anyio.Event | None = None
@@ -104,6 +108,8 @@ class NativeSource:
             auto_sync_interval=SYNC_INTERVAL,
             member_endpoints=self._member_endpoints,
             tls=self._tls,
+            user=self._user,
+            password=self._password,
         )
         async with client:
             self._client = client

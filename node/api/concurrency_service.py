@@ -46,6 +46,7 @@ from node.messages.lease import LeaseGrantRequest
 
 if TYPE_CHECKING:
     from node.mvcc.watcher import WatchResponse
+    from node.server.auth_tokens import AuthInfo
     from node.server.etcdserver import EtcdServer
     from node.server.watch_stream import ServerWatchStream
 
@@ -81,12 +82,14 @@ class ConcurrencyService:
     def __init__(self, server: EtcdServer) -> None:
         self.server = server
 
-    async def _lease(self, lease: int) -> int:
+    async def _lease(self, lease: int, auth: AuthInfo | None) -> int:
         if lease:
             return lease
-        return (await self.server.lease_grant(LeaseGrantRequest(ttl=SESSION_TTL))).id
+        return (await self.server.lease_grant(LeaseGrantRequest(ttl=SESSION_TTL), auth)).id
 
-    async def _contend(self, prefix: bytes, lease: int, value: bytes) -> tuple[bytes, int, int]:
+    async def _contend(
+        self, prefix: bytes, lease: int, value: bytes, auth: AuthInfo | None
+    ) -> tuple[bytes, int, int]:
         """Put our key under `prefix` unless it is there; wait until it is the oldest one.
 
         Returns (key, its create revision, the revision the wait ended at).
@@ -97,19 +100,26 @@ class ConcurrencyService:
                 compare=[_created_at(key, 0)],
                 success=[RequestOp(request_put=PutRequest(key, value, lease))],
                 failure=[RequestOp(request_range=RangeRequest(key))],
-            )
+            ),
+            auth,
         )
         revision = created.revision
         if not created.succeeded:
             ours = created.responses[0]
             assert isinstance(ours, RangeResponse)  # the failure branch reads our key
             revision = ours.kvs[0].create_revision
-        return key, revision, await self._wait_for_older_deleted(prefix, revision - 1, revision)
+        return key, revision, await self._wait_for_older_deleted(
+            prefix, revision - 1, revision, auth
+        )
 
-    async def _wait_for_older_deleted(self, prefix: bytes, max_create: int, revision: int) -> int:
+    async def _wait_for_older_deleted(
+        self, prefix: bytes, max_create: int, revision: int, auth: AuthInfo | None
+    ) -> int:
         """etcd's waitDeletes: until no key under `prefix` was created at or before max_create."""
         while True:
-            older: RangeResponse = await self.server.range(_first_created(prefix, max_create))
+            older: RangeResponse = await self.server.range(
+                _first_created(prefix, max_create), auth
+            )
             if not older.kvs:
                 return max(revision, older.revision)
             await self._wait_deleted(older.kvs[0].key, older.revision)
@@ -129,21 +139,23 @@ class ConcurrencyService:
 
     # -- Lock ----------------------------------------------------------------------------------
 
-    async def lock(self, request: LockRequest) -> LockResponse:
+    async def lock(self, request: LockRequest, auth: AuthInfo | None = None) -> LockResponse:
         """Wait until the lock `name` is ours; its key is the proof (and what Unlock takes)."""
-        lease = await self._lease(request.lease)
-        key, _, revision = await self._contend(request.name + b"/", lease, b"")
+        lease = await self._lease(request.lease, auth)
+        key, _, revision = await self._contend(request.name + b"/", lease, b"", auth)
         return LockResponse(self.server.header(revision), key)
 
-    async def unlock(self, request: UnlockRequest) -> UnlockResponse:
-        deleted = await self.server.delete_range(DeleteRangeRequest(request.key))
+    async def unlock(self, request: UnlockRequest, auth: AuthInfo | None = None) -> UnlockResponse:
+        deleted = await self.server.delete_range(DeleteRangeRequest(request.key), auth)
         return UnlockResponse(self.server.header(deleted.revision))
 
     # -- Election ------------------------------------------------------------------------------
 
-    async def campaign(self, request: CampaignRequest) -> CampaignResponse:
+    async def campaign(
+        self, request: CampaignRequest, auth: AuthInfo | None = None
+    ) -> CampaignResponse:
         """Wait until we lead election `name`; a contender already in it proclaims its value."""
-        lease = await self._lease(request.lease)
+        lease = await self._lease(request.lease, auth)
         prefix = request.name + b"/"
         key = prefix + b"%x" % lease
         created = await self.server.txn(
@@ -151,7 +163,8 @@ class ConcurrencyService:
                 compare=[_created_at(key, 0)],
                 success=[RequestOp(request_put=PutRequest(key, request.value, lease))],
                 failure=[RequestOp(request_range=RangeRequest(key))],
-            )
+            ),
+            auth,
         )
         revision = created.revision
         if not created.succeeded:
@@ -161,12 +174,14 @@ class ConcurrencyService:
             revision = existing.create_revision
             if existing.value != request.value:
                 leader = LeaderKey(request.name, key, revision, lease)
-                await self.proclaim(ProclaimRequest(leader, request.value))
-        await self._wait_for_older_deleted(prefix, revision - 1, revision)
+                await self.proclaim(ProclaimRequest(leader, request.value), auth)
+        await self._wait_for_older_deleted(prefix, revision - 1, revision, auth)
         leader = LeaderKey(request.name, key, revision, lease)
         return CampaignResponse(self.server.header(created.revision), leader)
 
-    async def proclaim(self, request: ProclaimRequest) -> ProclaimResponse:
+    async def proclaim(
+        self, request: ProclaimRequest, auth: AuthInfo | None = None
+    ) -> ProclaimResponse:
         """Publish a new value as leader; ElectionNotLeader if `leader` no longer leads."""
         leader = request.leader or LeaderKey()
         put = PutRequest(leader.key, request.value, ignore_lease=True)
@@ -174,37 +189,42 @@ class ConcurrencyService:
             TxnRequest(
                 compare=[_created_at(leader.key, leader.rev)],
                 success=[RequestOp(request_put=put)],
-            )
+            ),
+            auth,
         )
         if not proclaimed.succeeded:
             raise errors.ElectionNotLeader()
         return ProclaimResponse(self.server.header(proclaimed.revision))
 
-    async def leader(self, request: LeaderRequest) -> LeaderResponse:
+    async def leader(self, request: LeaderRequest, auth: AuthInfo | None = None) -> LeaderResponse:
         """The current leader's key-value; ElectionNoLeader when nobody leads."""
-        first = await self.server.range(_first_created(request.name + b"/"))
+        first = await self.server.range(_first_created(request.name + b"/"), auth)
         if not first.kvs:
             raise errors.ElectionNoLeader()
         return LeaderResponse(self.server.header(first.revision), first.kvs[0])
 
-    async def resign(self, request: ResignRequest) -> ResignResponse:
+    async def resign(self, request: ResignRequest, auth: AuthInfo | None = None) -> ResignResponse:
         """Step down: delete the leader key if it is still the one `leader` names."""
         leader = request.leader or LeaderKey()
         resigned = await self.server.txn(
             TxnRequest(
                 compare=[_created_at(leader.key, leader.rev)],
                 success=[RequestOp(request_delete_range=DeleteRangeRequest(leader.key))],
-            )
+            ),
+            auth,
         )
         return ResignResponse(self.server.header(resigned.revision))
 
     async def observe(
-        self, request: LeaderRequest, send: Callable[[LeaderResponse], Awaitable[None]]
+        self,
+        request: LeaderRequest,
+        send: Callable[[LeaderResponse], Awaitable[None]],
+        auth: AuthInfo | None = None,
     ) -> None:
         """Send the leader's key-value, then every new value and every new leader, as etcd."""
         prefix = request.name + b"/"
         while True:
-            first = await self.server.range(_first_created(prefix))
+            first = await self.server.range(_first_created(prefix), auth)
             if first.kvs:
                 leader, revision = first.kvs[0], first.revision
             else:

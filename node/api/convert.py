@@ -20,6 +20,7 @@ from functools import cache
 from typing import Any, TypeVar
 
 from node.messages import errors
+from node.messages.gen.authpb import auth_pb2
 from node.messages.gen.etcdserverpb import rpc_pb2
 from node.messages.gen.mvccpb import kv_pb2
 from node.messages.gen.v3electionpb import v3election_pb2
@@ -27,7 +28,7 @@ from node.messages.gen.v3lockpb import v3lock_pb2
 
 _MIN_INT = -(2**63)
 _MAX_INT = 2**64 - 1
-_PROTO_MODULES = (rpc_pb2, kv_pb2, v3lock_pb2, v3election_pb2)
+_PROTO_MODULES = (rpc_pb2, kv_pb2, auth_pb2, v3lock_pb2, v3election_pb2)
 _CAMEL_HUMP = re.compile(r"([a-z0-9])([A-Z])")
 
 T = TypeVar("T")

@@ -16,7 +16,7 @@ import asyncio
 import contextlib
 import logging
 from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, NoReturn
 
@@ -34,6 +34,17 @@ log = logging.getLogger(__name__)
 STREAM_WINDOW = 64
 """Messages that may wait in each direction of one stream before its sender waits."""
 
+TOKEN_KEYS = ("token", "authorization")
+"""The metadata keys etcd reads a client's auth token from (gRPC's, then the gateway's)."""
+
+
+def auth_token(metadata: Iterable[tuple[str, str | bytes]] | None) -> str | None:
+    """The auth token a call carries in its metadata (etcd's AuthInfoFromCtx), if any."""
+    found = dict.fromkeys(TOKEN_KEYS)
+    for key, value in metadata or ():
+        if key in found and found[key] is None:
+            found[key] = value.decode() if isinstance(value, bytes) else value
+    return found["token"] if found["token"] is not None else found["authorization"]
 
 class _Mailbox:
     """Callbacks to run on another thread's event loop, in the order posted and in batches:
@@ -203,9 +214,16 @@ class TrioBridge:
         """Run the stream `method`: with `first` for a server stream, or fed from `inbound`
         (its first message opens the stream); writes the replies to `context`. A stream whose
         metadata requires a leader is guarded by the door's LeaderMonitor."""
-        pipe = _StreamPipe(require_leader=requires_leader(context.invocation_metadata()))
+        metadata = context.invocation_metadata()
+        pipe = _StreamPipe(require_leader=requires_leader(metadata))
         self.to_trio.post(
-            self._in_trio_open_stream, service, method, first, inbound is not None, pipe
+            self._in_trio_open_stream,
+            service,
+            method,
+            first,
+            inbound is not None,
+            pipe,
+            auth_token(metadata),
         )
         reader = None
         if inbound is not None:
@@ -241,11 +259,14 @@ class TrioBridge:
         first: Body | None,
         bidirectional: bool,
         pipe: _StreamPipe,
+        token: str | None,
     ) -> None:
         if self._ending:
             pipe.scope.cancel()
         self._streams.add(pipe.scope)
-        self._nursery.start_soon(self._in_trio_stream, service, method, first, bidirectional, pipe)
+        self._nursery.start_soon(
+            self._in_trio_stream, service, method, first, bidirectional, pipe, token
+        )
 
     async def _in_trio_stream(
         self,
@@ -254,6 +275,7 @@ class TrioBridge:
         first: Body | None,
         bidirectional: bool,
         pipe: _StreamPipe,
+        token: str | None,
     ) -> None:
         to_grpc = self.to_grpc
         assert to_grpc is not None
@@ -276,7 +298,7 @@ class TrioBridge:
                         if inbound is not None:
                             first = await anext(inbound, None)
                         if first is not None:
-                            await service.stream(method, first, inbound, send)
+                            await service.stream(method, first, inbound, send, token)
                     ended = _Ended(None)
                 except errors.EtcdError as exc:
                     ended = _Ended(exc)

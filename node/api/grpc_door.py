@@ -5,7 +5,8 @@ grpcio's asyncio server runs in a thread of its own; each call crosses to trio t
 TrioBridge (node/api/grpc_bridge.py). This module holds the servicers: the method handlers
 (each counted in etcd's grpc_server_handled_total), their codecs and size limit, binding, and the
 door's lifecycle (when the door stops, streams end and calls in flight get a grace period
-before gRPC cancels them). Calls and streams whose metadata requires a leader
+before gRPC cancels them). A call's auth token is its `token` metadata, as etcd's. Calls and
+streams whose metadata requires a leader
 (`hasleader: true`) are checked by a LeaderMonitor, as etcd's interceptors do. Method
 meanings live in the service layer (node/api/service.py), shared with the native door.
 """
@@ -27,8 +28,7 @@ import trio
 from google.protobuf import message_factory
 from google.protobuf.descriptor import MethodDescriptor, ServiceDescriptor
 
-from node.api.auth_off import answer_auth
-from node.api.grpc_bridge import TrioBridge, abort
+from node.api.grpc_bridge import TrioBridge, abort, auth_token
 from node.api.grpc_convert import Body, body_to_message, message_to_body
 from node.api.leader_monitor import LeaderMonitor, requires_leader
 from node.api.service import Service
@@ -58,14 +58,11 @@ DEFAULT_GRACE_S = 5.0
 
 _SERVED_SERVICES: tuple[ServiceDescriptor, ...] = (
     *(rpc_pb2.DESCRIPTOR.services_by_name[name] for name in
-      ("KV", "Watch", "Lease", "Cluster", "Maintenance")),
+      ("KV", "Watch", "Lease", "Cluster", "Maintenance", "Auth")),
     v3lock_pb2.DESCRIPTOR.services_by_name["Lock"],
     v3election_pb2.DESCRIPTOR.services_by_name["Election"],
 )  # fmt: skip
 """Services whose every method the service layer answers, as `Service.Method`."""
-_AUTH_SERVICE: ServiceDescriptor = rpc_pb2.DESCRIPTOR.services_by_name["Auth"]
-
-
 GRPC_CODE_LABELS: dict[str, str] = {
     code.name: "".join(part.title() for part in code.name.split("_")) for code in grpc.StatusCode
 }
@@ -116,9 +113,7 @@ class _Handlers:
         self._max_message_bytes = max_message_bytes
 
     def generic_handlers(self) -> list[grpc.GenericRpcHandler]:
-        handlers = [self._service_handler(s, self._served) for s in _SERVED_SERVICES]
-        handlers.append(self._service_handler(_AUTH_SERVICE, self._auth))
-        return handlers
+        return [self._service_handler(s, self._served) for s in _SERVED_SERVICES]
 
     def _service_handler(
         self,
@@ -170,26 +165,14 @@ class _Handlers:
         async def handle(body: Body | MessageTooLarge, context: grpc.aio.ServicerContext) -> Body:
             if isinstance(body, MessageTooLarge):
                 await abort(context, body)
-            require_leader = requires_leader(context.invocation_metadata())
+            metadata = context.invocation_metadata()
             try:
                 return await self._bridge.call(
-                    self._service.call, name, body, require_leader=require_leader
-                )
-            except errors.EtcdError as exc:
-                await abort(context, exc)
-
-        return handle
-
-    def _auth(self, name: str) -> Callable[..., Awaitable[Body]]:
-        method = name.rpartition(".")[2]
-
-        async def handle(body: Body | MessageTooLarge, context: grpc.aio.ServicerContext) -> Body:
-            if isinstance(body, MessageTooLarge):
-                await abort(context, body)
-            require_leader = requires_leader(context.invocation_metadata())
-            try:
-                return await self._bridge.call(
-                    answer_auth, self._service, method, body, require_leader=require_leader
+                    self._service.call,
+                    name,
+                    body,
+                    auth_token(metadata),
+                    require_leader=requires_leader(metadata),
                 )
             except errors.EtcdError as exc:
                 await abort(context, exc)

@@ -25,7 +25,6 @@ from google.protobuf import json_format, message_factory
 from google.protobuf.descriptor import Descriptor, FieldDescriptor, MethodDescriptor
 from google.protobuf.message import Message
 
-from node.api.auth_off import answer_auth
 from node.api.grpc_convert import Body, body_to_message, message_to_body
 from node.api.grpc_door import GRPC_CODE_LABELS, GRPC_OVERHEAD_BYTES, MessageTooLarge
 from node.api.http_door import NOSNIFF, TEXT_PLAIN, HttpRequest, HttpResponse, send_text
@@ -201,7 +200,7 @@ class JsonGateway:
         if method.server_streaming:
             await self._server_stream(method, body, request, response)
         else:
-            await self._unary(method, body, response)
+            await self._unary(method, body, response, _token(request))
 
     # -- requests -------------------------------------------------------------------------
 
@@ -235,12 +234,11 @@ class JsonGateway:
 
     # -- unary ----------------------------------------------------------------------------
 
-    async def _unary(self, method: GatewayMethod, body: Body, response: HttpResponse) -> None:
+    async def _unary(
+        self, method: GatewayMethod, body: Body, response: HttpResponse, token: str | None
+    ) -> None:
         try:
-            if method.name.startswith("Auth."):
-                reply = await answer_auth(self.service, method.name.partition(".")[2], body)
-            else:
-                reply = await self.service.call(method.name, body)
+            reply = await self.service.call(method.name, body, token)
         except errors.EtcdError as error:
             self._count(method, error.code)
             await _send_error(response, error, trailer=True)
@@ -266,7 +264,7 @@ class JsonGateway:
         """A stream answering one request; it ends early when the client goes away."""
         async with trio.open_nursery() as nursery:
             nursery.start_soon(_cancel_when_closed, request, nursery.cancel_scope)
-            await self._stream(method, body, None, response)
+            await self._stream(method, body, None, response, _token(request))
             nursery.cancel_scope.cancel()
 
     async def _bidirectional(
@@ -297,7 +295,7 @@ class JsonGateway:
             if first is None and refused:
                 await _send_error(response, errors.EtcdError(refused[0].message), trailer=False)
             else:
-                await self._stream(method, first, receive_in, response)
+                await self._stream(method, first, receive_in, response, _token(request))
             nursery.cancel_scope.cancel()
 
     async def _stream(
@@ -306,6 +304,7 @@ class JsonGateway:
         first: Body | None,
         inbound: trio.MemoryReceiveChannel[Body] | None,
         response: HttpResponse,
+        token: str | None,
     ) -> None:
         """Run the stream, writing each reply as a `{"result": ...}` line, and an error as
         grpc-gateway's `{"error": {...}}` line."""
@@ -318,7 +317,7 @@ class JsonGateway:
         error: errors.EtcdError | None = None
         try:
             if first is not None:
-                await self.service.stream(method.name, first, inbound, send)
+                await self.service.stream(method.name, first, inbound, send, token)
         except errors.EtcdError as exc:
             error = exc
         self._count(method, error.code if error is not None else "OK")
@@ -490,3 +489,9 @@ def _check_base64_text(text: str) -> None:
         except (binascii.Error, ValueError):
             bad = len(data.rstrip(b"=")) // 4 * 4
     raise BadRequestBody(f"illegal base64 data at input byte {bad}")
+
+
+def _token(request: HttpRequest) -> str | None:
+    """The request's auth token: grpc-gateway hands the Authorization header on as metadata,
+    which etcd takes as the token."""
+    return request.headers.get("authorization") or request.headers.get("token")

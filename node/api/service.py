@@ -20,6 +20,24 @@ import trio
 from node.api.concurrency_service import ConcurrencyService
 from node.api.convert import InvalidBody, from_wire, to_wire
 from node.messages import errors
+from node.messages.auth import (
+    AuthDisableRequest,
+    AuthEnableRequest,
+    AuthenticateRequest,
+    AuthRoleAddRequest,
+    AuthRoleDeleteRequest,
+    AuthRoleGetRequest,
+    AuthRoleGrantPermissionRequest,
+    AuthRoleListRequest,
+    AuthRoleRevokePermissionRequest,
+    AuthUserAddRequest,
+    AuthUserChangePasswordRequest,
+    AuthUserDeleteRequest,
+    AuthUserGetRequest,
+    AuthUserGrantRoleRequest,
+    AuthUserListRequest,
+    AuthUserRevokeRoleRequest,
+)
 from node.messages.cluster import (
     MemberAddRequest,
     MemberListRequest,
@@ -72,6 +90,7 @@ from node.mvcc.watcher import AUTO_WATCH_ID, WatchResponse
 from node.server.flag_values import FlagValueError, parse_url
 
 if TYPE_CHECKING:
+    from node.server.auth_tokens import AuthInfo
     from node.server.etcdserver import EtcdServer
 
 Body = dict[str, Any]
@@ -114,6 +133,22 @@ _SERVER_METHODS: dict[str, tuple[type, str]] = {
     "Maintenance.Hash": (HashRequest, "hash"),
     "Maintenance.HashKV": (HashKVRequest, "hash_kv"),
     "Maintenance.MoveLeader": (MoveLeaderRequest, "move_leader"),
+    "Auth.AuthEnable": (AuthEnableRequest, "auth_enable"),
+    "Auth.AuthDisable": (AuthDisableRequest, "auth_disable"),
+    "Auth.Authenticate": (AuthenticateRequest, "authenticate"),
+    "Auth.UserAdd": (AuthUserAddRequest, "user_add"),
+    "Auth.UserGet": (AuthUserGetRequest, "user_get"),
+    "Auth.UserList": (AuthUserListRequest, "user_list"),
+    "Auth.UserDelete": (AuthUserDeleteRequest, "user_delete"),
+    "Auth.UserChangePassword": (AuthUserChangePasswordRequest, "user_change_password"),
+    "Auth.UserGrantRole": (AuthUserGrantRoleRequest, "user_grant_role"),
+    "Auth.UserRevokeRole": (AuthUserRevokeRoleRequest, "user_revoke_role"),
+    "Auth.RoleAdd": (AuthRoleAddRequest, "role_add"),
+    "Auth.RoleGet": (AuthRoleGetRequest, "role_get"),
+    "Auth.RoleList": (AuthRoleListRequest, "role_list"),
+    "Auth.RoleDelete": (AuthRoleDeleteRequest, "role_delete"),
+    "Auth.RoleGrantPermission": (AuthRoleGrantPermissionRequest, "role_grant_permission"),
+    "Auth.RoleRevokePermission": (AuthRoleRevokePermissionRequest, "role_revoke_permission"),
     "Admin.Fault": (FaultRequest, "inject_fault"),
     "Admin.RaftStatus": (RaftStatusRequest, "raft_status"),
     "Admin.Step": (StepRequest, "step"),
@@ -145,6 +180,9 @@ METHODS = {
 }
 """Every method the doors serve, by its native name (`Service.Method` as in etcd's protos)."""
 
+_WATCH_DENIED = (
+    f"rpc error: code = PermissionDenied desc = {errors.PermissionDenied.message}"
+)
 _KV_RESPONSES = (RangeResponse, PutResponse, DeleteRangeResponse, TxnResponse)
 _RESPONSE_OP_FIELDS = {
     RangeResponse: "response_range",
@@ -167,7 +205,7 @@ class Service:
     def __init__(self, server: EtcdServer):
         self.server = server
         self.concurrency = ConcurrencyService(server)
-        self._unary: dict[str, tuple[type, Callable[[Any], Awaitable[Any]]]] = {
+        self._unary: dict[str, tuple[type, Callable[[Any, Any], Awaitable[Any]]]] = {
             name: (request_type, getattr(server, handler))
             for name, (request_type, handler) in _SERVER_METHODS.items()
         }
@@ -190,15 +228,16 @@ class Service:
             raise _unknown_method(method)
         return kind
 
-    async def call(self, method: str, body: Body) -> Body:
-        """Answer one unary call."""
+    async def call(self, method: str, body: Body, token: str | None = None) -> Body:
+        """Answer one unary call made with `token` (etcd's auth token; None: without one)."""
         spec = self._unary.get(method)
         if spec is None:
             raise _unknown_method(method)
         request_type, handler = spec
         request: Any = from_wire(request_type, body)
         self._check(request)
-        reply = self.reply_to_wire(await handler(request))
+        auth = self.server.auth_info(token)
+        reply = self.reply_to_wire(await handler(request, auth))
         if method.startswith("Cluster."):
             # etcd 3.4's ClusterServer builds its own header: cluster, member and term only.
             reply["header"]["revision"] = 0
@@ -208,14 +247,19 @@ class Service:
         return reply
 
     async def stream(
-        self, method: str, first: Body, inbound: AsyncIterable[Body] | None, send: Send
+        self,
+        method: str,
+        first: Body,
+        inbound: AsyncIterable[Body] | None,
+        send: Send,
+        token: str | None = None,
     ) -> None:
-        """Run one stream: `first` is its opening message, `inbound` the client's later ones
-        (None for a member-to-client stream); returns when the stream is over."""
+        """Run one stream made with `token`: `first` is its opening message, `inbound` the
+        client's later ones (None for a member-to-client stream); returns when it is over."""
         run = self._streams.get(method)
         if run is None:
             raise _unknown_method(method)
-        await run(first, inbound, send)
+        await run(first, inbound, send, self.server.auth_info(token))
 
     # -- what etcd's v3rpc layer checks before the server sees a request -----------------------
     # (the key-space requests' shape checks are the server's: EtcdServer runs them once,
@@ -262,23 +306,38 @@ class Service:
 
     # -- streams -------------------------------------------------------------------------------
 
-    async def _watch(self, first: Body, inbound: AsyncIterable[Body] | None, send: Send) -> None:
+    async def _watch(
+        self, first: Body, inbound: AsyncIterable[Body] | None, send: Send, auth: AuthInfo | None
+    ) -> None:
         """etcd's watch server: create/cancel/progress requests in, responses out, in order."""
         stream = self.server.new_watch_stream()
         try:
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(self._send_watch_responses, stream, send)
-                self._watch_request(stream, first)
+                await self._watch_request(stream, first, send, auth)
                 if inbound is not None:
                     async for body in inbound:
-                        self._watch_request(stream, body)
+                        await self._watch_request(stream, body, send, auth)
         finally:
             stream.close()
 
-    def _watch_request(self, stream: Any, body: Body) -> None:
+    async def _watch_request(
+        self, stream: Any, body: Body, send: Send, auth: AuthInfo | None
+    ) -> None:
         request = from_wire(WatchRequest, body)
         if request.create_request is not None:
             create: WatchCreateRequest = request.create_request
+            if not self.server.watch_permitted(auth, create.key, create.range_end):
+                # etcd's watch server: created and canceled at once, the reason being the
+                # text of the gRPC error it would have returned
+                await send({
+                    "header": to_wire(self.server.header()),
+                    "watch_id": create.watch_id,
+                    "created": True,
+                    "canceled": True,
+                    "cancel_reason": _WATCH_DENIED,
+                })
+                return
             stream.watch(
                 create.key,
                 create.range_end,
@@ -305,7 +364,7 @@ class Service:
                 await send(self.watch_response_to_wire(response))
 
     async def _lease_keep_alive(
-        self, first: Body, inbound: AsyncIterable[Body] | None, send: Send
+        self, first: Body, inbound: AsyncIterable[Body] | None, send: Send, auth: AuthInfo | None
     ) -> None:
         """etcd's keep-alive stream: each request renews once; a lease that is gone gets TTL 0."""
         await send(await self._renew(first))
@@ -321,20 +380,26 @@ class Service:
             reply = LeaseKeepAliveResponse(self.server.header(), request.id, 0)
         return self.reply_to_wire(reply)
 
-    async def _snapshot(self, first: Body, inbound: AsyncIterable[Body] | None, send: Send) -> None:
+    async def _snapshot(
+        self, first: Body, inbound: AsyncIterable[Body] | None, send: Send, auth: AuthInfo | None
+    ) -> None:
         request = from_wire(SnapshotRequest, first)
-        async for chunk in self.server.snapshot(request):
+        async for chunk in self.server.snapshot(request, auth):
             await send(self.reply_to_wire(chunk))
 
-    async def _observe(self, first: Body, inbound: AsyncIterable[Body] | None, send: Send) -> None:
+    async def _observe(
+        self, first: Body, inbound: AsyncIterable[Body] | None, send: Send, auth: AuthInfo | None
+    ) -> None:
         request = from_wire(LeaderRequest, first)
 
         async def send_leader(reply: Any) -> None:
             await send(self.reply_to_wire(reply))
 
-        await self.concurrency.observe(request, send_leader)
+        await self.concurrency.observe(request, send_leader, auth)
 
-    async def _events(self, first: Body, inbound: AsyncIterable[Body] | None, send: Send) -> None:
+    async def _events(
+        self, first: Body, inbound: AsyncIterable[Body] | None, send: Send, auth: AuthInfo | None
+    ) -> None:
         """The member's event stream, for the console: each MemberEvent of the kinds the body
         names (`kinds`, default the state kinds) as {kind, time, monotonic, fields, dropped}."""
         unknown = set(first) - {"kinds"}

@@ -11,6 +11,12 @@ context; etcdctl's 5 s command timeout): past it the call fails with DeadlineExc
 member sent nothing at all on that connection meanwhile (paused, or cut off without TCP
 noticing), the connection is suspect and the next calls go to another endpoint.
 
+With `user` and `password` the client authenticates when it connects (a member with auth
+off is used without a token, as clientv3 does) and sends its token with every call and
+stream; when a member says the token is invalid (expired, or issued before a restart) or was
+checked at an old auth revision, it authenticates again and repeats the call once (without a
+token, if auth has been turned off meanwhile).
+
 The endpoints can follow the cluster, as clientv3's SetEndpoints and Sync: `set_endpoints`
 replaces them (a connection to an endpoint that is no longer listed is closed, so what ran on
 it fails over to a listed one), `sync` takes them from MemberList, and `auto_sync_interval`
@@ -19,6 +25,7 @@ syncs every so many seconds while the client is entered.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 from collections.abc import AsyncIterator, Iterable
@@ -53,6 +60,7 @@ from node.client.requests import (
 from node.client.response import Response, as_dict
 from node.client.streams import LeaseKeepAlive, ReplyStream, SnapshotStream, Watch
 from node.messages import errors
+from node.messages.auth import PermissionType
 from node.messages.faults import FaultKind
 from node.messages.kv import SortOrder, SortTarget
 from node.messages.maintenance import AlarmAction, AlarmType
@@ -63,6 +71,8 @@ DEFAULT_TIMEOUT = 5.0
 _FIRST_BACKOFF = 0.025
 _MAX_BACKOFF = 0.5
 _UNAVAILABLE = "UNAVAILABLE"
+_STALE_TOKEN = (errors.InvalidAuthToken.message, errors.AuthOldRevision.message)
+"""Refusals that a fresh token cures (clientv3's shouldRefreshToken)."""
 
 logger = logging.getLogger(__name__)
 
@@ -104,11 +114,17 @@ class Client(anyio.AsyncContextManagerMixin):
         auto_sync_interval: float | None = None,
         member_endpoints: MemberEndpoints = default_member_endpoints,
         tls: ClientTls | None = None,
+        user: str | None = None,
+        password: str | None = None,
     ) -> None:
         self.endpoints = _distinct(endpoints)
         self.tls = tls
         """How it dials (etcdctl's TLS files), for clients of single members made from it."""
         self._tls = None if tls is None else tls.ssl_context()
+        self.user = user
+        self._password = password
+        self.token: str | None = None
+        """The auth token calls carry (None: calls are made without one)."""
         self.timeout = timeout
         self.auto_sync_interval = auto_sync_interval
         self._member_endpoints = member_endpoints
@@ -127,21 +143,47 @@ class Client(anyio.AsyncContextManagerMixin):
         auto_sync_interval: float | None = None,
         member_endpoints: MemberEndpoints = default_member_endpoints,
         tls: ClientTls | None = None,
+        user: str | None = None,
+        password: str | None = None,
     ) -> Client:
         """A client whose first reachable endpoint answered a TCP connect (and its TLS
-        handshake, with `tls`); enter it to use it."""
+        handshake, with `tls`); enter it to use it (with `user` and `password`, entering
+        authenticates: AuthFailed when they are wrong)."""
         client = cls(
             endpoints,
             timeout=timeout,
             auto_sync_interval=auto_sync_interval,
             member_endpoints=member_endpoints,
             tls=tls,
+            user=user,
+            password=password,
         )
         await client._dial()
         return client
 
+    async def _refresh_token(self, connection: Connection) -> None:
+        """Authenticate as the client's user on `connection` and keep the token; none once
+        the cluster has turned auth off."""
+        deadline = anyio.current_time() + self.timeout
+        body = {"name": self.user, "password": self._password}
+        try:
+            reply = await connection.call("Auth.Authenticate", body, deadline)
+        except errors.AuthNotEnabled:
+            self.token = None
+            raise
+        self.token = reply.token
+
+    async def authenticate(self, user: str, password: str) -> Response:
+        """Auth.Authenticate: from now on, calls are made as `user`."""
+        reply = await self.call(
+            "Auth.Authenticate", {"name": user, "password": password}, repeatable=True
+        )
+        self.user, self._password, self.token = user, password, reply.token
+        return reply
+
     @asynccontextmanager
     async def __asynccontextmanager__(self) -> AsyncIterator[Self]:
+        refused: errors.EtcdError | None = None
         async with anyio.create_task_group() as readers:
             self._task_group = readers
             for connection in self._connections.values():
@@ -149,11 +191,28 @@ class Client(anyio.AsyncContextManagerMixin):
             if self.auto_sync_interval is not None:
                 readers.start_soon(self._sync_every, self.auto_sync_interval)
             try:
-                yield self
+                refused = await self._log_in()
+                if refused is None:
+                    yield self
             finally:
                 await self.aclose()
                 readers.cancel_scope.cancel()
                 self._task_group = None
+        if refused is not None:  # raised here, not inside the task group: as it is
+            raise refused
+
+    async def _log_in(self) -> errors.EtcdError | None:
+        """Authenticate as the client's user, if it has one (a member with auth off is used
+        without a token, as clientv3 does); the refusal, if refused."""
+        if not (self.user and self._password) or self.token is not None:
+            return None
+        try:
+            await self._refresh_token(await self._connection())
+        except errors.AuthNotEnabled:
+            pass
+        except errors.EtcdError as exc:
+            return exc
+        return None
 
     async def aclose(self) -> None:
         """Close every connection; calls still waiting fail with ConnectionLost."""
@@ -265,11 +324,12 @@ class Client(anyio.AsyncContextManagerMixin):
         now = anyio.current_time()
         deadline = now + (self.timeout if time_limit is None else time_limit)
         retry = _Retry(min(deadline, now + self.timeout))
+        refreshed = False
         while True:
             connection: Connection | None = None
             try:
                 connection = await self._connection()
-                return await connection.call(method, body, deadline)
+                return await connection.call(method, body, deadline, self.token)
             except DeadlineExceeded:
                 if connection is not None and connection.suspect:
                     self._move_on_from(connection)
@@ -283,6 +343,11 @@ class Client(anyio.AsyncContextManagerMixin):
                     raise
                 error = exc
             except errors.EtcdError as exc:
+                if self._can_refresh(exc) and not refreshed and connection is not None:
+                    refreshed = True
+                    with contextlib.suppress(errors.AuthNotEnabled):  # then without a token
+                        await self._refresh_token(connection)
+                    continue
                 if not (repeatable and exc.code == _UNAVAILABLE):
                     raise
                 error = exc
@@ -290,13 +355,17 @@ class Client(anyio.AsyncContextManagerMixin):
                     self._move_on_from(connection)
             await retry.wait_or_raise(error)
 
+    def _can_refresh(self, error: errors.EtcdError) -> bool:
+        """Whether a new token may cure `error` (the call was refused, nothing done)."""
+        return bool(self.user and self._password) and error.message in _STALE_TOKEN
+
     async def open_stream(self, method: str, body: dict[str, Any]) -> Stream:
         """Open a stream by its native method name with its first message."""
         retry = _Retry(anyio.current_time() + self.timeout)
         while True:
             try:
                 connection = await self._connection()
-                return await connection.open_stream(method, body)
+                return await connection.open_stream(method, body, self.token)
             except (NotSent, NoEndpointAvailable, ConnectionLost) as exc:
                 await retry.wait_or_raise(exc)
 
@@ -522,6 +591,81 @@ class Client(anyio.AsyncContextManagerMixin):
         """Maintenance.Snapshot: `async with client.snapshot() as chunks: async for blob in ...`."""
         return SnapshotStream(self, "Maintenance.Snapshot", {})
 
+    # -- Auth ----------------------------------------------------------------------------------
+
+    async def _auth(self, method: str, body: dict[str, Any] | None = None) -> Response:
+        return await self.call(f"Auth.{method}", body or {}, repeatable=False)
+
+    async def auth_enable(self) -> Response:
+        """Auth.AuthEnable: needs a root user holding the root role."""
+        return await self._auth("AuthEnable")
+
+    async def auth_disable(self) -> Response:
+        """Auth.AuthDisable (root only)."""
+        return await self._auth("AuthDisable")
+
+    async def user_add(
+        self, name: str, password: str = "", *, no_password: bool = False
+    ) -> Response:
+        """Auth.UserAdd; a `no_password` user can only be used with TLS client certificates."""
+        options = {"no_password": no_password} if no_password else None
+        return await self._auth("UserAdd", {"name": name, "password": password, "options": options})
+
+    async def user_get(self, name: str) -> Response:
+        """Auth.UserGet: the user's roles."""
+        return await self._auth("UserGet", {"name": name})
+
+    async def user_list(self) -> Response:
+        """Auth.UserList."""
+        return await self._auth("UserList")
+
+    async def user_delete(self, name: str) -> Response:
+        """Auth.UserDelete."""
+        return await self._auth("UserDelete", {"name": name})
+
+    async def user_change_password(self, name: str, password: str) -> Response:
+        """Auth.UserChangePassword."""
+        return await self._auth("UserChangePassword", {"name": name, "password": password})
+
+    async def user_grant_role(self, user: str, role: str) -> Response:
+        """Auth.UserGrantRole."""
+        return await self._auth("UserGrantRole", {"user": user, "role": role})
+
+    async def user_revoke_role(self, name: str, role: str) -> Response:
+        """Auth.UserRevokeRole."""
+        return await self._auth("UserRevokeRole", {"name": name, "role": role})
+
+    async def role_add(self, name: str) -> Response:
+        """Auth.RoleAdd."""
+        return await self._auth("RoleAdd", {"name": name})
+
+    async def role_get(self, role: str) -> Response:
+        """Auth.RoleGet: the role's key permissions."""
+        return await self._auth("RoleGet", {"role": role})
+
+    async def role_list(self) -> Response:
+        """Auth.RoleList."""
+        return await self._auth("RoleList")
+
+    async def role_delete(self, role: str) -> Response:
+        """Auth.RoleDelete."""
+        return await self._auth("RoleDelete", {"role": role})
+
+    async def role_grant_permission(
+        self, name: str, perm_type: PermissionType | int, key: Bytes, range_end: Bytes = b""
+    ) -> Response:
+        """Auth.RoleGrantPermission of READ, WRITE or READWRITE on a key or [key, range_end)
+        (range_end b"\\0": every key from `key` on)."""
+        perm = {"permType": int(perm_type), "key": to_bytes(key), "range_end": to_bytes(range_end)}
+        return await self._auth("RoleGrantPermission", {"name": name, "perm": perm})
+
+    async def role_revoke_permission(
+        self, role: str, key: Bytes, range_end: Bytes = b""
+    ) -> Response:
+        """Auth.RoleRevokePermission of exactly (key, range_end)."""
+        body = {"role": role, "key": to_bytes(key), "range_end": to_bytes(range_end)}
+        return await self._auth("RoleRevokePermission", body)
+
     # -- Lock and Election ---------------------------------------------------------------------
 
     async def lock(self, name: Bytes, *, lease: int = 0) -> Response:
@@ -639,6 +783,8 @@ async def connect_client(
     auto_sync_interval: float | None = None,
     member_endpoints: MemberEndpoints = default_member_endpoints,
     tls: ClientTls | None = None,
+    user: str | None = None,
+    password: str | None = None,
 ) -> AsyncIterator[Client]:
     """`async with connect_client([...]) as client:` — Client.connect and enter in one step."""
     client = await Client.connect(
@@ -647,6 +793,8 @@ async def connect_client(
         auto_sync_interval=auto_sync_interval,
         member_endpoints=member_endpoints,
         tls=tls,
+        user=user,
+        password=password,
     )
     async with client:
         yield client

@@ -186,8 +186,15 @@ class Connection:
         except (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError) as exc:
             raise ConnectionLost() from exc
 
-    async def call(self, method: str, body: dict[str, Any], deadline: float = math.inf) -> Response:
-        """Run one unary call and return its reply; raises the member's error, or
+    async def call(
+        self,
+        method: str,
+        body: dict[str, Any],
+        deadline: float = math.inf,
+        token: str | None = None,
+    ) -> Response:
+        """Run one unary call (made with the auth `token`, if any) and return its reply;
+        raises the member's error, or
         DeadlineExceeded once the anyio clock passes `deadline` (the connection is then
         suspect if nothing came from the member since the call went out)."""
         call_id = next(self._ids)
@@ -196,7 +203,7 @@ class Connection:
         heard_before = self.bytes_received
         try:
             with anyio.move_on_at(deadline) as waiting:
-                await self.send_frame(protocol.encode_call(call_id, method, body))
+                await self.send_frame(protocol.encode_call(call_id, method, body, token))
                 await waiter.done.wait()
         finally:
             self._calls.pop(call_id, None)
@@ -209,12 +216,14 @@ class Connection:
         assert waiter.reply is not None
         return waiter.reply
 
-    async def open_stream(self, method: str, body: dict[str, Any]) -> Stream:
-        """Open a stream with its first message."""
+    async def open_stream(
+        self, method: str, body: dict[str, Any], token: str | None = None
+    ) -> Stream:
+        """Open a stream with its first message (made with the auth `token`, if any)."""
         stream = Stream(self, next(self._ids))
         self._streams[stream.id] = stream
         try:
-            await self.send_frame(protocol.encode_call(stream.id, method, body))
+            await self.send_frame(protocol.encode_call(stream.id, method, body, token))
         except BaseException:
             self._streams.pop(stream.id, None)
             raise

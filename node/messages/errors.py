@@ -112,6 +112,66 @@ StepModeRefused = _error(
 """Ours: a step-mode call that cannot be done (an unknown held message id, ticks while the
 clock runs in real time); the instance carries the reason."""
 
+RootUserNotExist = _error(
+    "RootUserNotExist", "FAILED_PRECONDITION", "etcdserver: root user does not exist"
+)
+RootRoleNotExist = _error(
+    "RootRoleNotExist", "FAILED_PRECONDITION", "etcdserver: root user does not have root role"
+)
+UserEmpty = _error("UserEmpty", "INVALID_ARGUMENT", "etcdserver: user name is empty")
+UserAlreadyExist = _error(
+    "UserAlreadyExist", "FAILED_PRECONDITION", "etcdserver: user name already exists"
+)
+UserNotFound = _error("UserNotFound", "FAILED_PRECONDITION", "etcdserver: user name not found")
+RoleAlreadyExist = _error(
+    "RoleAlreadyExist", "FAILED_PRECONDITION", "etcdserver: role name already exists"
+)
+RoleNotFound = _error("RoleNotFound", "FAILED_PRECONDITION", "etcdserver: role name not found")
+RoleEmpty = _error("RoleEmpty", "INVALID_ARGUMENT", "etcdserver: role name is empty")
+AuthFailed = _error(
+    "AuthFailed",
+    "INVALID_ARGUMENT",
+    "etcdserver: authentication failed, invalid user ID or password",
+)
+PermissionDenied = _error(
+    "PermissionDenied", "PERMISSION_DENIED", "etcdserver: permission denied"
+)
+RoleNotGranted = _error(
+    "RoleNotGranted", "FAILED_PRECONDITION", "etcdserver: role is not granted to the user"
+)
+PermissionNotGranted = _error(
+    "PermissionNotGranted",
+    "FAILED_PRECONDITION",
+    "etcdserver: permission is not granted to the role",
+)
+AuthNotEnabled = _error(
+    "AuthNotEnabled", "FAILED_PRECONDITION", "etcdserver: authentication is not enabled"
+)
+InvalidAuthToken = _error(
+    "InvalidAuthToken", "UNAUTHENTICATED", "etcdserver: invalid auth token"
+)
+InvalidAuthMgmt = _error(
+    "InvalidAuthMgmt", "FAILED_PRECONDITION", "etcdserver: invalid auth management"
+)
+NoPasswordUser = _error(
+    "NoPasswordUser",
+    "UNKNOWN",
+    "auth: authentication failed, password was given for no password user",
+)
+"""Authenticate as a --no-password user: etcd returns the auth store's error untranslated."""
+AuthOldRevision = _error(
+    "AuthOldRevision", "INVALID_ARGUMENT", "etcdserver: revision of auth store is old"
+)
+
+
+def maintenance_auth_error(refused: EtcdError) -> EtcdError:
+    """An auth refusal of a Maintenance call: etcd's maintenance server returns the auth
+    store's own error untranslated, so it travels as gRPC's Unknown with `auth: ...` text."""
+    error = EtcdError("auth: " + refused.message.removeprefix("etcdserver: "))
+    error.code = "UNKNOWN"
+    return error
+
+
 ElectionNotLeader = _error("ElectionNotLeader", "UNKNOWN", "election: not leader")
 """Proclaim by a contender that no longer leads (v3election's ErrElectionNotLeader)."""
 ElectionNoLeader = _error("ElectionNoLeader", "UNKNOWN", "election: no leader")

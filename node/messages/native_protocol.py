@@ -7,6 +7,12 @@ reply of a call, or one message of a stream), `{id, error: {code, message}}` (th
 stream failed and is over) or `{id, end: true}` (the stream is over). Ids are the client's
 choice and multiplex many calls and streams on one connection. Both the trio door and the
 anyio client feed received bytes to a FrameDecoder, so framing is written once.
+
+Auth: a call or stream made by an authenticated user carries its token in the opening
+envelope, `{id, method, body, token}`, as a gRPC call carries etcd's `token` metadata; the
+token comes from `Auth.Authenticate` (a call like any other) and every member checks it as
+its gRPC door does (an unknown or expired one: `etcdserver: invalid auth token`). Calls
+without a token are made as nobody, which is everyone while auth is off.
 """
 
 from __future__ import annotations
@@ -53,6 +59,7 @@ class Call:
     id: int
     method: str
     body: dict[str, Any]
+    token: str | None = None
 
 
 @dataclass(slots=True)
@@ -93,9 +100,14 @@ def frame(envelope: dict[str, Any]) -> bytes:
     return LENGTH.pack(len(payload)) + payload
 
 
-def encode_call(call_id: int, method: str, body: dict[str, Any]) -> bytes:
-    """Client: open call or stream `call_id` of `method` with its first message."""
-    return frame({"id": call_id, "method": method, "body": body})
+def encode_call(
+    call_id: int, method: str, body: dict[str, Any], token: str | None = None
+) -> bytes:
+    """Client: open call or stream `call_id` of `method` with its first message, made with
+    the auth `token` when given."""
+    if token is None:
+        return frame({"id": call_id, "method": method, "body": body})
+    return frame({"id": call_id, "method": method, "body": body, "token": token})
 
 
 def encode_message(call_id: int, body: dict[str, Any]) -> bytes:
@@ -143,7 +155,10 @@ def decode_request(payload: bytes) -> Call | Message | End:
         method = envelope["method"]
         if not isinstance(method, str):
             raise ProtocolError("malformed frame: 'method' must be a string", call_id)
-        return Call(call_id, method, body)
+        token = envelope.get("token")
+        if token is not None and not isinstance(token, str):
+            raise ProtocolError("malformed frame: 'token' must be a string", call_id)
+        return Call(call_id, method, body, token)
     if "body" not in envelope:
         raise ProtocolError("malformed frame: expected 'method', 'body' or 'end'", call_id)
     return Message(call_id, body)

@@ -18,7 +18,9 @@ from pathlib import Path
 
 import lmdb
 
-BUCKETS = (b"key", b"meta", b"lease", b"members", b"cluster", b"alarm")
+BUCKETS = (
+    b"key", b"meta", b"lease", b"members", b"cluster", b"alarm", b"auth", b"authUsers", b"authRoles"
+)
 
 CONSISTENT_INDEX_KEY = b"consistent_index"
 SCHEDULED_COMPACT_KEY = b"scheduledCompactRev"

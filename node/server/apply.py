@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from node.messages import errors
+from node.messages.auth import AuthenticateResponse
 from node.messages.cluster import Member
 from node.messages.kv import (
     CompactionRequest,
@@ -35,9 +36,16 @@ from node.messages.lease import (
 from node.messages.maintenance import AlarmAction, AlarmRequest, AlarmResponse, AlarmType
 from node.raft import ConfChange, ConfChangeType, ConfState, Entry, EntryType, MalformedRecord
 from node.server import txn
+from node.server.auth_apply import apply_auth_change
+from node.server.auth_checks import check_applied
 from node.server.cluster import ConfChangeContext
 from node.server.member_state import MemberState
-from node.server.raft_request import MemberAttrSetRequest, RaftRequest
+from node.server.raft_request import (
+    AuthChangeRequest,
+    InternalAuthenticateRequest,
+    MemberAttrSetRequest,
+    RaftRequest,
+)
 from node.server.trace import Tracer
 from node.server.wait import WaitRegistry
 
@@ -129,11 +137,13 @@ class Applier:
             self._log.error("member %x: skipping entry %d: %s", self._member_id, entry.index, exc)
             return None
         try:
-            return request.id, self._dispatch(request.body), None
+            if self._state.auth.enabled:
+                check_applied(self._state.auth, request.auth, self._state.lessor, request.body)
+            return request.id, self._dispatch(request.body, entry.index), None
         except errors.EtcdError as exc:
             return request.id, None, exc
 
-    def _dispatch(self, body: Any) -> Any:
+    def _dispatch(self, body: Any, index: int) -> Any:
         state = self._state
         alarms = state.alarms
         key_space = PutRequest | DeleteRangeRequest | TxnRequest | CompactionRequest
@@ -169,6 +179,11 @@ class Applier:
         if isinstance(body, MemberAttrSetRequest):
             state.cluster.set_attributes(body.member_id, body.name, body.client_urls)
             return None
+        if isinstance(body, InternalAuthenticateRequest):
+            token = state.auth.authenticate(body.name, body.simple_token, index)
+            return AuthenticateResponse(token=token)
+        if isinstance(body, AuthChangeRequest):
+            return apply_auth_change(state.auth, body)
         raise MalformedRecord(f"no applier for {type(body).__name__}")
 
     def _apply_alarm(self, req: AlarmRequest) -> AlarmResponse:

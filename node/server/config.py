@@ -17,6 +17,8 @@ from datetime import timedelta
 from typing import Any
 
 from node.messages.native_protocol import NATIVE_PORT_OFFSET
+from node.server.auth_store import DEFAULT_BCRYPT_COST
+from node.server.auth_tokens import TokenConfigError, token_provider
 from node.server.flag_values import (
     DURATION_UNITS_NS,
     MAX_INT64,
@@ -92,15 +94,16 @@ class Flag:
         return f"{ENV_PREFIX}_{self.name.upper().replace('-', '_')}"
 
 
-MEMBER, CLUSTERING, SECURITY, LOGGING, EXPERIMENTAL, OURS = (
+MEMBER, CLUSTERING, SECURITY, AUTH, LOGGING, EXPERIMENTAL, OURS = (
     "Member",
     "Clustering",
     "Security",
+    "Auth",
     "Logging",
     "Experimental feature",
     "etcd-node",
 )
-SECTIONS = (MEMBER, CLUSTERING, SECURITY, LOGGING, EXPERIMENTAL, OURS)
+SECTIONS = (MEMBER, CLUSTERING, SECURITY, AUTH, LOGGING, EXPERIMENTAL, OURS)
 
 FLAGS: tuple[Flag, ...] = (
     Flag("name", "name", go_string, DEFAULT_NAME, MEMBER,
@@ -168,6 +171,13 @@ FLAGS: tuple[Flag, ...] = (
          "Path to the peer server TLS trusted CA file."),
     Flag("peer-auto-tls", "peer_auto_tls", go_bool, "false", SECURITY,
          "Peer TLS using generated certificates"),
+    Flag("auth-token", "auth_token", go_string, "simple", AUTH,
+         "Specify a v3 authentication token type and its options ('simple' or 'jwt')."),
+    Flag("bcrypt-cost", "bcrypt_cost", go_uint, "10", AUTH,
+         "Specify the cost / strength of the bcrypt algorithm for hashing auth passwords. "
+         "Valid values are between 4 and 31."),
+    Flag("auth-token-ttl", "auth_token_ttl", go_uint, "300", AUTH,
+         "Time (in seconds) of the auth-token-ttl."),
     Flag("log-level", "log_level", go_string, "info", LOGGING,
          "Configures log level. Only supports debug, info, warn, error, panic, or fatal."),
     Flag("experimental-enable-lease-checkpoint", "experimental_enable_lease_checkpoint",
@@ -256,6 +266,10 @@ class ServerConfig:
     restore_skip_hash_check: bool = False
     experimental_enable_lease_checkpoint: bool = True
     pre_vote: bool = True
+    auth_token: str = "simple"
+    """etcd's --auth-token: `simple`, or `jwt,pub-key=...,priv-key=...,sign-method=...`."""
+    bcrypt_cost: int = 10
+    auth_token_ttl: int = 300
 
     def __post_init__(self) -> None:
         if not self.data_dir:
@@ -437,6 +451,15 @@ class ServerConfig:
         self.compaction_retention()
         if self.restore_from is not None and not os.path.isfile(self.restore_from):
             raise ConfigError(f"--restore-from={self.restore_from}: no such snapshot file")
+        try:
+            token_provider(self.auth_token, self.auth_token_ttl)
+        except TokenConfigError as exc:
+            raise ConfigError(str(exc)) from None
+
+    @property
+    def password_cost(self) -> int:
+        """The bcrypt cost: --bcrypt-cost, or etcd's default when outside [4, 31] (as etcd)."""
+        return self.bcrypt_cost if 4 <= self.bcrypt_cost <= 31 else DEFAULT_BCRYPT_COST
 
     def verify_initial_cluster(self) -> None:
         """etcd's VerifyBootstrap (state new) or VerifyJoinExisting (state existing).

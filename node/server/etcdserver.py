@@ -41,6 +41,8 @@ from node.raft import (
 )
 from node.server import validation
 from node.server.apply import Applier, MembershipHooks
+from node.server.auth_store import AuthStore
+from node.server.auth_tokens import AuthInfo, token_provider
 from node.server.bootstrap import bootstrap
 from node.server.cluster import (
     member_to_wire,
@@ -108,6 +110,7 @@ async def open_etcd_server(
                     config.election_timeout_ms, config.heartbeat_interval_ms
                 ),
                 checkpoint_enabled=config.experimental_enable_lease_checkpoint,
+                tokens=token_provider(config.auth_token, config.auth_token_ttl),
             )
         except BaseException:
             booted.backend.close()
@@ -373,6 +376,10 @@ class EtcdServer(V3Server):
         return self._state
 
     @property
+    def _auth_store(self) -> AuthStore:
+        return self._state_now.auth
+
+    @property
     def _tasks(self) -> trio.Nursery:
         """The nursery of the member's tasks, while it runs."""
         if self._nursery is None:
@@ -602,8 +609,8 @@ class EtcdServer(V3Server):
             raise errors.TimeoutDueToLeaderFail()
         raise errors.Timeout()
 
-    async def _raft_request(self, body: RaftBody) -> Any:
-        request = RaftRequest(self._ids.next(), body)
+    async def _raft_request(self, body: RaftBody, auth: AuthInfo | None = None) -> Any:
+        request = RaftRequest(self._ids.next(), body, auth)
         data = request.encode()
         validation.check_proposal_size(data, self.config.max_request_bytes)
         return await self._replicate(request.id, lambda: self._raft_node.propose(data))
@@ -649,7 +656,8 @@ class EtcdServer(V3Server):
             lease = self._state_now.lessor.lookup(lease_id)
             if lease is None or not lease.expired():
                 return
-            await self._raft_request(LeaseRevokeRequest(lease_id))
+            # as root, as etcd's revokeExpiredLeases (WithRoot): the lease's keys may be anyone's
+            await self._raft_request(LeaseRevokeRequest(lease_id), self._auth_store.as_root())
             self.logger.info("member %x: revoked expired lease %x", self.member_id, lease_id)
         except errors.EtcdError as exc:
             self.logger.warning(

@@ -1,5 +1,5 @@
-"""The member's replicated state machine: backend, key space, lessor, membership and alarms,
-opened together and swapped together when a backend arrives with a raft snapshot."""
+"""The member's replicated state machine: backend, key space, lessor, membership, alarms and
+auth, opened together and swapped together when a backend arrives with a raft snapshot."""
 
 from __future__ import annotations
 
@@ -10,6 +10,8 @@ from node.mvcc.backend import Backend
 from node.mvcc.kvstore import KVStore
 from node.mvcc.watchable_store import WatchableStore
 from node.server.alarms import AlarmStore
+from node.server.auth_store import AuthStore
+from node.server.auth_tokens import TokenProvider
 from node.server.cluster import RaftCluster
 from node.server.member_storage import DataPaths, install_backend_file
 
@@ -23,6 +25,7 @@ class MemberState:
         *,
         min_lease_ttl: int,
         checkpoint_enabled: bool,
+        tokens: TokenProvider,
     ) -> None:
         self._min_lease_ttl = min_lease_ttl
         self._checkpoint_enabled = checkpoint_enabled
@@ -31,6 +34,7 @@ class MemberState:
         self.watchable = WatchableStore(self.kv)
         self.cluster = RaftCluster(backend)
         self.alarms = AlarmStore(backend)
+        self.auth = AuthStore(backend, tokens)
 
     def _open_stores(self, backend: Backend) -> tuple[Lessor, KVStore]:
         lessor = Lessor(
@@ -57,6 +61,7 @@ class MemberState:
         self.watchable.restore(self.kv)
         self.cluster.reload(backend)
         self.alarms.reload(backend)
+        self.auth.reload(backend)
 
     def close(self) -> None:
         """Stop watching the key space and close the backend."""

@@ -5,13 +5,13 @@ etcd's buckets and encodings (mvcc/kvstore.go, lease/lessor.go, membership/store
 auth/store.go): `key` holds revision keys (as ours) with protobuf mvccpb.KeyValue values;
 `meta` the consistent index (8 bytes big-endian) and the compaction revisions; `lease`
 leasepb.Lease values; `members` JSON under the member id in hex, `members_removed` "removed";
-`cluster` the cluster version; `alarm` AlarmMember protobufs as keys; `auth` its revision.
+`cluster` the cluster version; `alarm` AlarmMember protobufs as keys; `auth` (enabled flag,
+auth revision), `authUsers` and `authRoles` (authpb protobufs) as the backend keeps them.
 """
 
 from __future__ import annotations
 
 import json
-import logging
 import struct
 import time
 from collections.abc import Iterable, Iterator
@@ -39,17 +39,17 @@ from node.mvcc.backend import (
 )
 from node.mvcc.records import REVISION_BYTES, decode_key_value, encode_key_value, is_tombstone
 from node.server.alarms import ALARM
+from node.server.auth_store import AUTH, AUTH_ROLES, AUTH_USERS, REVISION_KEY
 from node.server.cluster import MEMBERS, member_from_wire
-
-logger = logging.getLogger(__name__)
 
 KEY = b"key"
 META = b"meta"
 CLUSTER_VERSION = b"3.4.0"
 """What etcd 3.4 stores under `cluster`/clusterVersion (major.minor.0)."""
-AUTH_REVISION = encode_u64(1)
-"""A fresh etcd's auth revision (auth/store.go commits 1 when it creates the buckets)."""
 _ALARM_KEY = struct.Struct(">QB")
+AUTH_BUCKETS = (AUTH, AUTH_ROLES, AUTH_USERS)
+FRESH_AUTH_REVISION = encode_u64(1)
+"""A fresh etcd's auth revision (auth/store.go commits 1 when it creates the buckets)."""
 
 
 class SnapshotFormatError(Exception):
@@ -77,9 +77,11 @@ def _etcd_buckets(view: ReadView) -> Iterator[tuple[bytes, Iterable[tuple[bytes,
         for member_id, alarm in (_ALARM_KEY.unpack(key) for key, _ in view.items(ALARM))
     ]
     yield b"alarm", [(key, b"") for key in sorted(alarms)]
-    yield b"auth", [(b"authRevision", AUTH_REVISION)]
-    yield b"authRoles", []
-    yield b"authUsers", []
+    auth = dict(view.items(AUTH))
+    auth.setdefault(REVISION_KEY, FRESH_AUTH_REVISION)
+    yield AUTH, sorted(auth.items())
+    yield AUTH_ROLES, list(view.items(AUTH_ROLES))  # authpb protobufs, as etcd stores them
+    yield AUTH_USERS, list(view.items(AUTH_USERS))
     yield b"cluster", [(b"clusterVersion", CLUSTER_VERSION)]
     yield KEY, (
         (revision, _key_value_pb(decode_key_value(value))) for revision, value in view.items(KEY)
@@ -124,8 +126,9 @@ def export_snapshot_db(backend: Backend, dest: Path) -> int:
 
 def import_snapshot_db(source: Path, backend: Backend) -> None:
     """Fill the empty `backend` from etcd's bbolt database at `source`: keys with their
-    revisions, leases and the compaction revisions, as etcd's restore keeps them. Members,
-    removed members and alarms are left out: the restored member's cluster is the one
+    revisions, leases, the compaction revisions and the auth state (users, roles, the enabled
+    flag and the auth revision), as etcd's restore keeps them. Members, removed members and
+    alarms are left out: the restored member's cluster is the one
     --initial-cluster names. Raises SnapshotFormatError when `source` is not one."""
     try:
         with open_bolt(source) as db, backend.write() as view:
@@ -143,11 +146,9 @@ def import_snapshot_db(source: Path, backend: Backend) -> None:
             for name, value in db.items(META):
                 if name in (SCHEDULED_COMPACT_KEY, FINISHED_COMPACT_KEY):
                     view.put(META, name, value)
-            if dict(db.items(b"auth")).get(b"authEnabled") == b"\x01" or any(
-                db.items(b"authUsers")
-            ):
-                logger.warning("%s holds auth users or enables auth: this member does not "
-                               "restore them (it has no auth)", source)
+            for bucket in AUTH_BUCKETS:
+                for key, value in db.items(bucket):
+                    view.put(bucket, key, value)
     except BoltFormatError as exc:
         raise SnapshotFormatError(str(exc)) from exc
     except DecodeError as exc:

@@ -87,6 +87,8 @@ from node.raft import (
     ConfChangeType,
 )
 from node.server import txn, validation
+from node.server.auth_checks import check_txn
+from node.server.auth_tokens import AuthInfo
 from node.server.cluster import (
     ConfChangeContext,
     added_member_id,
@@ -104,6 +106,7 @@ from node.server.raft_node import RaftNode
 from node.server.raft_request import RaftBody, RequestIdGenerator
 from node.server.step_mode import MemberStepMode
 from node.server.trace import Tracer
+from node.server.v3_auth import AuthServer
 from node.server.wait import IndexWaiter
 from node.server.watch_stream import ServerWatchStream
 
@@ -122,8 +125,11 @@ TRACE_CAPACITY = 16384
 T = TypeVar("T")
 
 
-class V3Server:
-    """etcd's v3 API over the member's raft loop and state; EtcdServer is the one subclass."""
+class V3Server(AuthServer):
+    """etcd's v3 API over the member's raft loop and state; EtcdServer is the one subclass.
+
+    Every client method takes the caller's `auth` (None: no token); with auth off nothing
+    looks at it."""
 
     if TYPE_CHECKING:  # what EtcdServer (etcdserver.py) provides
         config: ServerConfig
@@ -170,7 +176,7 @@ class V3Server:
 
         def header(self, revision: int | None = None) -> ResponseHeader: ...
 
-        async def _raft_request(self, body: RaftBody) -> Any: ...
+        async def _raft_request(self, body: RaftBody, auth: AuthInfo | None = None) -> Any: ...
 
         async def _replicate(self, request_id: int, propose: Callable[[], None]) -> Any: ...
 
@@ -217,9 +223,13 @@ class V3Server:
 
     # -- KV -----------------------------------------------------------------------------------
 
-    async def range(self, req: RangeRequest) -> RangeResponse:
+    async def range(
+        self, req: RangeRequest, auth: AuthInfo | None = None
+    ) -> RangeResponse:
         """etcd's Range: linearizable unless `serializable`."""
         validation.check_range(req)
+        if self._auth_store.enabled:
+            self._auth_store.check_range(auth, req.key, req.range_end)
         if not req.serializable:
             self._check_not_learner()
             await self._linearizable()
@@ -228,33 +238,43 @@ class V3Server:
             raise errors.Corrupt()
         return txn.range(state.kv, req)
 
-    async def put(self, req: PutRequest) -> PutResponse:
+    async def put(
+        self, req: PutRequest, auth: AuthInfo | None = None
+    ) -> PutResponse:
         """etcd's Put, through raft; answered once applied."""
         validation.check_put(req)
         self._check_not_learner()
         self._check_quota(KV_OVERHEAD + len(req.key) + len(req.value))
-        return await self._raft_request(req)
+        return await self._raft_request(req, auth)
 
-    async def delete_range(self, req: DeleteRangeRequest) -> DeleteRangeResponse:
+    async def delete_range(
+        self, req: DeleteRangeRequest, auth: AuthInfo | None = None
+    ) -> DeleteRangeResponse:
         """etcd's DeleteRange, through raft."""
         validation.check_delete_range(req)
         self._check_not_learner()
-        return await self._raft_request(req)
+        return await self._raft_request(req, auth)
 
-    async def txn(self, req: TxnRequest) -> TxnResponse:
+    async def txn(
+        self, req: TxnRequest, auth: AuthInfo | None = None
+    ) -> TxnResponse:
         """etcd's Txn; a read-only one is served as a linearizable read."""
         validation.check_txn(req, self.config.max_txn_ops)
         self._check_not_learner()
         if txn.is_read_only(req):
+            if self._auth_store.enabled:
+                check_txn(self._auth_store, auth, req)
             await self._linearizable()
             return txn.txn(self._state_now.kv, req)
         self._check_quota(_txn_cost(req))
-        return await self._raft_request(req)
+        return await self._raft_request(req, auth)
 
-    async def compact(self, req: CompactionRequest) -> CompactionResponse:
+    async def compact(
+        self, req: CompactionRequest, auth: AuthInfo | None = None
+    ) -> CompactionResponse:
         """etcd's Compact, through raft: history before `revision` is dropped."""
         self._check_not_learner()
-        resp = await self._raft_request(CompactionRequest(req.revision, req.physical))
+        resp = await self._raft_request(CompactionRequest(req.revision, req.physical), auth)
         resp.header = self.header()
         return resp
 
@@ -263,25 +283,31 @@ class V3Server:
 
     # -- Lease --------------------------------------------------------------------------------
 
-    async def lease_grant(self, req: LeaseGrantRequest) -> LeaseGrantResponse:
+    async def lease_grant(
+        self, req: LeaseGrantRequest, auth: AuthInfo | None = None
+    ) -> LeaseGrantResponse:
         """etcd's LeaseGrant, through raft; id 0 lets the server pick one."""
         self._check_not_learner()
         if req.ttl > MAX_LEASE_TTL:
             raise errors.LeaseTTLTooLarge()
         lease_id = req.id or self._lease_ids.next_id()
         self._check_quota(LEASE_OVERHEAD)
-        resp = await self._raft_request(LeaseGrantRequest(req.ttl, lease_id))
+        resp = await self._raft_request(LeaseGrantRequest(req.ttl, lease_id), auth)
         resp.header = self.header()
         return resp
 
-    async def lease_revoke(self, req: LeaseRevokeRequest) -> LeaseRevokeResponse:
+    async def lease_revoke(
+        self, req: LeaseRevokeRequest, auth: AuthInfo | None = None
+    ) -> LeaseRevokeResponse:
         """etcd's LeaseRevoke, through raft: the lease and its keys go."""
         self._check_not_learner()
-        resp = await self._raft_request(LeaseRevokeRequest(req.id))
+        resp = await self._raft_request(LeaseRevokeRequest(req.id), auth)
         resp.header = self.header()
         return resp
 
-    async def lease_renew(self, req: LeaseKeepAliveRequest) -> LeaseKeepAliveResponse:
+    async def lease_renew(
+        self, req: LeaseKeepAliveRequest, auth: AuthInfo | None = None
+    ) -> LeaseKeepAliveResponse:
         """One keep-alive, answered by the leader's lessor (forwarded there from a follower)."""
         self._check_not_learner()
         ttl = await self._on_leader(lambda: self._renew_here(req.id), "lease_renew", {"id": req.id})
@@ -293,7 +319,9 @@ class V3Server:
         self._tracer.lease("renew", lease_id, ttl)
         return ttl
 
-    async def lease_time_to_live(self, req: LeaseTimeToLiveRequest) -> LeaseTimeToLiveResponse:
+    async def lease_time_to_live(
+        self, req: LeaseTimeToLiveRequest, auth: AuthInfo | None = None
+    ) -> LeaseTimeToLiveResponse:
         """etcd's LeaseTimeToLive, answered by the leader; ttl -1 for an unknown lease."""
         self._check_not_learner()
         granted, ttl, keys = await self._on_leader(
@@ -308,7 +336,9 @@ class V3Server:
         found = self._state_now.lessor.time_to_live(lease_id, keys)
         return [found.granted_ttl, found.ttl, found.keys]
 
-    async def lease_leases(self, req: LeaseLeasesRequest) -> LeaseLeasesResponse:
+    async def lease_leases(
+        self, req: LeaseLeasesRequest, auth: AuthInfo | None = None
+    ) -> LeaseLeasesResponse:
         """etcd's LeaseLeases after a ReadIndex barrier."""
         self._check_not_learner()
         await self._linearizable()
@@ -355,11 +385,14 @@ class V3Server:
 
     # -- Cluster ------------------------------------------------------------------------------
 
-    async def member_add(self, req: MemberAddRequest) -> MemberAddResponse:
+    async def member_add(
+        self, req: MemberAddRequest, auth: AuthInfo | None = None
+    ) -> MemberAddResponse:
         """etcd's MemberAdd: the new id comes from the peer URLs and the current second, then
         etcd's strict reconfiguration checks (mayAddMember) run before proposing; the applied
         membership's checks (ValidateConfigurationChange) run when the entry is applied."""
         self._check_not_learner()
+        self._check_admin(auth)
         urls = _checked_urls(req.peer_urls)
         member = Member(added_member_id(urls, time.time()), "", urls, [], req.is_learner)
         if not req.is_learner and not self._state_now.cluster.is_ready_to_add_voting_member():
@@ -374,13 +407,16 @@ class V3Server:
         voters = [v.id for v in self._state_now.cluster.voting_members() if v.id != self.member_id]
         return all(v in self._active_peers for v in voters)
 
-    async def member_remove(self, req: MemberRemoveRequest) -> MemberRemoveResponse:
+    async def member_remove(
+        self, req: MemberRemoveRequest, auth: AuthInfo | None = None
+    ) -> MemberRemoveResponse:
         """etcd's MemberRemove; the removed member stops itself.
 
         As etcd, an id this member does not know is not refused here but when the change is
         applied: a member still catching up would otherwise say "member not found" of one
         the cluster has."""
         self._check_not_learner()
+        self._check_admin(auth)
         cluster = self._state_now.cluster
         target = cluster.member(req.id)
         if target is None or not target.is_learner:
@@ -394,23 +430,31 @@ class V3Server:
         members = await self._conf_change(ConfChangeType.REMOVE_NODE, Member(req.id))
         return MemberRemoveResponse(self.header(), members)
 
-    async def member_update(self, req: MemberUpdateRequest) -> MemberUpdateResponse:
+    async def member_update(
+        self, req: MemberUpdateRequest, auth: AuthInfo | None = None
+    ) -> MemberUpdateResponse:
         """etcd's MemberUpdate: new peer URLs for a member."""
         self._check_not_learner()
+        self._check_admin(auth)
         urls = _checked_urls(req.peer_urls)
         members = await self._conf_change(
             ConfChangeType.UPDATE_NODE, Member(req.id, peer_urls=urls)
         )
         return MemberUpdateResponse(self.header(), members)
 
-    async def member_list(self, req: MemberListRequest) -> MemberListResponse:
+    async def member_list(
+        self, req: MemberListRequest, auth: AuthInfo | None = None
+    ) -> MemberListResponse:
         """The applied membership, from this member (etcd 3.4 answers locally)."""
         self._check_not_learner()
         return MemberListResponse(self.header(), self._state_now.cluster.members())
 
-    async def member_promote(self, req: MemberPromoteRequest) -> MemberPromoteResponse:
+    async def member_promote(
+        self, req: MemberPromoteRequest, auth: AuthInfo | None = None
+    ) -> MemberPromoteResponse:
         """Promote a learner; the leader checks it is in sync (a follower forwards)."""
         self._check_not_learner()
+        self._check_admin(auth)
         wires = await self._on_leader(
             lambda: self._promote_here(req.id), "member_promote", {"id": req.id}
         )
@@ -441,7 +485,9 @@ class V3Server:
 
     # -- Maintenance --------------------------------------------------------------------------
 
-    async def status(self, req: StatusRequest) -> StatusResponse:
+    async def status(
+        self, req: StatusRequest, auth: AuthInfo | None = None
+    ) -> StatusResponse:
         """etcd's Status of this member (answered by learners too)."""
         state = self._state_now
         resp = StatusResponse(
@@ -464,7 +510,9 @@ class V3Server:
         """The alarms raised in the cluster, as this member has applied them (etcd's Alarms())."""
         return self._state_now.alarms.get()
 
-    async def raft_status(self, req: RaftStatusRequest) -> RaftStatusResponse:
+    async def raft_status(
+        self, req: RaftStatusRequest, auth: AuthInfo | None = None
+    ) -> RaftStatusResponse:
         """Ours: this member's role, term, vote, leader and log indexes, as raft sees them."""
         raw_node = self._raft_node.raw_node
         status = raw_node.status()
@@ -479,22 +527,31 @@ class V3Server:
             applied=self.applied_index,
         )
 
-    async def hash(self, req: HashRequest) -> HashResponse:
+    async def hash(
+        self, req: HashRequest, auth: AuthInfo | None = None
+    ) -> HashResponse:
         """etcd's Hash: CRC-32C of this member's whole backend."""
         self._check_not_learner()
+        self._check_maintenance_admin(auth)
         return HashResponse(self.header(), backend_hash(self._state_now.backend))
 
-    async def hash_kv(self, req: HashKVRequest) -> HashKVResponse:
+    async def hash_kv(
+        self, req: HashKVRequest, auth: AuthInfo | None = None
+    ) -> HashKVResponse:
         """etcd's HashKV: the key space's hash at a revision (0: current)."""
         self._check_not_learner()
+        self._check_maintenance_admin(auth)
         found = self._state_now.kv.hash_kv(req.revision)
         # etcd reports -1 until the first compaction (its compactMainRev starts there).
         compacted = found.compact_revision if found.compact_revision > 0 else -1
         return HashKVResponse(self.header(found.revision), found.hash, compacted)
 
-    def snapshot(self, req: SnapshotRequest) -> AsyncIterator[SnapshotResponse]:
+    def snapshot(
+        self, req: SnapshotRequest, auth: AuthInfo | None = None
+    ) -> AsyncIterator[SnapshotResponse]:
         """A consistent copy of the backend as etcd's Snapshot stream (see maintenance.py)."""
         self._check_not_learner()
+        self._check_maintenance_admin(auth)
         state = self._state_now
         return self._snapshot_stream(lambda dest: state.backend.copy_to(dest))
 
@@ -507,16 +564,21 @@ class V3Server:
                 chunk.header = header
                 yield chunk
 
-    async def alarm(self, req: AlarmRequest) -> AlarmResponse:
+    async def alarm(
+        self, req: AlarmRequest, auth: AuthInfo | None = None
+    ) -> AlarmResponse:
         """etcd's Alarm: GET, ACTIVATE or DEACTIVATE, through raft."""
         self._check_not_learner()
-        resp = await self._raft_request(AlarmRequest(req.action, req.member_id, req.alarm))
+        resp = await self._raft_request(AlarmRequest(req.action, req.member_id, req.alarm), auth)
         resp.header = self.header()
         return resp
 
-    async def defragment(self, req: DefragmentRequest) -> DefragmentResponse:
+    async def defragment(
+        self, req: DefragmentRequest, auth: AuthInfo | None = None
+    ) -> DefragmentResponse:
         """Rewrite this member's backend file without free pages (blocks the member briefly)."""
         self._check_not_learner()
+        self._check_maintenance_admin(auth)
         state = self._state_now
         async with self._backend_lock:
             before = state.backend.size()
@@ -529,9 +591,12 @@ class V3Server:
         )
         return DefragmentResponse(self.header())
 
-    async def move_leader(self, req: MoveLeaderRequest) -> MoveLeaderResponse:
+    async def move_leader(
+        self, req: MoveLeaderRequest, auth: AuthInfo | None = None
+    ) -> MoveLeaderResponse:
         """Hand leadership to `target_id` and wait until it leads (on the leader only)."""
         self._check_not_learner()
+        self._check_maintenance_admin(auth)
         if not self.is_leader:
             raise errors.NotLeader()
         target = self._state_now.cluster.member(req.target_id)
@@ -543,6 +608,17 @@ class V3Server:
                 await self._leader_changed.wait()
             return MoveLeaderResponse(self.header())
         raise errors.TimeoutLeaderTransfer()
+
+    def watch_permitted(self, auth: AuthInfo | None, key: bytes, range_end: bytes) -> bool:
+        """Whether `auth` may watch the key or range (checked when a watch is created)."""
+        store = self._auth_store
+        if not store.enabled:
+            return True
+        try:
+            store.check_range(auth, key, range_end)
+        except errors.EtcdError:
+            return False
+        return True
 
     def new_watch_stream(self) -> ServerWatchStream:
         """A watch stream on this member's key space (see watch_stream.py)."""
@@ -566,16 +642,22 @@ class V3Server:
             capacity = STATE_CAPACITY if chosen <= STATE_KINDS else TRACE_CAPACITY
         return self.events.subscribe(capacity, chosen)
 
-    async def inject_fault(self, req: FaultRequest) -> FaultResponse:
-        """Isolate, degrade links, delay fsync, pause apply, or heal (fault injection only)."""
+    async def inject_fault(
+        self, req: FaultRequest, auth: AuthInfo | None = None
+    ) -> FaultResponse:
+        """Isolate, degrade links, delay fsync, pause apply, or heal (fault injection only;
+        root only while auth is on)."""
+        self._check_admin(auth)
         faults = self._faults.inject(req)
         self.logger.warning(
             "member %x: fault injected: %s %s", self.member_id, req.kind.name.lower(), faults
         )
         return FaultResponse(self.header(), faults)
 
-    async def step(self, req: StepRequest) -> StepResponse:
-        """Ours: step mode: hold, deliver, drop, tick or release (fault injection only)."""
+    async def step(self, req: StepRequest, auth: AuthInfo | None = None) -> StepResponse:
+        """Ours: step mode: hold, deliver, drop, tick or release (fault injection only; root
+        only while auth is on)."""
+        self._check_admin(auth)
         resp = self._step_mode.act(req)
         resp.header = self.header()
         if req.action != StepAction.HELD:

@@ -923,3 +923,64 @@ async def test_step_mode_holds_lists_delivers_ticks_and_releases_through_command
     assert as_json.value["action"] == "held" and as_json.value["held"]
     assert released[0].startswith("released: real time again, ")
     assert value == ["v"]
+
+
+async def test_auth_user_and_role_commands_print_what_etcdctl_prints(tmp_path):
+    async with native_cluster(tmp_path, bcrypt_cost=4) as (member,):
+        async with connect_client([member.endpoint]) as client, Console.open(client) as console:
+            assert await ok(console, "user add root:rootpw") == ["User root created"]
+            assert await ok(console, "role add root") == ["Role root created"]
+            assert await ok(console, "user grant-role root root") == [
+                "Role root is granted to user root"
+            ]
+            assert await ok(console, "user add alice:x") == ["User alice created"]
+            assert await ok(console, "user add bob --no-password") == ["User bob created"]
+            assert await ok(console, "role add r1") == ["Role r1 created"]
+            for line in (
+                "role grant-permission r1 read k1",
+                "role grant-permission r1 write a c",
+                "role grant-permission --prefix r1 readwrite p/",
+                "role grant-permission --from-key r1 read z",
+            ):
+                assert await ok(console, line) == ["Role r1 updated"]
+            assert await ok(console, "role get r1") == [
+                "Role r1", "KV Read:", "\tk1", "\t[p/, p0) (prefix p/)", "\t[z, <open ended>",
+                "KV Write:", "\t[a, c)", "\t[p/, p0) (prefix p/)",
+            ]  # fmt: skip
+            assert await ok(console, "user get alice") == ["User: alice", "Roles:"]
+            assert await ok(console, "user grant-role alice r1") == [
+                "Role r1 is granted to user alice"
+            ]
+            assert await ok(console, "user get alice") == ["User: alice", "Roles: r1"]
+            assert await ok(console, "user list") == ["alice", "bob", "root"]
+            assert await ok(console, "role list") == ["r1", "root"]
+            assert await ok(console, "role revoke-permission r1 k1") == [
+                "Permission of key k1 is revoked from role r1"
+            ]
+            assert await ok(console, "role revoke-permission --from-key r1 z") == [
+                "Permission of range [z, <open ended> is revoked from role r1"
+            ]
+            assert_one_error_line(
+                await run(console, "role grant-permission r1 readonly k"),
+                "invalid permission type readonly",
+            )
+            assert_one_error_line(
+                await run(console, "user get nobody"), "etcdserver: user name not found"
+            )
+            assert await ok(console, "user passwd alice secret") == ["Password updated"]
+            assert await ok(console, "user delete bob") == ["User bob deleted"]
+            assert await ok(console, "auth enable") == ["Authentication Enabled"]
+            assert_one_error_line(await run(console, "get k1"), "etcdserver: user name is empty")
+
+        async with (
+            connect_client([member.endpoint], user="alice", password="secret") as alice,
+            Console.open(alice) as console,
+        ):
+            assert await ok(console, "put p/x 1") == ["OK"]
+            for refused in ("put k1 v", "auth disable"):
+                assert_one_error_line(await run(console, refused), "etcdserver: permission denied")
+        async with (
+            connect_client([member.endpoint], user="root", password="rootpw") as root,
+            Console.open(root) as console,
+        ):
+            assert await ok(console, "auth disable") == ["Authentication Disabled"]

@@ -22,6 +22,22 @@ def test_a_call_round_trips_through_a_frame():
     )
 
 
+def test_a_call_carries_its_auth_token_in_the_envelope():
+    data = protocol.encode_call(8, "KV.Range", {"key": b"k"}, token="abcdefghijklmnop.42")
+    (payload,) = _payloads(data)
+
+    assert protocol.decode_request(payload) == protocol.Call(
+        8, "KV.Range", {"key": b"k"}, "abcdefghijklmnop.42"
+    )
+
+
+def test_a_token_that_is_not_text_breaks_the_protocol():
+    payload = cbor2.dumps({"id": 4, "method": "KV.Range", "body": {}, "token": 5})
+
+    with pytest.raises(protocol.ProtocolError, match="'token' must be a string"):
+        protocol.decode_request(payload)
+
+
 def test_stream_message_and_end_are_told_apart():
     decoder = protocol.FrameDecoder()
     frames = decoder.feed(protocol.encode_message(3, {"ID": 5}) + protocol.encode_end(3))
