@@ -3,6 +3,10 @@ etcdctl's commands: `put "k" "v" lease=..`, `del "a" "b"`, `txn if ... then ... 
 
 from __future__ import annotations
 
+import dataclasses
+import re
+
+from node.messages.auth import Permission
 from node.messages.kv import (
     CompactionRequest,
     Compare,
@@ -17,7 +21,13 @@ from node.messages.kv import (
 from node.messages.lease import LeaseCheckpointRequest, LeaseGrantRequest, LeaseRevokeRequest
 from node.messages.maintenance import AlarmRequest
 from node.raft.describe import quote
-from node.server.raft_request import MemberAttrSetRequest, RaftBody, RequestKind
+from node.server.raft_request import (
+    AuthChangeRequest,
+    InternalAuthenticateRequest,
+    RaftBody,
+    RequestKind,
+    kind_of,
+)
 
 _COMPARE_TARGETS = {
     CompareTarget.VERSION: "version",
@@ -43,25 +53,15 @@ REQUEST_KIND_NAMES = {
     RequestKind.LEASE_CHECKPOINT: "lease-checkpoint",
     RequestKind.ALARM: "alarm",
     RequestKind.MEMBER_ATTR_SET: "member-attr-set",
+    RequestKind.AUTHENTICATE: "authenticate",
+    RequestKind.AUTH_CHANGE: "auth",
 }
 """The names `--types` takes for each kind of request."""
-
-_KIND_OF = {
-    PutRequest: RequestKind.PUT,
-    DeleteRangeRequest: RequestKind.DELETE_RANGE,
-    TxnRequest: RequestKind.TXN,
-    CompactionRequest: RequestKind.COMPACTION,
-    LeaseGrantRequest: RequestKind.LEASE_GRANT,
-    LeaseRevokeRequest: RequestKind.LEASE_REVOKE,
-    LeaseCheckpointRequest: RequestKind.LEASE_CHECKPOINT,
-    AlarmRequest: RequestKind.ALARM,
-    MemberAttrSetRequest: RequestKind.MEMBER_ATTR_SET,
-}
 
 
 def request_kind_name(body: RaftBody) -> str:
     """The `--types` name of a request: put, txn, lease-grant, ..."""
-    return REQUEST_KIND_NAMES[_KIND_OF[type(body)]]
+    return REQUEST_KIND_NAMES[kind_of(body)]
 
 
 def describe_request(body: RaftBody) -> str:
@@ -83,8 +83,35 @@ def describe_request(body: RaftBody) -> str:
         return f"lease checkpoint {points}"
     if isinstance(body, AlarmRequest):
         return f"alarm {body.action.name} {body.alarm.name} member={body.member_id:x}"
+    if isinstance(body, InternalAuthenticateRequest):
+        return f"authenticate name={body.name}"  # the token stays out of the listing
+    if isinstance(body, AuthChangeRequest):
+        return _auth_change(body)
     urls = ",".join(body.client_urls)
     return f"publish member={body.member_id:x} name={body.name} client_urls={urls}"
+
+
+def _auth_change(change: AuthChangeRequest) -> str:
+    """`auth user-add name=alice`: the Auth call and its fields, never a password or its hash."""
+    request = change.request
+    words = re.findall("[A-Z][a-z]*", type(request).__name__.removeprefix("Auth"))
+    verb = "-".join(word.lower() for word in words if word != "Request")
+    fields = [
+        f"{field.name}={_field_text(value)}"
+        for field in dataclasses.fields(request)
+        if "password" not in field.name
+        and (value := getattr(request, field.name)) not in (None, "", b"")
+    ]
+    return " ".join(["auth", verb, *fields])
+
+
+def _field_text(value: object) -> str:
+    if isinstance(value, bytes):
+        return quote(value)
+    if isinstance(value, Permission):
+        end = f" range_end={quote(value.range_end)}" if value.range_end else ""
+        return f"{value.perm_type.name} key={quote(value.key)}{end}"
+    return str(value)
 
 
 def _put(put: PutRequest) -> str:

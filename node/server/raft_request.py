@@ -159,6 +159,11 @@ _KIND_OF: dict[type, RequestKind] = {
 }
 
 
+def kind_of(body: RaftBody) -> RequestKind:
+    """What `body` is, as its entry says on the wire."""
+    return _KIND_OF[type(body)]
+
+
 def _body_to_wire(body: RaftBody) -> Any:
     if isinstance(body, PutRequest | DeleteRangeRequest | TxnRequest):
         return body.to_wire()
@@ -218,11 +223,11 @@ class RaftRequest:
     @property
     def kind(self) -> RequestKind:
         """What the body is."""
-        return _KIND_OF[type(self.body)]
+        return kind_of(self.body)
 
     def encode(self) -> bytes:
         """The entry data: cbor2 [id, kind, body] or [id, kind, body, user, auth revision]."""
-        wire = [self.id, int(_KIND_OF[type(self.body)]), _body_to_wire(self.body)]
+        wire = [self.id, int(kind_of(self.body)), _body_to_wire(self.body)]
         if self.auth is not None:
             wire += [self.auth.username, self.auth.revision]
         return cbor2.dumps(wire)
