@@ -7,7 +7,7 @@ fans the calls out and names members by their playground names.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -192,9 +192,7 @@ class ClusterStepMode:
         async def ask(record: MemberRecord) -> None:
             replies.append(await self._step(record, action, ids=by_sender[record.name]))
 
-        async with anyio.create_task_group() as group:
-            for record in records:
-                group.start_soon(ask, record)
+        await _all_of(ask, records)
         done = [m for reply in replies for m in self._messages(reply.done)]
         held = [m for reply in replies for m in self._messages(reply.held)]
         return StepOutcome(done, sorted(held, key=_age))
@@ -208,9 +206,7 @@ class ClusterStepMode:
         async def ask(record: MemberRecord) -> None:
             replies[record.name] = await self._step(record, action, **body)
 
-        async with anyio.create_task_group() as group:
-            for record in running:
-                group.start_soon(ask, record)
+        await _all_of(ask, running)
         done = [m for reply in replies.values() for m in self._messages(reply.done)]
         held = [m for reply in replies.values() for m in self._messages(reply.held)]
         holding = [name for name in self._members() if name in replies and replies[name].holding]
@@ -270,3 +266,16 @@ def _parse_ref(ref: str) -> tuple[str, int]:
 
 def _age(message: HeldMessage) -> tuple[float, str]:
     return (message.held_at, message.ref)
+
+
+async def _all_of(
+    ask: Callable[[MemberRecord], Coroutine[Any, Any, None]], records: Iterable[MemberRecord]
+) -> None:
+    """`ask` every member at once; the first refusal as the PlaygroundError it is (the callers
+    promise one, not the task group's ExceptionGroup around it)."""
+    try:
+        async with anyio.create_task_group() as group:
+            for record in records:
+                group.start_soon(ask, record)
+    except* PlaygroundError as refused:
+        raise refused.exceptions[0] from None

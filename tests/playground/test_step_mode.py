@@ -203,8 +203,12 @@ async def test_a_put_on_a_held_cluster_times_out_with_etcds_text(playground: Pla
             await c.put(b"step/late", b"v")
 
     await playground.step_mode.release()
+    # the timed-out put was proposed and its MsgApps held: once released, it commits anyway
     async with connect_client([playground.member(leader).native_endpoint]) as client:
-        assert (await client.get(b"step/late")).kvs[0].value == b"v"
+        with trio.fail_after(WAIT):
+            while not (found := await client.get(b"step/late")).kvs:  # noqa: ASYNC110 - asks
+                await trio.sleep(0.05)
+    assert found.kvs[0].value == b"v"
 
 
 async def test_a_member_restarted_during_step_mode_is_held_too(playground: Playground):
