@@ -419,7 +419,7 @@ def test_the_dashboard_follows_a_real_etcd_over_mutual_tls(
         app = dashboard_for(etcd_endpoints=[url], tls=tls)
         async with app.run_test(size=SIZE) as pilot:
             await dashboard_shows(pilot, lambda: leader_shown(app) == endpoint, "the leader")
-            await pilot.press("f")
+            await pilot.press("F")
             app.keys_panel.query_one("#key-find", Input).value = "dash/"
             await pilot.press("enter")
             tree = app.keys_panel.key_tree
