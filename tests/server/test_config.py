@@ -487,9 +487,6 @@ OUR_REFUSALS = [
      "--listen-client-urls has http://127.0.0.1:60000 whose native port 70000 is above 65535: "
      "set --listen-native-urls"),
     (["--restore-from", "missing.snap"], "--restore-from=missing.snap: no such snapshot file"),
-    (["--listen-metrics-urls", "https://127.0.0.1:2381"],
-     "--listen-metrics-urls has https://127.0.0.1:2381 but etcd-node does not support TLS: "
-     "use http://"),
 ]  # fmt: skip
 
 
