@@ -19,10 +19,14 @@ import tempfile
 import time
 from multiprocessing.connection import Connection
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import trio
 
 from node.client import Client
+
+if TYPE_CHECKING:
+    from node.server.etcdserver import EtcdServer
 
 
 def _free_port() -> int:
@@ -31,13 +35,15 @@ def _free_port() -> int:
         return probe.getsockname()[1]
 
 
-def _serve_cluster(directory: str, members: int, pipe: Connection) -> None:
-    """Child process: run the members with native doors until the parent says stop."""
+async def start_native_members(
+    nursery: trio.Nursery, directory: str, names: list[str], token: str
+) -> list[tuple[EtcdServer, str]]:
+    """Run members `names` with native doors in `nursery`; each one's (server, native endpoint)
+    once they all follow one leader."""
     from node.api.native import serve_native
     from node.server.config import ServerConfig
     from node.server.member import open_server
 
-    names = [f"m{i}" for i in range(1, members + 1)]
     peers = {name: [f"http://127.0.0.1:{_free_port()}"] for name in names}
 
     async def run_member(name: str, task_status: trio.TaskStatus) -> None:
@@ -50,22 +56,30 @@ def _serve_cluster(directory: str, members: int, pipe: Connection) -> None:
             listen_peer_urls=peers[name],
             initial_advertise_peer_urls=peers[name],
             initial_cluster=peers,
-            initial_cluster_token="native-bench",
+            initial_cluster_token=token,
             listen_native_urls=["http://127.0.0.1:0"],
         )
-        async with open_server(config) as server, trio.open_nursery() as nursery:
-            (port,) = await nursery.start(serve_native, server, config)
+        async with open_server(config) as server, trio.open_nursery() as doors:
+            (port,) = await doors.start(serve_native, server, config)
             task_status.started((server, f"127.0.0.1:{port}"))
             await trio.sleep_forever()
 
+    started = [await nursery.start(run_member, name) for name in names]
+    with trio.fail_after(30):
+        while len({server.leader_id for server, _ in started} - {0}) != 1 or any(  # noqa: ASYNC110
+            server.leader_id == 0 for server, _ in started
+        ):
+            await trio.sleep(0.05)
+    return started
+
+
+def _serve_cluster(directory: str, members: int, pipe: Connection) -> None:
+    """Child process: run the members with native doors until the parent says stop."""
+    names = [f"m{i}" for i in range(1, members + 1)]
+
     async def main() -> None:
         async with trio.open_nursery() as nursery:
-            started = [await nursery.start(run_member, name) for name in names]
-            with trio.fail_after(30):
-                while len({server.leader_id for server, _ in started} - {0}) != 1 or any(  # noqa: ASYNC110
-                    server.leader_id == 0 for server, _ in started
-                ):
-                    await trio.sleep(0.05)
+            started = await start_native_members(nursery, directory, names, "native-bench")
             leader = next(endpoint for server, endpoint in started if server.is_leader)
             pipe.send((leader, [endpoint for _, endpoint in started]))
             await trio.to_thread.run_sync(pipe.recv)

@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -28,53 +27,19 @@ import time
 from pathlib import Path
 
 import trio
-from native_bench import _load
+from native_bench import _load, start_native_members
 
 HERE = Path(__file__).resolve()
 WORKTREE = HERE.parent.parent
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 def serve(directory: str) -> None:
     """Child: run three members with native doors; print the endpoints; stop when stdin ends."""
-    from node.api.native import serve_native
-    from node.server.config import ServerConfig
-    from node.server.member import open_server
-
-    names = ["m1", "m2", "m3"]
-    peers = {name: [f"http://127.0.0.1:{_free_port()}"] for name in names}
-
-    async def run_member(name: str, task_status: trio.TaskStatus) -> None:
-        client_url = [f"http://127.0.0.1:{_free_port()}"]
-        config = ServerConfig(
-            name=name,
-            data_dir=str(Path(directory) / name),
-            listen_client_urls=client_url,
-            advertise_client_urls=client_url,
-            listen_peer_urls=peers[name],
-            initial_advertise_peer_urls=peers[name],
-            initial_cluster=peers,
-            initial_cluster_token="trace-cost",
-            listen_native_urls=["http://127.0.0.1:0"],
-        )
-        async with open_server(config) as server, trio.open_nursery() as nursery:
-            (port,) = await nursery.start(serve_native, server, config)
-            task_status.started((server, f"127.0.0.1:{port}"))
-            await trio.sleep_forever()
 
     async def main() -> None:
         async with trio.open_nursery() as nursery:
-            started = [await nursery.start(run_member, name) for name in names]
-            with trio.fail_after(30):
-                while not any(server.is_leader for server, _ in started) or any(  # noqa: ASYNC110 - polls raft
-                    server.leader_id == 0 for server, _ in started
-                ):
-                    await trio.sleep(0.05)
+            names = ["m1", "m2", "m3"]
+            started = await start_native_members(nursery, directory, names, "trace-cost")
             leader = next(endpoint for server, endpoint in started if server.is_leader)
             print(json.dumps([leader, [endpoint for _, endpoint in started]]), flush=True)
             while await trio.to_thread.run_sync(sys.stdin.readline):
