@@ -5,22 +5,17 @@ shown with every held message once the command bar holds the cluster, hidden aga
 from __future__ import annotations
 
 import asyncio
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import anyio
 import pytest
-from textual.pilot import Pilot
-from textual.widgets import Input, Static
+from textual.widgets import Static
 
 from console.tui.app import dashboard_for
 from console.tui.held_panel import HeldPanel
 from playground.playground import Playground
-
-FAST = {"heartbeat_interval_ms": 50, "election_timeout_ms": 500}
-WAIT = 20.0
-SIZE = (120, 40)
+from tests.console.test_tui import FAST, SIZE, type_command, wait_until
 
 
 @pytest.fixture
@@ -31,20 +26,6 @@ def playground(tmp_path: Path) -> Iterator[Playground]:
         yield running
     finally:
         anyio.run(running.stop)
-
-
-async def wait_until(pilot: Pilot, condition: Callable[[], bool], what: str) -> None:
-    deadline = time.monotonic() + WAIT
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"the dashboard never showed {what} within {WAIT:g} s")
-        await pilot.pause(0.05)
-
-
-async def type_command(pilot: Pilot, line: str) -> None:
-    await pilot.press("colon")
-    pilot.app.query_one("#command-bar", Input).value = line
-    await pilot.press("enter")
 
 
 def test_held_messages_show_in_their_panel_while_the_cluster_is_held(playground: Playground):
