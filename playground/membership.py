@@ -14,12 +14,16 @@ from typing import Protocol, TypeVar
 import anyio
 
 from node.client import Client, Response
-from node.messages.errors import MemberNotFound
+from node.messages.errors import MemberNotFound, Unhealthy
 from playground.errors import OutcomeUnknown, PlaygroundError
 from playground.member_process import POLL_INTERVAL
 from playground.record import MemberRecord
 
 _Result = TypeVar("_Result")
+
+HEALTH_WAIT = 6.0
+"""Seconds an add refused as "unhealthy cluster" is tried again: etcd's 5 s health interval,
+and a little."""
 
 
 class ClusterCall(Protocol):
@@ -35,8 +39,22 @@ class ClusterCall(Protocol):
 async def add_member(ask: ClusterCall, peer_url: str, learner: bool) -> Response:
     """MemberAdd of `peer_url`; the member list after it, even if its own reply was lost but
     the list shows the add was made."""
+
+    async def add_once_healthy(client: Client) -> Response:
+        # etcd refuses an add until every voter has been connected to every other for its
+        # health interval (5 s): right after a start or a restart that is a wait, not a no.
+        # A member that stays down keeps the refusal, and the user gets etcd's word for it.
+        deadline = anyio.current_time() + HEALTH_WAIT
+        while True:
+            try:
+                return await client.member_add([peer_url], is_learner=learner)
+            except Unhealthy:
+                if anyio.current_time() > deadline:
+                    raise
+                await anyio.sleep(POLL_INTERVAL)
+
     try:
-        return await ask(lambda client: client.member_add([peer_url], is_learner=learner))
+        return await ask(add_once_healthy)
     except OutcomeUnknown as lost:
         return await _membership_after_lost_add(ask, peer_url, lost)
 
@@ -55,9 +73,7 @@ async def _membership_after_lost_add(
     ) from None
 
 
-def joining_initial_cluster(
-    membership: Response, names_by_id: Mapping[int, str]
-) -> str:
+def joining_initial_cluster(membership: Response, names_by_id: Mapping[int, str]) -> str:
     """The --initial-cluster of a member joining `membership`: every member's name (from the
     list, or `names_by_id` for those that have not published theirs) and peer URLs."""
     return ",".join(

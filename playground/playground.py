@@ -40,7 +40,7 @@ from playground.record import (
     new_member_record,
     scheme,
 )
-from playground.status import MemberStatus, agreed_leader
+from playground.status import MemberStatus, agreed_leader, describe_statuses
 from playground.step_mode import ClusterStepMode
 
 DEFAULT_DIRECTORY = ".etcd-console"
@@ -206,13 +206,17 @@ class Playground:
     ) -> str:
         """The name of the leader once a majority of the voting members (or all) follow it;
         PlaygroundError if none does `within` seconds."""
+        statuses: list[MemberStatus] = []
         with anyio.move_on_after(within):
             while True:
-                leader = agreed_leader(await self.statuses(), everyone)
+                statuses = await self.statuses()
+                leader = agreed_leader(statuses, everyone)
                 if leader is not None:
                     return leader
                 await anyio.sleep(POLL_INTERVAL)
-        raise PlaygroundError(f"no leader elected within {within:g} s")
+        raise PlaygroundError(
+            f"no leader elected within {within:g} s: {describe_statuses(statuses)}"
+        )
 
     # -- starting and stopping the playground ------------------------------------------------
 

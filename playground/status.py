@@ -39,3 +39,19 @@ def agreed_leader(statuses: list[MemberStatus], everyone: bool) -> str | None:
         if not everyone and 2 * len(voting) > len(voters):
             return status.name
     return None
+
+
+def describe_statuses(statuses: list[MemberStatus]) -> str:
+    """One clause per member of what it last said of the leader, for a no-leader error."""
+    parts = []
+    for status in statuses:
+        if status.state != "up":
+            parts.append(f"{status.name} is {status.state}")
+        elif not status.role:
+            parts.append(f"{status.name} did not answer ({status.error})")
+        else:
+            parts.append(
+                f"{status.name} ({status.id:x}) is {status.role} at term {status.term}, "
+                f"leader {status.leader:x}"
+            )
+    return "; ".join(parts)

@@ -72,11 +72,17 @@ def etcd(real_etcd: ProcessCluster) -> Iterator[httpx.Client]:
 
 
 def shape(value: Any) -> Any:
-    """The form of a JSON value: objects by field, lists by their first item, scalars by type."""
+    """The form of a JSON value: objects by field, lists by the fields any of their objects
+    has (a member list's order follows random ids, and only a learner says isLearner),
+    scalars by type."""
     if isinstance(value, dict):
         return {key: shape(item) for key, item in value.items()}
     if isinstance(value, list):
-        return [shape(value[0])] if value else []
+        if not value:
+            return []
+        if all(isinstance(item, dict) for item in value):
+            return [{key: form for item in value for key, form in shape(item).items()}]
+        return [shape(value[0])]
     return type(value).__name__
 
 
