@@ -46,7 +46,7 @@ from console.timeline import TraceEvent
 from console.trace_window import TraceWindow
 from node.client import Client, as_dict
 from node.messages.errors import EtcdError
-from node.messages.member_events import ALL_TRACE, STATE_KINDS, TRACE_KINDS
+from node.messages.member_events import ALL_TRACE, APPLY, STATE_KINDS, TRACE_KINDS
 from playground.errors import PlaygroundError
 from playground.playground import Playground
 from playground.status import MemberStatus
@@ -77,6 +77,8 @@ command is shown, so that the transcript reads in order."""
 RECONNECT_INTERVAL = 0.25
 """Seconds between attempts to follow the event stream of a member that is down."""
 SUBSCRIBE_TIMEOUT = 3.0
+RECORDING_CATCH_UP = 10.0
+"""Seconds a recorded demo waits at its end for every member's last apply to be recorded."""
 """Seconds to wait for a new member's first event (each member sends one every second)."""
 EVENT_MARK = "\N{RIGHT-POINTING DOUBLE ANGLE QUOTATION MARK}"
 """What starts a transcript line that tells a member event (an election, a snapshot)."""
@@ -209,6 +211,9 @@ class DemoRunner:
         the previous expect, so that consecutive expects share what came since."""
         self._checked = False
         self._narration: list[str] = []
+        self._applied: dict[str, int] = {}
+        """The last index each followed member's recorded apply events reached."""
+        self._apply_recorded = anyio.Event()
 
     async def run(self) -> None:
         """Run every step in order; DemoFailed names the line where the story went wrong."""
@@ -221,6 +226,7 @@ class DemoRunner:
                     await self._run_line(line)
                 self._flush_narration()
                 self._check_no_pending_error()
+                await self._recording_caught_up()
             except DemoError as error:
                 failure = error  # raised outside, where no task group wraps it in a group
             finally:
@@ -433,12 +439,30 @@ class DemoRunner:
                             self.recording.write(
                                 TraceEvent(member, event.time, event.kind, recorded)
                             )
+                            if event.kind == APPLY:
+                                self._applied[name] = int(fields.get("last_index", 0))
+                                self._apply_recorded.set()
                         if event.kind not in TRACE_KINDS:
                             self._member_event(name, event.kind, fields)
             except* (OSError, EtcdError):
                 pass  # down, or removed: try again while it is a member
             subscribed.set()
             await anyio.sleep(RECONNECT_INTERVAL)
+
+    async def _recording_caught_up(self) -> None:
+        """Before a recording closes, wait (at most RECORDING_CATCH_UP s) until it holds every
+        running member's apply of all that is committed: a command returns once a quorum has
+        applied, and the replay should end with every member's last apply, not with whichever
+        had been reported by then."""
+        if self.recording is None:
+            return
+        with anyio.move_on_after(RECORDING_CATCH_UP):
+            statuses = await self.playground.statuses()
+            committed = max((status.raft_index for status in statuses), default=0)
+            running = [status.name for status in statuses if status.role]
+            while any(self._applied.get(name, 0) < committed for name in running):
+                self._apply_recorded = anyio.Event()
+                await self._apply_recorded.wait()
 
     def _member_event(self, name: str, kind: str, fields: dict[str, Any]) -> None:
         names = {record.id: other for other, record in self.playground.members.items()}
