@@ -171,8 +171,9 @@ def _add_credential_flags(parser: argparse.ArgumentParser) -> None:
         "--user", metavar="NAME[:PASSWORD]", help="username[:password] for authentication"
     )
     parser.add_argument(
-        "--password", help="password for authentication (if this option is used, --user "
-        "option shouldn't include password)"
+        "--password",
+        help="password for authentication (if this option is used, --user "
+        "option shouldn't include password)",
     )
 
 
@@ -266,7 +267,10 @@ def _add_inspect_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]
 def _inspect(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     options = []
     for flag, applies in (
-        ("start_index", "wal"), ("end_index", "wal"), ("types", "wal"), ("prefix", "db")
+        ("start_index", "wal"),
+        ("end_index", "wal"),
+        ("types", "wal"),
+        ("prefix", "db"),
     ):
         value = getattr(args, flag)
         if value is None:
@@ -282,6 +286,8 @@ def _inspect(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     data_dir = data_dir_of(args.target, playground)
     json_lines = args.write_out == "json"
     return run_inspector_here(inspector_argv(args.what, data_dir, options, json_lines))
+
+
 def _add_trace_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     summary = "print the playground members' trace events, merged by time, as JSON lines"
     trace = sub.add_parser("trace", help=summary, description=summary)
@@ -356,7 +362,14 @@ def _add_recording_parsers(sub: argparse._SubParsersAction[argparse.ArgumentPars
     )
     summary = "open the dashboard on a recording, with a time control"
     replay = sub.add_parser("replay", help=summary, description=summary)
-    replay.add_argument("file", metavar="FILE", help="a recording (record, play --record)")
+    replay.add_argument(
+        "file", metavar="FILE", help="a recording (record, play --record, chaos --record)"
+    )
+    replay.add_argument(
+        "--at-violation",
+        action="store_true",
+        help="open a chaos run's recording paused at the first violation its checks found",
+    )
     summary = "draw a recording's message sequence chart as SVG, or HTML with hover"
     diagram = sub.add_parser("diagram", help=summary, description=summary)
     diagram.add_argument("file", metavar="FILE", help="a recording (record, play --record)")
@@ -404,9 +417,17 @@ def _replay(args: argparse.Namespace) -> int:
     except RecordingError as error:
         print(f"{PROG}: {error}", file=sys.stderr)
         return 1
+    from console.recording import VIOLATION
     from console.tui.replay import ReplayApp
 
-    app = ReplayApp(recording, args.file)
+    if args.at_violation and not any(event.kind == VIOLATION for event in recording.events):
+        print(
+            f"{PROG}: {args.file} marks no violation (a chaos run's recording marks those "
+            "its checks found; this one's run found none, or it is not a chaos run's)",
+            file=sys.stderr,
+        )
+        return 1
+    app = ReplayApp(recording, args.file, at_violation=args.at_violation)
     app.run()
     return app.return_code or 0
 

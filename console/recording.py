@@ -4,7 +4,8 @@ as gzip-compressed JSON lines after a header line that names the format and its 
 One object per line: the header `{"format": "etcd-console-recording", "version": 1,
 "started": t, "members": [...]}`, then events in `etcd-console trace`'s form (`member`, `t`,
 `kind`, fields; log lines are kind `log`, state events their kind, a typed command kind
-`command` with `line`, `ok` and its output `lines`, an injected fault kind `fault`). Events may
+`command` with `line`, `ok` and its output `lines`, an injected fault kind `fault`, and in a
+chaos run's recording each violation its checks found, kind `violation`). Events may
 be written in the order they arrived; readers sort them by time. A file that is not one (a
 foreign format, a newer version), is cut short, or is damaged is refused with a
 RecordingError saying which, never read in part.
@@ -33,6 +34,11 @@ FORMAT = "etcd-console-recording"
 VERSION = 1
 COMMAND = "command"
 """The kind of a command typed during the session."""
+VIOLATION = "violation"
+"""The kind of a violation a chaos run found, at the moment it happened (fields `check`,
+`revision`, `text`)."""
+VIOLATIONS_LANE = "violations"
+"""The member name (a timeline lane of its own) of violation events."""
 _GZIP_MAGIC = b"\x1f\x8b"
 RECORDED_KINDS = (*sorted(STATE_KINDS), ALL_TRACE)
 """What a recording asks each member for: its state events, logs and every trace event."""
@@ -56,7 +62,7 @@ class Recording:
         """The members' names, as the header lists them, then any others the events name."""
         names = list(self.header.get("members") or [])
         for event in self.events:
-            if event.kind != COMMAND and event.member not in names:
+            if event.kind not in (COMMAND, VIOLATION) and event.member not in names:
                 names.append(event.member)
         return names
 
@@ -70,6 +76,11 @@ def header_line(members: Iterable[str], started: float | None = None) -> str:
         "members": list(members),
     }
     return json.dumps(header) + "\n"
+
+
+def event_line(event: TraceEvent) -> str:
+    """One event as a recording's line."""
+    return orjson.dumps(event.line(), default=str, option=orjson.OPT_NON_STR_KEYS).decode() + "\n"
 
 
 def open_for_writing(path: str | Path) -> TextIO:
@@ -88,8 +99,7 @@ class RecordingWriter:
 
     def write(self, event: TraceEvent) -> None:
         """Append one event."""
-        line = orjson.dumps(event.line(), default=str, option=orjson.OPT_NON_STR_KEYS)
-        self._out.write(line.decode() + "\n")
+        self._out.write(event_line(event))
         self.events += 1
 
     def command(self, line: str, ok: bool, lines: list[str], when: float | None = None) -> None:
@@ -101,6 +111,13 @@ class RecordingWriter:
     def close(self) -> None:
         """Finish the file (a gzip stream without its end is refused as truncated)."""
         self._out.close()
+
+
+def append_events(path: str | Path, events: Iterable[TraceEvent]) -> None:
+    """Add `events` to a finished recording, as a gzip member of its own (readers take the
+    members as one stream; events are sorted by time when read)."""
+    with gzip.open(path, "at", encoding="utf-8", compresslevel=6) as out:
+        out.writelines(event_line(event) for event in events)
 
 
 async def record_members(writer: RecordingWriter, members: Callable[[], dict[str, str]]) -> None:

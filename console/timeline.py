@@ -3,8 +3,9 @@
 Pure bookkeeping, shared by the dashboard's timeline panel and `etcd-console diagram`: a send
 and its receive become one Arrow (matched per link in order by type, from, to, term, log_term,
 index and commit, as node/server/README.md says); role changes, votes and injected faults
-become Marks on a member's lane; proposals, Readys, WAL saves, applies and replies are kept to
-tell one log entry's life on every member. Events arrive from independent streams, so rows are
+become Marks on a member's lane, a chaos run's violations Marks on a lane of their own;
+proposals, Readys, WAL saves, applies and replies are kept to tell one log entry's life on
+every member. Events arrive from independent streams, so rows are
 kept sorted by time, not by arrival.
 """
 
@@ -109,12 +110,13 @@ class Arrow:
 
 @dataclass(slots=True)
 class Mark:
-    """Something that happened on one member's lane: a role change, a vote, a fault."""
+    """Something that happened on one lane: a role change, a vote, a fault (on a member's),
+    a violation (on the lane of violations)."""
 
     member: str
     t: float
     kind: str
-    """`role`, `vote` or `fault`."""
+    """`role`, `vote`, `fault`, or a chaos run's `violation`."""
     text: str
 
     def describe(self) -> list[str]:
@@ -222,8 +224,8 @@ class Timeline:
                     event.member, event.t, "vote", f"{answer} {pre} to {candidate} term {f['term']}"
                 )
             )
-        elif kind == "fault":
-            self._insert(Mark(event.member, event.t, "fault", str(f.get("text", ""))))
+        elif kind in ("fault", "violation"):
+            self._insert(Mark(event.member, event.t, kind, str(f.get("text", ""))))
 
     def extend(self, events: Iterable[TraceEvent]) -> None:
         """Take in many events."""

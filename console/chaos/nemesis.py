@@ -148,6 +148,7 @@ class Nemesis:
     violations: list[Violation] = field(default_factory=list)
     current: FaultRecord | None = None
     on_change: Callable[[FaultRecord], None] = lambda record: None
+    on_violation: Callable[[Violation], None] = lambda violation: None
     _rng: random.Random = field(init=False)
     _origin: float = field(init=False, default=0.0)
 
@@ -229,7 +230,9 @@ class Nemesis:
         )
 
     def _violation(self, check: str, subject: str, detail: str) -> None:
-        self.violations.append(Violation(check, subject, 0, detail))
+        violation = Violation(check, subject, 0, detail)
+        self.violations.append(violation)
+        self.on_violation(violation)
 
     # -- choosing members ------------------------------------------------------------------
 

@@ -36,9 +36,16 @@ from console.chaos.doors import DOOR_FAILURES
 from console.chaos.nemesis import ALL_FAULTS, Fault, FaultRecord, Nemesis, Timing
 from console.chaos.progress import ProgressDisplay
 from console.chaos.recorder import Recorder
+from console.chaos.violation_marks import violation_marks
 from console.chaos.watchers import WatcherFleet
 from console.chaos.workload import MemberEndpoints, Workload, WorkloadConfig
-from console.recording import RecordingWriter, record_members
+from console.recording import (
+    VIOLATION,
+    VIOLATIONS_LANE,
+    RecordingWriter,
+    append_events,
+    record_members,
+)
 from console.text_stream import TerminalStream
 from console.timeline import TraceEvent
 from node.client import Client
@@ -176,6 +183,11 @@ def closing_lines(config: ChaosConfig, result: ChaosResult) -> list[str]:
     return [
         *result.report().split("\n"),
         f"history: {config.history_path}",
+        *(
+            [f"at the violation: etcd-console replay {config.record} --at-violation"]
+            if config.record is not None and result.exit_status == EXIT_VIOLATION
+            else []
+        ),
         f"replay:  etcd-console chaos --seed {config.seed} --seconds {config.seconds:g} "
         f"--clients {config.clients} --members {config.members} --keys {config.keys} "
         f"--faults {faults}",
@@ -211,6 +223,8 @@ class ChaosRun:
             out, self.recorder, self.nemesis, time.monotonic, self.origin
         )
         self.nemesis.on_change = self._fault_changed
+        self.nemesis.on_violation = self._violation_seen
+        self._wall_minus_monotonic = time.time() - time.monotonic()
         self.recording = (
             RecordingWriter(config.record, self.playground.members)
             if config.record is not None
@@ -282,8 +296,32 @@ class ChaosRun:
         history = self.recorder.history
         self.display.line(f"checking {len(history.operations)} operations")
         verdict = await anyio.to_thread.run_sync(check_history, history)
+        if self.config.record is not None:
+            self._mark_violations(verdict)
         nemesis = self.nemesis
         return ChaosResult(verdict, list(nemesis.log), list(nemesis.violations), self.notes)
+
+    def _mark_violations(self, verdict: RunVerdict) -> None:
+        """Add the checkers' violations to the recording at the moments they happened."""
+        assert self.config.record is not None
+        marks = violation_marks(verdict, self.recorder.history.operations)
+        if marks:
+            append_events(
+                self.config.record,
+                (
+                    TraceEvent(VIOLATIONS_LANE, self._wall_time(m.t_ns), VIOLATION, m.fields())
+                    for m in marks
+                ),
+            )
+
+    def _wall_time(self, monotonic_ns: int) -> float:
+        """A history time (monotonic ns) on the recording's clock (seconds since the epoch)."""
+        return monotonic_ns / 1e9 + self._wall_minus_monotonic
+
+    def _violation_seen(self, violation: Violation) -> None:
+        if self.recording is not None:
+            fields = {"check": violation.check, "revision": 0, "text": violation.describe()}
+            self.recording.write(TraceEvent(VIOLATIONS_LANE, time.time(), VIOLATION, fields))
 
 
 async def run_chaos(config: ChaosConfig, out: TerminalStream = sys.stdout) -> ChaosResult:

@@ -5,7 +5,8 @@ ClusterView the live sources feed, so every panel shows the past as it was: memb
 indexes, logs, the timeline, the commands typed (in the output panel). Forwards it applies
 the next events; backwards it starts again from the first event (taking the events in is fast:
 benchmarks/timeline_redraw.py measures it). Keys and watches need a live cluster: the
-recording holds no values, and the key browser says so.
+recording holds no values, and the key browser says so. A chaos run's recording marks its
+violations: the replay can open at the first one and jump between them.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import Static
 
-from console.recording import COMMAND, Recording
+from console.recording import COMMAND, VIOLATION, Recording
 from console.timeline import TraceEvent
 from console.tui.app import DashboardApp, FollowedMember
 from console.tui.cluster_view import ClusterView, LiveMember
@@ -30,6 +31,7 @@ from node.messages.member_events import TRACE_KINDS
 SPEEDS = (0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0)
 TICK_SECONDS = 0.05
 SEEK_SECONDS = 5.0
+TIMELINE_PANEL = 7
 _NO_KEYS = "a recording holds no key values: keys and watches need a live cluster"
 
 
@@ -69,17 +71,19 @@ class ReplaySource:
         raise SourceUnavailable(_NO_KEYS)
 
 
-CommandShown = Callable[[TraceEvent], None]
+EventShown = Callable[[TraceEvent], None]
 
 
 class ReplayPlayer:
     """Where a replay is in its recording, and how it moves: play at a speed, step, seek."""
 
-    def __init__(self, recording: Recording, cluster: ClusterView, command: CommandShown) -> None:
+    def __init__(self, recording: Recording, cluster: ClusterView, shown: EventShown) -> None:
         self.events = recording.events
         self._times = [event.t for event in self.events]
         self.cluster = cluster
-        self._command = command
+        self._shown = shown
+        self.violations = [i for i, event in enumerate(self.events) if event.kind == VIOLATION]
+        """The positions of the recording's violation events."""
         self.position = 0
         """How many events have been applied."""
         self.playing = False
@@ -101,7 +105,10 @@ class ReplayPlayer:
         if event.kind in TRACE_KINDS or event.kind == "fault":
             cluster.timeline.add(event)
         elif event.kind == COMMAND:
-            self._command(event)
+            self._shown(event)
+        elif event.kind == VIOLATION:
+            cluster.timeline.add(event)
+            self._shown(event)
         else:
             member = cluster.members.get(event.member)
             if member is not None:
@@ -135,6 +142,21 @@ class ReplayPlayer:
         self.seek_position(bisect.bisect_right(self._times, t))
         self._clock = max(self.start, min(t, self.end))
 
+    def seek_violation(self, steps: int) -> bool:
+        """Show the state just after the next violation (the previous one when `steps` < 0),
+        paused; False, and no move, when there is none that way."""
+        if steps > 0:
+            ahead = [i for i in self.violations if i + 1 > self.position]
+            target = ahead[min(steps, len(ahead)) - 1] if ahead else None
+        else:
+            behind = [i for i in self.violations if i + 1 < self.position]
+            target = behind[max(steps, -len(behind))] if behind else None
+        if target is None:
+            return False
+        self.playing = False
+        self.seek_position(target + 1)
+        return True
+
     def step(self, events: int) -> None:
         """Move `events` events forwards (or backwards when negative), paused."""
         self.playing = False
@@ -159,8 +181,18 @@ class ReplayPlayer:
         return (
             f"{state} {self.speed:g}x  {self._clock - self.start:8.3f} s / "
             f"{self.end - self.start:.3f} s  event {self.position}/{len(self.events)}  "
-            "(space play · , . step · [ ] seek 5 s · - + speed · 0 start)"
+            "(space play · , . step · [ ] seek 5 s · - + speed · 0 start"
+            + (f" · v V violation, {len(self.violations)} marked)" if self.violations else ")")
+            + self._last_violation()
         )
+
+    def _last_violation(self) -> str:
+        """A second line with the latest violation passed, if any."""
+        passed = [i for i in self.violations if i < self.position]
+        if not passed:
+            return ""
+        event = self.events[passed[-1]]
+        return f"\nviolation at {event.t - self.start:.3f} s: {event.fields.get('text', '')}"
 
 
 class ReplayApp(DashboardApp):
@@ -176,23 +208,32 @@ class ReplayApp(DashboardApp):
         Binding("plus", "speed(1)", "Speed", key_display="- +"),
         Binding("minus", "speed(-1)", show=False),
         Binding("0", "seek_start", show=False),
+        Binding("v", "violation(1)", "Violation", key_display="v V"),
+        Binding("V", "violation(-1)", show=False),
     ]
 
-    def __init__(self, recording: Recording, path: str | Path) -> None:
+    def __init__(
+        self, recording: Recording, path: str | Path, *, at_violation: bool = False
+    ) -> None:
+        """The dashboard on `recording`; `at_violation` opens it paused at the first violation
+        a chaos run marked in it (the caller checks there is one)."""
         members = [FollowedMember(name, name, "recorded") for name in recording.members]
         super().__init__(ReplaySource(path), members)
         for member in self.cluster.members.values():
             member.problem = "not seen yet"
         for name in recording.members:
             self.cluster.timeline.add_lane(name)
-        self.player = ReplayPlayer(recording, self.cluster, self._show_command)
+        self.player = ReplayPlayer(recording, self.cluster, self._show_event)
+        self._at_violation = at_violation
 
     def compose(self) -> ComposeResult:
         yield from super().compose()
-        yield Static(self.player.describe(), id="replay-bar")
+        yield Static(self.player.describe(), id="replay-bar", markup=False)
 
     def on_mount(self) -> None:
         self.set_interval(TICK_SECONDS, self._tick)
+        if self._at_violation:
+            self.action_violation(1)
 
     def _tick(self) -> None:
         if self.is_running and self.player.playing:
@@ -203,8 +244,12 @@ class ReplayApp(DashboardApp):
         self._select(self.selected)
         self.query_one("#replay-bar", Static).update(self.player.describe())
 
-    def _show_command(self, event: TraceEvent) -> None:
+    def _show_event(self, event: TraceEvent) -> None:
         fields = event.fields
+        if event.kind == VIOLATION:
+            line = f"violation ({fields.get('check', '')}) at {event.t - self.player.start:.3f} s"
+            self.output_panel.show(line, [str(fields.get("text", ""))], False)
+            return
         self.output_panel.show(
             fields.get("line", ""), list(fields.get("lines") or []), bool(fields.get("ok", True))
         )
@@ -227,6 +272,17 @@ class ReplayApp(DashboardApp):
     def action_seek_start(self) -> None:
         """Back to the first event."""
         self.player.seek_position(0)
+        self._after_move()
+
+    def action_violation(self, steps: int) -> None:
+        """To the next (or previous) violation the recording marks, with the timeline shown."""
+        if not self.player.seek_violation(steps):
+            which = "next" if steps > 0 else "previous"
+            none = "no" if not self.player.violations else f"no {which}"
+            self.notify(f"{none} violation marked in this recording", severity="warning")
+            return
+        if not self._panel(TIMELINE_PANEL).has_focus_within:
+            self.action_show_panel(TIMELINE_PANEL)
         self._after_move()
 
     def action_speed(self, steps: int) -> None:

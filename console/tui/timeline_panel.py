@@ -40,7 +40,12 @@ _TYPE_STYLES = {
     "MsgTimeoutNow": "bold red",
     "MsgProp": "blue",
 }
-_MARK_STYLES = {"role": "bold yellow", "vote": "magenta", "fault": "bold red"}
+_MARK_STYLES = {
+    "role": "bold yellow",
+    "vote": "magenta",
+    "fault": "bold red",
+    "violation": "bold white on red",
+}
 
 
 def lane_positions(lanes: int, width: int) -> list[int]:

@@ -26,7 +26,14 @@ from console import cli
 from console.chaos.nemesis import Fault, Timing
 from console.chaos.run import ChaosConfig, run_chaos
 from console.diagram import DiagramChoice, render
-from console.recording import RecordingError, RecordingWriter, read_recording
+from console.recording import (
+    VIOLATION,
+    VIOLATIONS_LANE,
+    RecordingError,
+    RecordingWriter,
+    append_events,
+    read_recording,
+)
 from console.timeline import Arrow, Mark, RowFilter, Timeline, TraceEvent
 from console.tui.app import dashboard_for
 from console.tui.replay import ReplayApp
@@ -670,3 +677,64 @@ def test_a_chaos_run_recorded_holds_the_members_trace_and_its_faults(tmp_path: P
     timeline = Timeline()
     timeline.extend(recording.events)
     assert any(isinstance(row, Mark) and row.kind == "fault" for row in timeline.rows)
+
+
+def test_a_chaos_recording_opens_paused_at_its_violation_and_jumps_between_them(
+    tmp_path: Path,
+):
+    start = 700.0
+    events = a_session(start)
+    path = tmp_path / "chaos.etcdrec"
+    write_recording(path, events)
+    said = "[durability] put c='3' @rev 4: acknowledged, missing from the final state"
+    append_events(
+        path,
+        [
+            TraceEvent(
+                VIOLATIONS_LANE,
+                start + 0.1,
+                VIOLATION,
+                {"check": "durability", "revision": 4, "text": said},
+            ),
+            TraceEvent(
+                VIOLATIONS_LANE,
+                start + 0.2,
+                VIOLATION,
+                {"check": "watch", "revision": 5, "text": "[watch] m1 @rev 5: never delivered"},
+            ),
+        ],
+    )
+    recording = read_recording(path)
+    assert recording.members == ["n1", "n2", "n3"]
+    first = next(i for i, e in enumerate(recording.events) if e.kind == VIOLATION)
+
+    async def scenario() -> None:
+        app = ReplayApp(recording, path, at_violation=True)
+        async with app.run_test(size=(140, 40)) as pilot:
+            player = app.player
+            await wait_until(pilot, lambda: player.position == first + 1, "the first violation")
+            assert not player.playing
+            assert player.now == start + 0.1
+            marks = [row for row in app.cluster.timeline.shown if isinstance(row, Mark)]
+            assert [(m.member, m.text) for m in marks if m.kind == VIOLATION] == [
+                (VIOLATIONS_LANE, said)
+            ]
+            bar = static_text(app.query_one("#replay-bar", Static))
+            assert "v V violation, 2 marked" in bar
+            assert bar.endswith(f"\nviolation at 0.100 s: {said}")
+            await pilot.press("v")
+            assert player.now == start + 0.2
+            await pilot.press("v")  # no third: it stays
+            assert player.now == start + 0.2
+            await pilot.press("V")
+            assert player.position == first + 1
+
+    asyncio.run(scenario())
+
+
+def test_replay_at_a_violation_of_a_recording_without_one_says_so(tmp_path: Path, capsys):
+    path = tmp_path / "session.etcdrec"
+    write_recording(path, a_session(800.0))
+
+    assert cli.main(["replay", str(path), "--at-violation"]) == 1
+    assert f"{path} marks no violation" in capsys.readouterr().err
