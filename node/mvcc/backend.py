@@ -196,15 +196,23 @@ class Backend:
     def copy_to(self, dest: str | os.PathLike) -> None:
         """Write a consistent, compacted copy of the committed data into the directory `dest`."""
         Path(dest).mkdir(parents=True, exist_ok=True)
-        self._env.copy(str(dest), compact=True)
+        try:
+            self._env.copy(str(dest), compact=True)
+        except lmdb.Error as exc:
+            raise BackendWriteError(f"backend: cannot copy {self.path} to {dest}: {exc}") from exc
 
     def defragment(self) -> None:
-        """Rewrite the file without free pages so its size shrinks to what is in use."""
+        """Rewrite the file without free pages so its size shrinks to what is in use. A copy
+        that does not fit (a full disk) is removed and the backend stays as it was."""
         if self._txn is not None:
             raise RuntimeError("cannot defragment inside a write batch")
         tmp = self.path.with_name(self.path.name + ".defrag")
         shutil.rmtree(tmp, ignore_errors=True)
-        self.copy_to(tmp)
+        try:
+            self.copy_to(tmp)
+        except BackendWriteError:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
         self._env.close()
         os.replace(tmp / "data.mdb", self.path / "data.mdb")
         shutil.rmtree(tmp, ignore_errors=True)

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import trio
 
-from node.mvcc.backend import Backend
+from node.mvcc.backend import Backend, BackendWriteError
 from node.raft import (
     ConfChange,
     ConfState,
@@ -347,7 +347,7 @@ class RaftNode:
         try:
             async with self._backend_lock:
                 await trio.to_thread.run_sync(self._copy_backend, copy)
-        except OSError as exc:
+        except (OSError, BackendWriteError) as exc:
             self._log.error("member %x: cannot copy the backend for %x: %s",
                          self.storage.member_id, message.to, exc)
             self.report_snapshot(message.to, True)

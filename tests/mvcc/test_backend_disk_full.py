@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from node.mvcc.backend import Backend, BackendWriteError
 from tests.small_filesystem import MIB, resize, small_filesystem
 
@@ -76,3 +78,24 @@ def test_a_full_filesystem_refuses_the_commit_and_the_backend_writes_on_once_spa
         assert [key for key, _ in reopened.items(b"key")][-4:] == more
         reopened.close()
 
+
+
+def test_a_defragment_that_does_not_fit_leaves_the_backend_as_it_was(tmp_path: Path) -> None:
+    with small_filesystem(tmp_path / "disk", 3 * MIB) as disk:
+        backend = Backend(disk / "backend")
+        keys = []
+        for n in range(100):
+            with backend.batch():
+                backend.put(b"key", f"key-{n:03d}".encode(), VALUE)
+            keys.append(f"key-{n:03d}".encode())
+        with pytest.raises(BackendWriteError, match="cannot copy"):
+            backend.defragment()
+        assert sorted(path.name for path in disk.iterdir()) == ["backend"]
+        with backend.batch():
+            backend.put(b"key", b"key-after", VALUE)
+        assert [key for key, _ in backend.items(b"key")] == [*keys, b"key-after"]
+
+        resize(disk, 8 * MIB)
+        backend.defragment()
+        assert [key for key, _ in backend.items(b"key")] == [*keys, b"key-after"]
+        backend.close()
