@@ -32,11 +32,13 @@ from .member_processes import (
     wait_same_data,
 )
 
-STARTUP_S = 30
-FILL_S = 240
-ELECTION_S = 15
-CATCH_UP_S = 90
-EXIT_S = 15
+STARTUP_S = 90
+FILL_S = 300
+ELECTION_S = 30
+CATCH_UP_S = 180
+EXIT_S = 60
+"""Upper bounds only, generous: a member process that starts (or refuses to) imports grpc
+and the whole node package, which takes tens of seconds on a loaded two-core machine."""
 RETRIED = (errors.EtcdError, OSError)
 """What a write through the healthy members may meet while the full member's leadership, if
 it had it, moves: the write is tried again under a new key (it was not acknowledged)."""

@@ -16,7 +16,9 @@ from pathlib import Path
 import pytest
 
 import node.wal.disk as wal_disk
+from node.inspect.wal import WalFilter, inspect_wal
 from node.raft.types import Entry, HardState, Snapshot, SnapshotMetadata
+from node.server.member_storage import DataPaths
 from node.wal import WAL, Snapshotter, WalWriteError
 from node.wal.reader import SegmentEnd, scan_wal
 from tests.small_filesystem import MIB, resize, small_filesystem
@@ -53,7 +55,7 @@ def disk_full_after(limit: int) -> Callable[[int, bytes, int], None]:
 def test_a_write_cut_short_by_enospc_is_a_torn_tail_and_every_save_that_returned_replays(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    directory = tmp_path / "wal"
+    directory = DataPaths(tmp_path).wal
     acknowledged: list[Entry] = []
     with WAL.create(directory, b"meta", segment_size=SEGMENT) as wal:
         for first in range(1, 30, 3):
@@ -71,6 +73,8 @@ def test_a_write_cut_short_by_enospc_is_a_torn_tail_and_every_save_that_returned
     (scan,) = scan_wal(directory)
     assert scan.ending is SegmentEnd.TORN
     assert scan.end == records_end
+    inspected = "\n".join(row.text for row in inspect_wal(DataPaths(tmp_path), WalFilter()))
+    assert f"@{records_end}  torn tail" in inspected
     state, entries = replay(directory)
     assert entries == acknowledged
     assert state == HardState(1, 1, 27)
