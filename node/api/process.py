@@ -7,6 +7,10 @@ stops it cleanly: the gRPC door stops taking calls and gives those in flight a g
 be answered, streams end, the other doors close, then the member stops (waiting requests fail,
 the WAL and backend close). A second signal skips the grace period. A member removed from its
 cluster stops the same way.
+
+A member whose disk refuses a write (the WAL, a snapshot, the backend: full, failing or
+read-only) stops at once, as etcd's lg.Fatal: one line on stderr saying what failed and exit
+status 1. Restarted once space is freed, it replays its WAL and rejoins.
 """
 
 from __future__ import annotations
@@ -29,12 +33,16 @@ from node.server.etcdserver import EtcdServer, open_etcd_server
 from node.server.flag_values import ConfigError
 from node.server.member import log_to_stderr
 from node.server.member_storage import BootstrapError
+from node.server.storage_failure import StorageFailure
 from node.wal import WalError
 
 log = logging.getLogger(__name__)
 
-STARTUP_FAILURES = (BootstrapError, WalError, BindError, ConfigError, OSError)
-"""What a member that cannot start raises: each is reported as one line on stderr."""
+REPORTED_FAILURES = (
+    StorageFailure, BootstrapError, WalError, BindError, ConfigError, OSError
+)
+"""What a member that cannot start, or must stop, raises: each is reported as one line on
+stderr."""
 
 
 async def serve_member(
@@ -107,13 +115,13 @@ async def serve_until_signalled(config: ServerConfig) -> None:
             nursery.cancel_scope.cancel()
 
 
-def _startup_failure(error: BaseException) -> BaseException | None:
+def _reported_failure(error: BaseException) -> BaseException | None:
     """The failure to report in what trio.run raised, looking inside exception groups."""
-    if isinstance(error, STARTUP_FAILURES):
+    if isinstance(error, REPORTED_FAILURES):
         return error
     if isinstance(error, BaseExceptionGroup):
         for inner in error.exceptions:
-            found = _startup_failure(inner)
+            found = _reported_failure(inner)
             if found is not None:
                 return found
     return None
@@ -140,7 +148,7 @@ def run_process(config: ServerConfig) -> int:
         check_listen_addresses(config)
         trio.run(serve_until_signalled, config)
     except BaseException as error:
-        failure = _startup_failure(error)
+        failure = _reported_failure(error)
         if failure is None:
             raise
         print(f"etcd-node: {failure}", file=sys.stderr)

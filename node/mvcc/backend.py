@@ -5,6 +5,12 @@ Writes are grouped: `batch()` opens one write transaction that every write insid
 (nested batches join the outermost), committed once at the end, so an apply batch of
 thousands of changes costs one commit. Reads outside a batch use their own read transaction
 and see only committed data.
+
+A write the disk refuses (ENOSPC, EIO, a read-only file system) or that outgrows the map
+(MDB_MAP_FULL) aborts the whole batch and raises BackendWriteError: LMDB's last commit stays
+the database, and the member stops as etcd does on a failed commit (lg.Fatal "failed to
+commit tx"), replaying the lost batch from its WAL on restart. The map is opened at least
+twice the size of the file, so a member stopped by a full map has room when it restarts.
 """
 
 from __future__ import annotations
@@ -31,6 +37,10 @@ _U64 = struct.Struct(">Q")
 _U64_PAIR = struct.Struct(">QQ")
 
 
+class BackendWriteError(Exception):
+    """The backend could not write a batch: nothing of it is in the database."""
+
+
 def encode_u64(value: int) -> bytes:
     return _U64.pack(value)
 
@@ -51,12 +61,14 @@ class Backend:
 
     def _open(self) -> None:
         self.path.mkdir(parents=True, exist_ok=True)
+        data = self.path / "data.mdb"
+        in_file = data.stat().st_size if data.exists() else 0
         # metasync=False: a machine crash may lose the last commits but never corrupts the
         # tree; the WAL replays anything above the consistent index on restart, as long as
         # the server calls sync() before it releases WAL it took a snapshot over.
         self._env = lmdb.open(
             str(self.path),
-            map_size=self._map_size,
+            map_size=max(self._map_size, 2 * in_file),
             max_dbs=len(BUCKETS) + 2,
             metasync=False,
             readahead=False,
@@ -72,7 +84,10 @@ class Backend:
     def sync(self) -> None:
         """Force every committed transaction to disk, data and meta pages both: after it the
         backend survives a machine crash at least as new as it is now."""
-        self._env.sync(True)
+        try:
+            self._env.sync(True)
+        except lmdb.Error as exc:
+            raise self._write_error("sync", exc) from exc
 
     # -- transactions ---------------------------------------------------------------------
 
@@ -84,16 +99,31 @@ class Backend:
         self._depth += 1
         try:
             yield
-        except BaseException:
+        except BaseException as exc:
             self._depth -= 1
             if self._depth == 0:
                 self._txn.abort()
                 self._txn = None
+                if isinstance(exc, lmdb.Error):
+                    raise self._write_error("write to a bucket", exc) from exc
             raise
         self._depth -= 1
         if self._depth == 0:
             txn, self._txn = self._txn, None
-            txn.commit()
+            try:
+                txn.commit()
+            except lmdb.Error as exc:
+                raise self._write_error("commit tx", exc) from exc
+
+    def _write_error(self, action: str, exc: lmdb.Error) -> BackendWriteError:
+        if isinstance(exc, lmdb.MapFullError):
+            reason = (
+                f"the map of {self._env.info()['map_size']} bytes is full (MDB_MAP_FULL); "
+                "reopened, the backend maps twice its file"
+            )
+        else:
+            reason = str(exc)
+        return BackendWriteError(f"backend: cannot {action} in {self.path}: {reason}")
 
     @contextmanager
     def write(self) -> Iterator[WriteView]:
@@ -166,15 +196,23 @@ class Backend:
     def copy_to(self, dest: str | os.PathLike) -> None:
         """Write a consistent, compacted copy of the committed data into the directory `dest`."""
         Path(dest).mkdir(parents=True, exist_ok=True)
-        self._env.copy(str(dest), compact=True)
+        try:
+            self._env.copy(str(dest), compact=True)
+        except lmdb.Error as exc:
+            raise BackendWriteError(f"backend: cannot copy {self.path} to {dest}: {exc}") from exc
 
     def defragment(self) -> None:
-        """Rewrite the file without free pages so its size shrinks to what is in use."""
+        """Rewrite the file without free pages so its size shrinks to what is in use. A copy
+        that does not fit (a full disk) is removed and the backend stays as it was."""
         if self._txn is not None:
             raise RuntimeError("cannot defragment inside a write batch")
         tmp = self.path.with_name(self.path.name + ".defrag")
         shutil.rmtree(tmp, ignore_errors=True)
-        self.copy_to(tmp)
+        try:
+            self.copy_to(tmp)
+        except BackendWriteError:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
         self._env.close()
         os.replace(tmp / "data.mdb", self.path / "data.mdb")
         shutil.rmtree(tmp, ignore_errors=True)

@@ -46,6 +46,7 @@ from node.server.raft_request import (
     MemberAttrSetRequest,
     RaftRequest,
 )
+from node.server.storage_failure import COMMIT_TX, fatal_storage_errors
 from node.server.trace import Tracer
 from node.server.wait import WaitRegistry
 
@@ -103,7 +104,7 @@ class Applier:
         revision = state.kv.current_revision
         outcomes: list[tuple[int, Any, BaseException | None]] = []
         last: Entry | None = None
-        with state.backend.batch():
+        with fatal_storage_errors(COMMIT_TX, self._log), state.backend.batch():
             for entry in entries:
                 replay = entry.index <= skip_to
                 if entry.type == EntryType.CONF_CHANGE:

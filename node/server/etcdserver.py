@@ -52,7 +52,7 @@ from node.server.config import ServerConfig
 from node.server.events import EventBus, EventLogHandler, JsonLineFormatter
 from node.server.faults import MemberFaults
 from node.server.member_state import MemberState
-from node.server.member_storage import DataPaths, MemberStorage
+from node.server.member_storage import DataPaths, MemberStorage, make_data_dir
 from node.server.metrics import MemberGauges, MemberMetrics
 from node.server.peer_api import answer_peer_request, peer_address
 from node.server.raft_node import ApplyBatch, LatencyWindow, RaftNode
@@ -132,7 +132,7 @@ def _member_logging(
     events: EventBus,
 ) -> Iterator[None]:
     """The member's log lines go to its node.log (JSON lines) and its event bus meanwhile."""
-    paths.data_dir.mkdir(parents=True, exist_ok=True)
+    make_data_dir(paths.data_dir)
     file_handler = logging.FileHandler(paths.log_file)
     file_handler.setFormatter(JsonLineFormatter())
     handlers: list[logging.Handler] = [file_handler, EventLogHandler(events)]

@@ -66,6 +66,20 @@ class DataPaths:
         return self.snap / f"{index:016x}.snap.db"
 
 
+def make_data_dir(data_dir: Path) -> None:
+    """Create the data dir (and its parents) if missing, or raise BootstrapError with etcd's
+    text (etcdmain's TouchDirAll), e.g. on a read-only file system. An existing dir's
+    writability is checked with the flags (ServerConfig)."""
+    try:
+        data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    except OSError as exc:
+        text = exc.strerror or str(exc)
+        reason = text[:1].lower() + text[1:]
+        raise BootstrapError(
+            f"cannot access data directory: mkdir {exc.filename or data_dir}: {reason}"
+        ) from exc
+
+
 def encode_wal_metadata(member_id: int, cluster_id: int) -> bytes:
     """The WAL's metadata record: member id and cluster id."""
     return cbor2.dumps([member_id, cluster_id])

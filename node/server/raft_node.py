@@ -20,7 +20,7 @@ from pathlib import Path
 
 import trio
 
-from node.mvcc.backend import Backend
+from node.mvcc.backend import Backend, BackendWriteError
 from node.raft import (
     ConfChange,
     ConfState,
@@ -40,6 +40,13 @@ from node.server.events import EventBus
 from node.server.logical_clock import LogicalClock
 from node.server.member_storage import MemberStorage, remove_received_backends
 from node.server.metrics import MemberMetrics
+from node.server.storage_failure import (
+    COMMIT_TX,
+    SAVE_ENTRIES,
+    SAVE_RAFT_SNAPSHOT,
+    SAVE_SNAPSHOT,
+    fatal_storage_errors,
+)
 from node.server.trace import Tracer
 from node.transport import Transport
 from node.wal import WalSnapshot
@@ -289,17 +296,19 @@ class RaftNode:
         async with self._wal_lock:
             if rd.snapshot is not None:
                 meta = rd.snapshot.metadata
-                await trio.to_thread.run_sync(storage.snapshotter.save, rd.snapshot)
-                await trio.to_thread.run_sync(
-                    storage.wal.save_snapshot, WalSnapshot(meta.index, meta.term)
-                )
+                with fatal_storage_errors(SAVE_RAFT_SNAPSHOT, self._log):
+                    await trio.to_thread.run_sync(storage.snapshotter.save, rd.snapshot)
+                    await trio.to_thread.run_sync(
+                        storage.wal.save_snapshot, WalSnapshot(meta.index, meta.term)
+                    )
                 self._tracer.snapshot_saved(meta, "leader")
             started = time.perf_counter()
             if self.fsync_delay:
                 await trio.sleep(self.fsync_delay)
-            await trio.to_thread.run_sync(
-                storage.wal.save, rd.hard_state or HardState(), rd.entries
-            )
+            with fatal_storage_errors(SAVE_ENTRIES, self._log):
+                await trio.to_thread.run_sync(
+                    storage.wal.save, rd.hard_state or HardState(), rd.entries
+                )
             if rd.must_sync:
                 took = time.perf_counter() - started
                 self.fsync_latency.add(took)
@@ -338,7 +347,7 @@ class RaftNode:
         try:
             async with self._backend_lock:
                 await trio.to_thread.run_sync(self._copy_backend, copy)
-        except OSError as exc:
+        except (OSError, BackendWriteError) as exc:
             self._log.error("member %x: cannot copy the backend for %x: %s",
                          self.storage.member_id, message.to, exc)
             self.report_snapshot(message.to, True)
@@ -365,15 +374,17 @@ class RaftNode:
         if applied_index <= raft_storage.snapshot().metadata.index:
             return False
         async with self._backend_lock:
-            await trio.to_thread.run_sync(self._backend().sync)
+            with fatal_storage_errors(COMMIT_TX, self._log):
+                await trio.to_thread.run_sync(self._backend().sync)
         async with self._wal_lock:
             conf_state = self.raw_node.conf_state()
             snapshot = raft_storage.create_snapshot(applied_index, conf_state, b"")
             meta = snapshot.metadata
-            await trio.to_thread.run_sync(storage.snapshotter.save, snapshot)
-            await trio.to_thread.run_sync(
-                storage.wal.save_snapshot, WalSnapshot(meta.index, meta.term)
-            )
+            with fatal_storage_errors(SAVE_SNAPSHOT, self._log):
+                await trio.to_thread.run_sync(storage.snapshotter.save, snapshot)
+                await trio.to_thread.run_sync(
+                    storage.wal.save_snapshot, WalSnapshot(meta.index, meta.term)
+                )
             self._tracer.snapshot_saved(meta, "local")
             compact_index = applied_index - catch_up_entries(snapshot_count)
             if compact_index >= raft_storage.first_index():

@@ -82,6 +82,7 @@ from node.messages.maintenance import (
 from node.messages.member_events import STATE_KINDS, chosen_kinds
 from node.messages.raft_status import RaftStatusRequest, RaftStatusResponse
 from node.messages.step_mode import StepAction, StepRequest, StepResponse
+from node.mvcc.backend import BackendWriteError
 from node.raft import (
     ConfChange,
     ConfChangeType,
@@ -582,7 +583,11 @@ class V3Server(AuthServer):
         state = self._state_now
         async with self._backend_lock:
             before = state.backend.size()
-            state.backend.defragment()
+            try:
+                state.backend.defragment()
+            except BackendWriteError as exc:
+                # As etcd, a defragment that does not fit fails and the member goes on.
+                raise errors.EtcdError(str(exc)) from exc
         self.logger.info(
             "member %x: defragmented the backend from %d to %d bytes",
             self.member_id,

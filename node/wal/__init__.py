@@ -11,6 +11,7 @@ from node.wal.errors import (
     WalExistsError,
     WalLockedError,
     WalNotFoundError,
+    WalWriteError,
 )
 from node.wal.record import WalSnapshot
 from node.wal.snapshotter import Snapshotter
@@ -31,5 +32,6 @@ __all__ = [
     "WalLockedError",
     "WalNotFoundError",
     "WalSnapshot",
+    "WalWriteError",
     "valid_snapshot_markers",
 ]

@@ -1,4 +1,7 @@
-"""Durable file operations the WAL and the snapshotter build on: what is written stays written."""
+"""Durable file operations the WAL and the snapshotter build on: what is written stays written.
+
+The one place they call the OS to write, so a test can make a write or an fsync fail (ENOSPC,
+EIO) without a full disk."""
 
 from __future__ import annotations
 
@@ -37,13 +40,17 @@ def write_at(fd: int, data: bytes, offset: int) -> None:
 
 
 def write_file_atomically(path: Path, data: bytes) -> None:
-    """Make `path` hold `data`, or stay as it was: write a temp file, fsync, rename, fsync dir."""
+    """Make `path` hold `data`, or stay as it was: write a temp file, fsync, rename, fsync dir.
+    A write that fails (a full disk) removes the temp file, so it holds no space."""
     tmp = path.with_name(path.name + ".tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     try:
         write_at(fd, data, 0)
         os.fsync(fd)
-    finally:
+    except BaseException:
         os.close(fd)
+        tmp.unlink(missing_ok=True)
+        raise
+    os.close(fd)
     os.replace(tmp, path)
     fsync_dir(path.parent)

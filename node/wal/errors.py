@@ -30,6 +30,11 @@ class WalCorruptError(WalError):
         super().__init__(f"{reason}: {path} at byte offset {offset}")
 
 
+class WalWriteError(WalError):
+    """A write, fsync or new segment failed (a full or failing disk). What reached the disk is
+    unknown, so the WAL takes no more records; reopening it cuts off any half-written record."""
+
+
 class SnapshotNotFoundError(WalError):
     """The snapshot marker `WAL.open` was given is not in the segments read."""
 

@@ -4,6 +4,12 @@ Modelled on etcd's `wal` package. A WAL directory holds segment files
 `<seq:016x>-<index:016x>.wal`, each preallocated to the segment size and opening with a crc
 record (the chain so far) and the metadata. A WAL is created ready for appending; an opened
 one is ready for reading, and appends only after `read_all` has replayed it to its end.
+
+A write, fsync or segment cut that fails (a full or failing disk) leaves the WAL refusing
+every later record with WalWriteError: after a failed fsync nothing says which pages reached
+the disk, so the member must stop (etcd's raft loop calls lg.Fatal) and replay on restart,
+where a half-written last record is a torn tail that is cut off. Every OS write goes through
+`node.wal.disk`, the seam a test fails on purpose.
 """
 
 from __future__ import annotations
@@ -12,14 +18,15 @@ import dataclasses
 import logging
 import os
 import shutil
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
 from node.raft.types import Entry, HardState
-from node.wal.disk import fdatasync, fsync_dir, preallocate, write_at
+from node.wal import disk
 from node.wal.errors import (
     EntryGapError,
     MetadataConflictError,
@@ -28,6 +35,7 @@ from node.wal.errors import (
     WalError,
     WalExistsError,
     WalNotFoundError,
+    WalWriteError,
 )
 from node.wal.lock import DirectoryLock
 from node.wal.reader import scan_wal
@@ -74,6 +82,7 @@ class WAL:
         self._state = HardState()
         self._last_index = 0
         self._latest_marker = 0
+        self._failure: WalWriteError | None = None
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -105,9 +114,9 @@ class WAL:
                 ],
                 sync=True,
             )
-            fsync_dir(tmp)
+            disk.fsync_dir(tmp)
             os.rename(tmp, directory)
-            fsync_dir(directory.parent)
+            disk.fsync_dir(directory.parent)
         except BaseException:
             wal.close()
             shutil.rmtree(tmp, ignore_errors=True)
@@ -149,10 +158,13 @@ class WAL:
         return directory.is_dir() and bool(list_segments(directory))
 
     def close(self) -> None:
-        """Flush what is unsynced, close the tail segment and release the directory lock."""
+        """Flush what is unsynced, close the tail segment and release the directory lock.
+
+        After a failed write nothing is flushed: a second fsync may report success for pages
+        the first one lost."""
         if self._tail is not None:
-            if not self._synced:
-                fdatasync(self._tail.fd)
+            if not self._synced and self._failure is None:
+                disk.fdatasync(self._tail.fd)
             os.close(self._tail.fd)
             self._tail = None
         if self._lock is not None:
@@ -246,11 +258,11 @@ class WAL:
         if torn:
             log.warning("wal: repairing torn tail of %s: cutting it at byte offset %d", path, end)
             os.ftruncate(fd, end)
-            preallocate(fd, max(self.segment_size, end))
+            disk.preallocate(fd, max(self.segment_size, end))
             os.fsync(fd)
         else:
             # Records flagged synced from now on vouch for everything before them.
-            fdatasync(fd)
+            disk.fdatasync(fd)
         self._tail = _Tail(name, fd, end)
         self._synced = True
 
@@ -301,10 +313,15 @@ class WAL:
         for path in removed:
             path.unlink()
         if removed:
-            fsync_dir(self.dir)
+            disk.fsync_dir(self.dir)
         return removed
 
     def _appending(self) -> _Tail:
+        if self._failure is not None:
+            raise WalWriteError(
+                f"wal: {self.dir} takes no more records since a write failed ({self._failure}); "
+                "reopen it to replay what reached the disk"
+            )
         if self._tail is None:
             if self._lock is None:
                 raise WalError(f"wal: {self.dir} is closed")
@@ -321,12 +338,25 @@ class WAL:
             chunks.append(frame)
             synced = False
         data = b"".join(chunks)
-        write_at(tail.fd, data, tail.offset)
+        path = self.dir / tail.name.filename
+        with self._failing_for_good("write", path):
+            disk.write_at(tail.fd, data, tail.offset)
         tail.offset += len(data)
         self._chain = chain
         if sync:
-            fdatasync(tail.fd)
+            with self._failing_for_good("fsync", path):
+                disk.fdatasync(tail.fd)
         self._synced = sync
+
+    @contextmanager
+    def _failing_for_good(self, action: str, path: Path) -> Iterator[None]:
+        """Turn an OSError inside into WalWriteError and refuse every later record."""
+        try:
+            yield
+        except OSError as exc:
+            reason = exc.strerror.lower() if exc.strerror else str(exc)
+            self._failure = WalWriteError(f"wal: cannot {action} {path}: {reason}")
+            raise self._failure from exc
 
     def _cut_if_full(self) -> None:
         """Start the next segment once the tail reaches the segment size, as etcd's cut."""
@@ -336,9 +366,15 @@ class WAL:
         name = SegmentName(old.name.seq + 1, self._last_index + 1)
         path = self.dir / name.filename
         tmp = path.with_name(path.name + _TEMP_SUFFIX)
-        fd = _new_segment_file(tmp, self.segment_size)
-        os.ftruncate(old.fd, old.offset)
-        os.fsync(old.fd)
+        with self._failing_for_good("create segment", tmp):
+            fd = _new_segment_file(tmp, self.segment_size)
+            try:
+                os.ftruncate(old.fd, old.offset)
+                disk.fdatasync(old.fd)
+            except BaseException:
+                os.close(fd)
+                tmp.unlink(missing_ok=True)
+                raise
         os.close(old.fd)
         self._tail = _Tail(name, fd, 0)
         self._synced = True
@@ -349,8 +385,9 @@ class WAL:
         if not self._state.is_empty():
             head.append((RecordKind.HARD_STATE, self._state))
         self._append(head, sync=True)
-        os.rename(tmp, path)
-        fsync_dir(self.dir)
+        with self._failing_for_good("create segment", path):
+            os.rename(tmp, path)
+            disk.fsync_dir(self.dir)
         log.info("wal: created segment %s", path)
 
 
@@ -370,10 +407,12 @@ def valid_snapshot_markers(directory: Path | str) -> list[WalSnapshot]:
 
 
 def _new_segment_file(path: Path, size: int) -> int:
+    """A new file of `size` preallocated bytes, opened; on a full disk nothing is left behind."""
     fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o600)
     try:
-        preallocate(fd, size)
+        disk.preallocate(fd, size)
     except BaseException:
         os.close(fd)
+        path.unlink(missing_ok=True)
         raise
     return fd

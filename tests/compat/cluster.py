@@ -52,10 +52,14 @@ def _bindable(port: int) -> bool:
 
 
 def free_port() -> int:
-    """A free loopback port whose +10000 sibling is free too, not handed out before."""
+    """A free loopback port whose +10000 sibling is free too, not handed out before.
+
+    Both stay below Linux's ephemeral range (32768 on): an outgoing connection's port there
+    lingers in TIME_WAIT for a minute after every status poll, and a member restarting on it
+    would fail with `bind: address already in use`."""
     rng = random.Random()
     while True:
-        port = rng.randrange(20_000, 30_000)
+        port = rng.randrange(20_000, 32_768 - PORT_SIDECAR_OFFSET)
         if port not in _taken_ports and _bindable(port) and _bindable(port + PORT_SIDECAR_OFFSET):
             _taken_ports.add(port)
             return port

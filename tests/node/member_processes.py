@@ -7,7 +7,6 @@ a stopped one again restarts it from its data dir). Every wait is bounded by its
 
 from __future__ import annotations
 
-import contextlib
 import signal
 from collections.abc import Iterable
 from contextlib import AbstractAsyncContextManager
@@ -21,6 +20,9 @@ from tests.compat.cluster import PORT_SIDECAR_OFFSET, MemberProcess, ProcessClus
 
 POLL_S = 0.05
 PROBE_TIMEOUT_S = 1.0
+PROBE_FAILURES = (errors.EtcdError, OSError)
+"""What a probe of a member that is down or busy meets. Caught with except*: the client's
+task group hands an error raised inside its block on in an exception group."""
 
 
 def new_cluster(directory: Path, size: int, *extra_args: str) -> ProcessCluster:
@@ -56,9 +58,11 @@ async def status_of(member: MemberProcess) -> Response | None:
     """The member's Status, or None while it does not answer."""
     if member.process is None or member.process.poll() is not None:
         return None
-    with contextlib.suppress(errors.EtcdError, OSError):
+    try:
         async with client_of(member, PROBE_TIMEOUT_S) as client:
             return await client.status()
+    except* PROBE_FAILURES:
+        pass
     return None
 
 
@@ -88,10 +92,12 @@ async def leader_of(members: list[MemberProcess]) -> MemberProcess:
 
 
 async def _revision_and_hash(member: MemberProcess) -> tuple[int, int] | None:
-    with contextlib.suppress(errors.EtcdError, OSError):
+    try:
         async with client_of(member, PROBE_TIMEOUT_S) as client:
             hashed = await client.hash_kv()
             return hashed.header.revision, hashed.hash
+    except* PROBE_FAILURES:
+        pass
     return None
 
 
@@ -109,9 +115,11 @@ async def wait_same_data(members: list[MemberProcess]) -> int:
 async def wait_at_revision(member: MemberProcess, revision: int) -> None:
     """Poll until the member serves serializable reads at `revision` or later."""
     while True:
-        with contextlib.suppress(errors.EtcdError, OSError):
+        try:
             async with client_of(member, PROBE_TIMEOUT_S) as client:
                 reply = await client.get("\0", serializable=True)
                 if reply.header.revision >= revision:
                     return
+        except* PROBE_FAILURES:
+            pass
         await trio.sleep(POLL_S)

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-import node.wal.wal as wal_module
+import node.wal.disk as wal_disk
 from node.raft.types import Entry, HardState
 from node.wal import WAL, WalCorruptError, WalSnapshot
 from tests.wal.wal_image import WalImage, recover
@@ -26,7 +26,7 @@ LAST_RECORDS_CUT_EVERYWHERE = 5
 def no_fsync(monkeypatch: pytest.MonkeyPatch) -> None:
     """These tests build each crash image themselves, so real fsyncs would only cost time."""
     monkeypatch.setattr(os, "fsync", lambda fd: None)
-    monkeypatch.setattr(wal_module, "fdatasync", lambda fd: None)
+    monkeypatch.setattr(wal_disk, "fdatasync", lambda fd: None)
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-import node.wal.wal as wal_module
+import node.wal.disk as wal_disk
 from node.raft.types import Entry, EntryType, HardState
 from node.wal import (
     WAL,
@@ -306,8 +306,8 @@ def test_each_save_is_one_group_commit_and_an_unchanged_state_writes_nothing(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     syncs: list[int] = []
-    real_fdatasync = wal_module.fdatasync
-    monkeypatch.setattr(wal_module, "fdatasync", lambda fd: syncs.append(fd) or real_fdatasync(fd))
+    real_fdatasync = wal_disk.fdatasync
+    monkeypatch.setattr(wal_disk, "fdatasync", lambda fd: syncs.append(fd) or real_fdatasync(fd))
     wal = WAL.create(tmp_path / "wal", b"meta")
     (segment,) = (tmp_path / "wal").glob("*.wal")
     syncs.clear()
@@ -326,7 +326,7 @@ def test_a_commit_only_change_is_written_without_an_fsync_as_etcd_does(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     syncs: list[int] = []
-    monkeypatch.setattr(wal_module, "fdatasync", syncs.append)
+    monkeypatch.setattr(wal_disk, "fdatasync", syncs.append)
     with WAL.create(tmp_path / "wal", b"meta") as wal:
         wal.save(HardState(term=1, vote=1, commit=0), entries(1, 3))
         syncs.clear()
