@@ -325,7 +325,10 @@ def _trace(args: argparse.Namespace) -> int:
     tallies = {}
     try:
         tallies = anyio.run(
-            lambda: stream_trace(members, kinds, out, seconds=args.seconds), backend="trio"
+            lambda: stream_trace(
+                members, kinds, out, seconds=args.seconds, tls=playground.client_tls()
+            ),
+            backend="trio",
         )
     except* BrokenPipeError:
         reader_left = True  # `etcd-console trace | head`: the reader has all it wanted
@@ -394,7 +397,10 @@ def _record(args: argparse.Namespace) -> int:
     with open_for_writing(args.output) as out:
         out.write(header_line(members))
         tallies = anyio.run(
-            lambda: stream_trace(members, kinds, out, seconds=args.seconds), backend="trio"
+            lambda: stream_trace(
+                members, kinds, out, seconds=args.seconds, tls=playground.client_tls()
+            ),
+            backend="trio",
         )
     events = sum(tally.events for tally in tallies.values())
     dropped = sum(tally.dropped for tally in tallies.values())
