@@ -111,6 +111,13 @@ def run_command(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
+    if args.auth and not args.tls:
+        print(
+            "etcd-console chaos: --auth needs --tls (the clients are root through their "
+            "certificate's common name)",
+            file=sys.stderr,
+        )
+        return 2
     try:
         faults = parse_faults(args.faults)
     except ValueError as error:

@@ -12,10 +12,12 @@ import os
 from pathlib import Path
 
 import anyio
+import pytest
 
 from checker.validate.linearizability import Verdict
 from console.chaos.nemesis import Fault, Timing
 from console.chaos.run import ChaosConfig, closing_lines, load_history, run_chaos
+from console.cli import main
 from playground.playground import Playground
 
 SECONDS = float(os.environ.get("CHAOS_SECONDS", "20"))
@@ -55,3 +57,12 @@ def test_a_chaos_run_with_tls_and_auth_is_linearizable_through_both_doors(tmp_pa
     refused += [op.error for op in history.operations if op.error.endswith(AUTH_ERRORS)]
     assert not refused, refused[:5]
     assert closing_lines(config, result)[-1].endswith("--tls --auth")
+
+
+def test_chaos_auth_without_tls_is_refused_before_anything_starts(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    directory = tmp_path / "playground"
+    assert main(["chaos", "--auth", "--seconds", "1", "--dir", str(directory)]) == 2
+    assert "--auth needs --tls" in capsys.readouterr().err
+    assert not directory.exists()
