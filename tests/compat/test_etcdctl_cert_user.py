@@ -256,7 +256,9 @@ def test_a_watch_runs_as_the_certificate_user(pair, certs):
     for cluster in pair:
         denied = etcdctl(_url(cluster), *certs.as_client("alice"), "watch", "/b/1", timeout=10)
         assert denied.returncode != 0 and "permission denied" in denied.stderr + denied.stdout
-        with RunningEtcdctl(_url(cluster), *certs.as_client("alice"), "watch", "/a/w") as watch:
+        # from revision 1: the put is seen however late the watch is made
+        alice = certs.as_client("alice")
+        with RunningEtcdctl(_url(cluster), *alice, "watch", "/a/w", "--rev=1") as watch:
             put = etcdctl(_url(cluster), *certs.as_client("root"), "put", "/a/w", "seen")
             assert put.stdout == "OK\n", put.stderr
             assert watch.read_lines(3) == ["PUT", "/a/w", "seen"]
@@ -320,3 +322,36 @@ def test_our_native_door_takes_the_certificate_for_the_user(pair, certs):
             return value, denied.value.message
 
     assert trio.run(as_alice) == (b"one", "etcdserver: permission denied")
+
+
+def test_a_grpc_door_that_owns_the_client_port_takes_the_certificate_too(
+    pair, certs, tmp_path: Path
+):
+    """--client-port-http=false (ours): grpcio does the TLS itself, and its auth context gives
+    the CN; the answers are real etcd's."""
+    real, _ = pair
+    member_cert, member_key = certs.member
+    flags = (
+        f"--cert-file={member_cert}", f"--key-file={member_key}",
+        f"--trusted-ca-file={certs.ca}", "--client-cert-auth", "--bcrypt-cost=4",
+        "--client-port-http=false",
+    )  # fmt: skip
+    root_cert, root_key = certs.clients["root"]
+    credentials = grpc.ssl_channel_credentials(
+        certs.ca.read_bytes(), root_key.read_bytes(), root_cert.read_bytes()
+    )
+    ours = ProcessCluster.new(
+        tmp_path / "grpc-owned", 1, OUR_MEMBER, token="cert-user-grpc", client_scheme="https",
+        extra_args=flags, credentials=credentials,
+    )  # fmt: skip
+    try:
+        ours.start_all()
+        for args in SETUP:
+            assert etcdctl(_url(ours), *certs.as_client("root"), *args).returncode == 0, args
+        for name in ("alice", "bob", ""):
+            for args in (("get", "/a/1"), ("put", "/a/1", "x")):
+                assert both((real, ours), *certs.as_client(name), *args)[0] == (
+                    0 if (name, args[0]) == ("alice", "get") else 1
+                )
+    finally:
+        ours.stop_all()
