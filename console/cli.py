@@ -65,6 +65,12 @@ def build_parser() -> argparse.ArgumentParser:
                 help="mutual TLS between members and with clients, with a CA and certificates "
                 "made in <dir>/certs (the client's CN is root)",
             )
+            command.add_argument(
+                "--auth",
+                action="store_true",
+                help="auth on (needs --tls): a root user without a password, whom the client "
+                "certificate's CN names (etcd's --client-cert-auth)",
+            )
         if name == "play":
             command.add_argument(
                 "--keep",
@@ -325,7 +331,10 @@ def _trace(args: argparse.Namespace) -> int:
     tallies = {}
     try:
         tallies = anyio.run(
-            lambda: stream_trace(members, kinds, out, seconds=args.seconds), backend="trio"
+            lambda: stream_trace(
+                members, kinds, out, seconds=args.seconds, tls=playground.client_tls()
+            ),
+            backend="trio",
         )
     except* BrokenPipeError:
         reader_left = True  # `etcd-console trace | head`: the reader has all it wanted
@@ -401,7 +410,10 @@ def _record(args: argparse.Namespace) -> int:
     with open_for_writing(args.output) as out:
         out.write(header_line(members))
         tallies = anyio.run(
-            lambda: stream_trace(members, kinds, out, seconds=args.seconds), backend="trio"
+            lambda: stream_trace(
+                members, kinds, out, seconds=args.seconds, tls=playground.client_tls()
+            ),
+            backend="trio",
         )
     events = sum(tally.events for tally in tallies.values())
     dropped = sum(tally.dropped for tally in tallies.values())
@@ -481,9 +493,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "inspect":
             return _inspect(parser, args)
         if args.command == "up":
-            _up(args.dir, args.members, args.tls)
+            _up(args.dir, args.members, args.tls, args.auth)
         elif args.command == "play":
-            _play(args.dir, args.members, args.tls, keep=args.keep, record=args.record)
+            _play(
+                args.dir, args.members, args.tls, args.auth, keep=args.keep, record=args.record
+            )
         elif args.command == "down":
             _down(args.dir)
         else:
@@ -497,10 +511,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
-def _up(directory: str, members: int | None, tls: bool) -> Playground:
-    playground = Playground(directory, members, tls=tls or None)
+def _up(directory: str, members: int | None, tls: bool, auth: bool) -> Playground:
+    playground = Playground(directory, members, tls=tls or None, auth=auth or None)
     leader = anyio.run(playground.start)
     secured = " over mutual TLS" if playground.record.tls else ""
+    if playground.record.auth:
+        secured += ", auth on (the client certificate is root's)"
     print(
         f"started {len(playground.members)} members{secured} in {playground.directory}; "
         f"leader: {leader}"
@@ -509,7 +525,13 @@ def _up(directory: str, members: int | None, tls: bool) -> Playground:
 
 
 def _play(
-    directory: str, members: int | None, tls: bool, *, keep: bool, record: str | None
+    directory: str,
+    members: int | None,
+    tls: bool,
+    auth: bool,
+    *,
+    keep: bool,
+    record: str | None,
 ) -> None:
     """Start (or pick up) the playground and open the dashboard on it; on a terminal, ask
     afterwards whether to stop the cluster. Without a terminal, leave it running and say how
@@ -517,12 +539,12 @@ def _play(
     try:
         playground = Playground.attach(directory)
     except PlaygroundError:
-        playground = _up(directory, members, tls)
+        playground = _up(directory, members, tls, auth)
     else:
         if any(playground.state(name) != "down" for name in playground.members):
             print(f"the playground in {playground.directory} is already running")
         else:
-            playground = _up(directory, members, tls)
+            playground = _up(directory, members, tls, auth)
     if not (sys.stdin.isatty() and sys.stdout.isatty()):
         _print_statuses(anyio.run(playground.statuses))
         print()

@@ -968,7 +968,7 @@ class Console:
         window.started = True
         for name, endpoint in endpoints.items():
             subscribed = anyio.Event()
-            group.start_soon(window.follow, name, endpoint, subscribed)
+            group.start_soon(window.follow, name, endpoint, subscribed, self.client.tls)
             with anyio.move_on_after(MEMBER_CALL_TIMEOUT):
                 await subscribed.wait()
         window.begin_command()

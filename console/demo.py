@@ -251,6 +251,8 @@ class DemoRunner:
         elif name == "sleep":
             self.transcript.script_step(text)
             await anyio.sleep(sleep_seconds(step.command.args["duration"]))
+        elif name == "login":
+            await self._login(line, text, step)
         else:
             await self._run_command(line, text, step)
         await self._follow_new_members()
@@ -300,6 +302,44 @@ class DemoRunner:
             self.recording.command(text, result.ok, result.lines)
         self._last = _LastOutput(line, text, result.text, mark, "" if result.ok else result.text)
 
+    async def _login(self, line: DemoLine, text: str, step: Step) -> None:
+        """Open session `as NAME` as user NAME, authenticated with the password given, as
+        etcdctl's --user NAME:PASSWORD: its requests carry the token Authenticate returned."""
+        if self.step is None:
+            self.transcript.command(text)
+        else:
+            self.transcript.prompt(text)
+            await self.step()
+        mark = self._open_window()
+        name, _, password = step.command.args["name:password"].partition(":")
+        session = f"as {name}"
+        result = Result(True, [f"session {name}: authenticated as {name}"])
+        if session in self._sessions:
+            result = Result(False, [f"Error: session {name} is open already"])
+        else:
+            try:
+                client = await Client.connect(
+                    self.playground.native_endpoints(),
+                    tls=self.playground.client_tls(),
+                    user=name,
+                    password=password,
+                )
+                await self._stack.enter_async_context(client)  # entering authenticates
+            except* EtcdError as refused:
+                result = Result(False, [f"Error: {_first(refused).message}"])
+            except* OSError:
+                result = Result(False, ["Error: cannot reach the cluster"])
+            else:
+                console = await self._stack.enter_async_context(
+                    Console.open(client, self.playground, trace_window=self._trace_window)
+                )
+                console.on_background = lambda output: self._job_output(session, output)
+                self._sessions[session] = console
+        self.transcript.output(result.lines)
+        if self.recording is not None:
+            self.recording.command(text, result.ok, result.lines)
+        self._last = _LastOutput(line, text, result.text, mark, "" if result.ok else result.text)
+
     async def _run_in_background(self, console: Console, step: Step) -> None:
         result = await console.execute(step.command)
         label = step.session.removeprefix("as ") or "main"
@@ -311,13 +351,18 @@ class DemoRunner:
         if console is not None:
             return console
         kind, _, member = session.partition(" ")
+        tls = self.playground.client_tls()
         try:
-            if kind == "on":
+            if kind in ("on", "plain"):
                 endpoints = [self.playground.member(member).native_endpoint]
-                client = await Client.connect(endpoints, timeout=MEMBER_SESSION_TIMEOUT)
+                client = await Client.connect(
+                    endpoints,
+                    timeout=MEMBER_SESSION_TIMEOUT,
+                    tls=tls if kind == "on" else None,
+                )
             else:
                 endpoints = self.playground.native_endpoints()
-                client = await Client.connect(endpoints)
+                client = await Client.connect(endpoints, tls=tls)
         except PlaygroundError as error:
             return f"Error: {error}"
         except (OSError, EtcdError):
@@ -427,7 +472,11 @@ class DemoRunner:
             endpoint = self.playground.members[name].native_endpoint
             try:
                 async with (
-                    await Client.connect([endpoint], timeout=MEMBER_SESSION_TIMEOUT) as client,
+                    await Client.connect(
+                        [endpoint],
+                        timeout=MEMBER_SESSION_TIMEOUT,
+                        tls=self.playground.client_tls(),
+                    ) as client,
                     client.events(kinds) as events,
                 ):
                     async for event in events:
@@ -528,6 +577,15 @@ def _committed(index: int) -> Callable[[list[MemberStatus]], tuple[str, str]]:
     return check
 
 
+def _first(group: BaseExceptionGroup[EtcdError]) -> EtcdError:
+    """The first error of a group (a client's task group wraps what entering it raised)."""
+    error: BaseException = group
+    while isinstance(error, BaseExceptionGroup):
+        error = error.exceptions[0]
+    assert isinstance(error, EtcdError)
+    return error
+
+
 async def start_playground(script: DemoScript, playground: Playground) -> str:
     """Start the new `playground` as the script's header asks; returns the leader's name."""
     if playground.record_path.exists():
@@ -577,6 +635,8 @@ async def run_demo(
         script.members,
         heartbeat_interval_ms=heartbeat_interval_ms,
         election_timeout_ms=election_timeout_ms,
+        tls=script.tls or None,
+        auth=script.auth or None,
     )
     try:
         transcript.title(script.title)
@@ -675,6 +735,8 @@ def run_demo_in_dashboard(
         script.members,
         heartbeat_interval_ms=heartbeat_interval_ms,
         election_timeout_ms=election_timeout_ms,
+        tls=script.tls or None,
+        auth=script.auth or None,
     )
     try:
         anyio.run(start_playground, script, playground)

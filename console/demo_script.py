@@ -13,12 +13,16 @@ A demo script is the console's command language, one command a line, plus verbs 
     wait commit N         until every running member has committed and applied raft index N
     sleep DURATION        500ms, 2s, 1.5s (at most a minute)
     as NAME: COMMAND      COMMAND in client session NAME (a client of its own: locks, elections)
+    login NAME:PASSWORD   opens session NAME as user NAME, authenticated with PASSWORD (etcdctl's
+                          --user NAME:PASSWORD); `as NAME:` then runs as that user
     on MEMBER: COMMAND    COMMAND through a client of that member alone (a minority, a learner)
+    plain MEMBER: COMMAND COMMAND through a client of that member that dials without TLS
     COMMAND &             the script goes on without waiting for COMMAND (a lock that blocks);
                           what it prints comes later, marked [NAME] (or [main])
 
 The first comment line is the title. `# playground: --members=N --snapshot-count=M` (any
-etcd-node flag, as --name=value) shapes the playground, among the first comment lines; other
+etcd-node flag, as --name=value; and `--tls`, `--auth` as `play` takes them) shapes the
+playground, among the first comment lines; other
 `#` lines are comments. A command that fails must be followed (narration aside) by an expect of
 its error, or the demo fails there.
 """
@@ -62,7 +66,19 @@ DEMO_SPECS = (
         "as", "Runs a command in another client session", _DEMO, (Arg("NAME:COMMAND", rest=True),)
     ),
     CommandSpec(
+        "login",
+        "Opens client session NAME as user NAME, authenticated with PASSWORD",
+        _DEMO,
+        (Arg("NAME:PASSWORD"),),
+    ),
+    CommandSpec(
         "on", "Runs a command through one member alone", _DEMO, (Arg("MEMBER:COMMAND", rest=True),)
+    ),
+    CommandSpec(
+        "plain",
+        "Runs a command through one member alone, dialing without TLS",
+        _DEMO,
+        (Arg("MEMBER:COMMAND", rest=True),),
     ),
 )
 DEMO_GRAMMAR = GRAMMAR.extended(DEMO_SPECS)
@@ -70,11 +86,13 @@ DEMO_GRAMMAR = GRAMMAR.extended(DEMO_SPECS)
 WAITS = ("wait leader", "wait healthy", "wait commit")
 
 _DEMO_VERBS = {spec.name for spec in DEMO_SPECS}
-_SESSION_VERBS = ("as", "on")
+_SESSION_VERBS = ("as", "on", "plain")
 _VARIABLE = re.compile(r"\$\{(\w+)(?:\+(\d+))?\}")
 _DURATION = re.compile(r"^(?P<number>\d+(?:\.\d+)?)(?P<unit>ms|s)?$")
 _PLAYGROUND_HEADER = re.compile(r"^#\s*playground:(?P<flags>.*)$")
 _IN_BACKGROUND = re.compile(r"\s+&$")
+_SECURITY_FLAGS = ("--tls", "--auth")
+"""Playground flags of the header that take no value, as `play` takes them."""
 
 
 class DemoError(Exception):
@@ -99,6 +117,10 @@ class DemoScript:
     member_flags: list[str]
     """etcd-node flags (--name=value) every starting member gets, from `# playground:`."""
     lines: list[DemoLine]
+    tls: bool = False
+    """`# playground: --tls`: mutual TLS, as `play --tls`."""
+    auth: bool = False
+    """`# playground: --auth`: auth on, as `play --tls --auth`."""
 
     def where(self, line: DemoLine) -> str:
         """file:line, for messages."""
@@ -132,6 +154,7 @@ def load_demo(path: str | Path) -> DemoScript:
         raise DemoError(f"cannot read {path}: {error.strerror}") from None
     title, members = "", DEFAULT_MEMBERS
     member_flags: list[str] = []
+    security: set[str] = set()
     lines: list[DemoLine] = []
     in_header = True
     for number, raw in enumerate(text.splitlines(), start=1):
@@ -145,17 +168,26 @@ def load_demo(path: str | Path) -> DemoScript:
         if header is not None:
             if not in_header:
                 raise DemoError(f"{path}:{number}: # playground: belongs among the first lines")
-            members, member_flags = _playground_flags(header["flags"], f"{path}:{number}")
+            members, member_flags, security = _playground_flags(
+                header["flags"], f"{path}:{number}"
+            )
         elif in_header and not title:
             title = stripped.lstrip("#").strip()
-    script = DemoScript(path, title or path.stem, members, member_flags, lines)
+    script = DemoScript(
+        path, title or path.stem, members, member_flags, lines,
+        tls="--tls" in security, auth="--auth" in security,
+    )  # fmt: skip
     _check(script)
     return script
 
 
-def _playground_flags(text: str, where: str) -> tuple[int, list[str]]:
-    members, flags = DEFAULT_MEMBERS, []
+def _playground_flags(text: str, where: str) -> tuple[int, list[str], set[str]]:
+    """The header's member count, etcd-node flags, and which of --tls and --auth it gives."""
+    members, flags, security = DEFAULT_MEMBERS, [], set()
     for word in shlex.split(text):
+        if word in _SECURITY_FLAGS:
+            security.add(word)
+            continue
         name, equals, value = word.partition("=")
         if not name.startswith("--") or not equals or not value:
             raise DemoError(f"{where}: write playground flags as --name=value, not {word!r}")
@@ -165,7 +197,7 @@ def _playground_flags(text: str, where: str) -> tuple[int, list[str]]:
             members = int(value)
         else:
             raise DemoError(f"{where}: --members must be between {MIN_MEMBERS} and {MAX_MEMBERS}")
-    return members, flags
+    return members, flags, security
 
 
 def _check(script: DemoScript) -> None:
@@ -209,6 +241,8 @@ def read_step(text: str) -> Step:
         if not colon or len(who.split()) != 1 or not rest.strip():
             raise CommandError(f"write {command.name} NAME: COMMAND, not {command.line!r}")
         session, command = f"{command.name} {who.strip()}", GRAMMAR.parse(rest.strip())
+    elif command.name == "login" and ":" not in command.args["name:password"]:
+        raise CommandError(f"write login NAME:PASSWORD, not {command.line!r}")
     elif command.name in _DEMO_VERBS and in_background:
         raise CommandError(f"{command.name} is the script's own: it does not run with &")
     if command.name == "txn" and command.txn is None:

@@ -26,7 +26,7 @@ import anyio
 import orjson
 
 from console.timeline import TraceEvent
-from node.client import as_dict, connect_client
+from node.client import ClientTls, as_dict, connect_client
 from node.messages import errors
 from node.messages.member_events import ALL_TRACE, STATE_KINDS
 
@@ -120,25 +120,31 @@ def append_events(path: str | Path, events: Iterable[TraceEvent]) -> None:
         out.writelines(event_line(event) for event in events)
 
 
-async def record_members(writer: RecordingWriter, members: Callable[[], dict[str, str]]) -> None:
+async def record_members(
+    writer: RecordingWriter,
+    members: Callable[[], dict[str, str]],
+    tls: ClientTls | None = None,
+) -> None:
     """Write every event of each member `members()` names (name -> native endpoint; asked
-    again every second, so that members added later are recorded too) until cancelled; a
-    member that cannot be reached is tried again every second."""
+    again every second, so that members added later are recorded too; dialing with `tls`)
+    until cancelled; a member that cannot be reached is tried again every second."""
     followed: set[str] = set()
     async with anyio.create_task_group() as group:
         while True:
             for name, endpoint in members().items():
                 if name not in followed:
                     followed.add(name)
-                    group.start_soon(_record_member, writer, name, endpoint)
+                    group.start_soon(_record_member, writer, name, endpoint, tls)
             await anyio.sleep(RECONNECT_SECONDS)  # new members: the playground's record is polled
 
 
-async def _record_member(writer: RecordingWriter, name: str, endpoint: str) -> None:
+async def _record_member(
+    writer: RecordingWriter, name: str, endpoint: str, tls: ClientTls | None
+) -> None:
     while True:
         try:
             async with (
-                connect_client([endpoint], timeout=2.0) as client,
+                connect_client([endpoint], timeout=2.0, tls=tls) as client,
                 client.events(RECORDED_KINDS) as events,
             ):
                 async for event in events:

@@ -23,7 +23,7 @@ from typing import Any, TextIO
 
 import anyio
 
-from node.client import as_dict, connect_client
+from node.client import ClientTls, as_dict, connect_client
 from node.messages import errors
 from node.messages.member_events import ALL_TRACE, TRACE_KINDS, chosen_kinds
 
@@ -101,9 +101,11 @@ async def stream_trace(
     out: TextIO,
     *,
     seconds: float | None = None,
+    tls: ClientTls | None = None,
 ) -> dict[str, MemberTally]:
-    """Write the merged trace of `members` (name -> native endpoint) to `out` until `seconds`
-    pass, or SIGINT / SIGTERM arrives (so: from the main thread); returns each member's tally."""
+    """Write the merged trace of `members` (name -> native endpoint, dialed with `tls`) to `out`
+    until `seconds` pass, or SIGINT / SIGTERM arrives (so: from the main thread); returns each
+    member's tally."""
     merger = TraceMerger(out)
     kinds = list(kinds)
     with anyio.CancelScope() as scope:
@@ -112,7 +114,7 @@ async def stream_trace(
         async with anyio.create_task_group() as tasks:
             tasks.start_soon(_stop_on_signal, scope)
             for name, endpoint in members.items():
-                tasks.start_soon(_follow, name, endpoint, kinds, merger)
+                tasks.start_soon(_follow, name, endpoint, kinds, merger, tls)
             while True:
                 await anyio.sleep(REORDER_WINDOW / 3)
                 merger.flush(_wall_clock() - REORDER_WINDOW)
@@ -127,13 +129,15 @@ async def _stop_on_signal(scope: anyio.CancelScope) -> None:
             return
 
 
-async def _follow(name: str, endpoint: str, kinds: list[str], merger: TraceMerger) -> None:
+async def _follow(
+    name: str, endpoint: str, kinds: list[str], merger: TraceMerger, tls: ClientTls | None
+) -> None:
     said_lost = False
     while True:
         reason = "its event stream ended"
         try:
             async with (
-                connect_client([endpoint], timeout=CONNECT_TIMEOUT) as client,
+                connect_client([endpoint], timeout=CONNECT_TIMEOUT, tls=tls) as client,
                 client.events(kinds) as events,
             ):
                 async for reply in events:

@@ -17,7 +17,7 @@ from typing import Any
 
 import anyio
 
-from node.client import as_dict, connect_client
+from node.client import ClientTls, as_dict, connect_client
 from node.messages import errors
 from node.messages.member_events import ALL_TRACE, TRACE_KINDS
 
@@ -61,12 +61,15 @@ class TraceWindow:
         while self.events and self.events[0].t < self.starts[0]:
             self.events.popleft()
 
-    async def follow(self, name: str, endpoint: str, subscribed: anyio.Event) -> None:
-        """Keep `name`'s trace events (reconnecting after a loss) until cancelled."""
+    async def follow(
+        self, name: str, endpoint: str, subscribed: anyio.Event, tls: ClientTls | None = None
+    ) -> None:
+        """Keep `name`'s trace events (dialing with `tls`; reconnecting after a loss) until
+        cancelled."""
         while True:
             try:
                 async with (
-                    connect_client([endpoint], timeout=2.0) as client,
+                    connect_client([endpoint], timeout=2.0, tls=tls) as client,
                     client.events([ALL_TRACE]) as stream,
                 ):
                     self.following.add(name)

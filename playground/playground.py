@@ -20,7 +20,7 @@ from typing import TypeVar
 import anyio
 
 from node.client import Client, ClientTls
-from playground.certificates import CERTS_DIRECTORY, CertificateFiles
+from playground.certificates import CERTS_DIRECTORY, CLIENT_NAME, CertificateFiles
 from playground.errors import PlaygroundError, unknown_member
 from playground.faults import Faults, faults_of, inject_faults, partition_groups
 from playground.member_call import CALL_TIMEOUT, RECONFIG_TIMEOUT, call_members
@@ -68,6 +68,7 @@ class Playground:
         heartbeat_interval_ms: int = 100,
         election_timeout_ms: int = 1000,
         tls: bool | None = None,
+        auth: bool | None = None,
     ) -> None:
         if members is not None and not MIN_MEMBERS <= members <= MAX_MEMBERS:
             raise PlaygroundError(
@@ -77,16 +78,19 @@ class Playground:
         self.requested_members = members
         self.requested_tls = tls
         """--tls (True), asked for plaintext (False), or whatever the record says (None)."""
+        self.requested_auth = auth
+        """--auth (True), asked for auth off (False), or whatever the record says (None)."""
         self.record = PlaygroundRecord(
             token="",
             running=False,
             heartbeat_interval_ms=heartbeat_interval_ms,
             election_timeout_ms=election_timeout_ms,
             tls=bool(tls),
+            auth=bool(auth),
         )
         self._processes = MemberProcesses(self.directory)
         self.step_mode = ClusterStepMode(
-            lambda: self.members, lambda name: self.state(name) == "up"
+            lambda: self.members, lambda name: self.state(name) == "up", self.client_tls
         )
         """Step mode over the running members: hold, deliver, drop, tick, release."""
 
@@ -227,11 +231,12 @@ class Playground:
         given); a stopped playground is started again with its data. If the cluster does not
         come up within START_TIMEOUT, every member started is stopped again.
         """
-        if self.record_path.exists():
+        created = not self.record_path.exists()
+        if created:
+            self._create(self.requested_members or DEFAULT_MEMBERS)
+        else:
             self.record = PlaygroundRecord.load(self.record_path)
             self._check_can_start_again()
-        else:
-            self._create(self.requested_members or DEFAULT_MEMBERS)
         self.record.running = True
         try:
             for record in self.members.values():
@@ -246,7 +251,10 @@ class Playground:
                     f"see the stdout.log files in {self.directory}"
                 ) from None
             self._save()
-            return await self.wait_for_leader(everyone=True)
+            leader = await self.wait_for_leader(everyone=True)
+            if created and self.record.auth:
+                await self._turn_auth_on()
+            return leader
         except PlaygroundError:
             await self.stop()
             raise
@@ -264,6 +272,12 @@ class Playground:
                 f"the playground in {self.directory} runs with {has}: start it "
                 f"{'with' if self.record.tls else 'without'} --tls, or use another --dir"
             )
+        if self.requested_auth is not None and self.requested_auth != self.record.auth:
+            has = "auth on" if self.record.auth else "auth off"
+            raise PlaygroundError(
+                f"the playground in {self.directory} runs with {has}: start it "
+                f"{'with' if self.record.auth else 'without'} --auth, or use another --dir"
+            )
         wanted = self.requested_members
         if wanted is not None and wanted != len(self.members):
             raise PlaygroundError(
@@ -273,6 +287,11 @@ class Playground:
         self.record.faults = Faults()
 
     def _create(self, count: int) -> None:
+        if self.record.auth and not self.record.tls:
+            raise PlaygroundError(
+                "--auth needs --tls: the playground's root user has no password, its client "
+                f"certificate (CN {CLIENT_NAME}) is how one is root"
+            )
         try:
             self.directory.mkdir(parents=True, exist_ok=True)
         except OSError as error:
@@ -302,6 +321,20 @@ class Playground:
             self.members[name] = new_member_record(
                 self.directory, name, (client, peer, native), initial_cluster, "new", self.record
             )
+
+    async def _turn_auth_on(self) -> None:
+        """Auth on, as etcd's op-guide/authentication says: a root user holding the root role,
+        then `auth enable`. The root user has no password (`user add --no-password`): with
+        --client-cert-auth, etcd takes the verified client certificate's CN for the user, and
+        the playground's is root."""
+
+        async def enable(client: Client) -> None:
+            await client.user_add(CLIENT_NAME, no_password=True)
+            await client.role_add("root")
+            await client.user_grant_role(CLIENT_NAME, "root")
+            await client.auth_enable()
+
+        await self._call_cluster(enable)
 
     async def stop(self) -> None:
         """Stop every member (SIGTERM, then SIGKILL after STOP_TIMEOUT) and mark it stopped."""

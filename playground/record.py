@@ -69,6 +69,8 @@ class PlaygroundRecord:
     faults: Faults = field(default_factory=Faults)
     tls: bool = False
     """Started with --tls: mutual TLS everywhere, certificates in <dir>/certs."""
+    auth: bool = False
+    """Started with --auth: auth on, root being whoever holds the client certificate."""
 
     @classmethod
     def load(cls, path: Path) -> PlaygroundRecord:
@@ -83,6 +85,7 @@ class PlaygroundRecord:
                 members={member["name"]: MemberRecord(**member) for member in recorded["members"]},
                 faults=Faults(**recorded["faults"]),
                 tls=bool(recorded.get("tls", False)),
+                auth=bool(recorded.get("auth", False)),
             )
         except (OSError, ValueError, KeyError, TypeError) as error:
             raise PlaygroundError(f"{path} is not a playground record ({error})") from None
@@ -98,6 +101,7 @@ class PlaygroundRecord:
             "members": [asdict(member) for member in self.members.values()],
             "faults": asdict(self.faults),
             "tls": self.tls,
+            "auth": self.auth,
         }
         partial = path.with_suffix(".json.partial")
         partial.write_text(json.dumps(recorded, indent=2) + "\n")

@@ -13,7 +13,7 @@ from typing import Any
 
 import anyio
 
-from node.client import Client, Response
+from node.client import Client, ClientTls, Response
 from node.messages.step_mode import StepAction
 from playground.errors import PlaygroundError, unknown_member
 from playground.member_call import CALL_TIMEOUT, call_members
@@ -76,10 +76,15 @@ class ClusterStepMode:
     """Step mode on every running member of a playground."""
 
     def __init__(
-        self, members: Callable[[], Mapping[str, MemberRecord]], is_up: Callable[[str], bool]
+        self,
+        members: Callable[[], Mapping[str, MemberRecord]],
+        is_up: Callable[[str], bool],
+        tls: Callable[[], ClientTls | None] = lambda: None,
     ) -> None:
         self._members = members
         self._is_up = is_up
+        self._tls = tls
+        """How the members are dialed (a TLS playground's client certificate)."""
 
     async def hold(self) -> StepOutcome:
         """Stop every running member's clock and hold its outgoing messages."""
@@ -217,7 +222,7 @@ class ClusterStepMode:
             return await client.step(action, **body)
 
         return await call_members(
-            [record.native_endpoint], call, f"member {record.name}", CALL_TIMEOUT
+            [record.native_endpoint], call, f"member {record.name}", CALL_TIMEOUT, self._tls()
         )
 
     def _messages(self, infos: list[Response]) -> list[HeldMessage]:

@@ -74,6 +74,18 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         help="record the session (members' events and trace, the faults) for replay and diagram",
     )
     chaos.add_argument(
+        "--tls",
+        action="store_true",
+        help="the playground runs mutual TLS (as play --tls); every client dials with its "
+        "client certificate",
+    )
+    chaos.add_argument(
+        "--auth",
+        action="store_true",
+        help="auth on (needs --tls, as play --auth): the clients are root through their "
+        "certificate's common name",
+    )
+    chaos.add_argument(
         "--tui",
         action="store_true",
         help="run inside the dashboard: faults and the cluster's reaction as they happen",
@@ -99,6 +111,13 @@ def run_command(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
+    if args.auth and not args.tls:
+        print(
+            "etcd-console chaos: --auth needs --tls (the clients are root through their "
+            "certificate's common name)",
+            file=sys.stderr,
+        )
+        return 2
     try:
         faults = parse_faults(args.faults)
     except ValueError as error:
@@ -118,6 +137,8 @@ def run_command(args: argparse.Namespace) -> int:
         keys=args.keys,
         snapshot_count=args.snapshot_count,
         record=Path(args.record) if args.record else None,
+        tls=args.tls,
+        auth=args.auth,
     )
     if config.snapshot_count is None and Fault.SNAPSHOT_BITFLIP in faults:
         config.snapshot_count = SNAPSHOT_COUNT_FOR_FAULTS

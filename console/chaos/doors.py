@@ -16,7 +16,14 @@ import anyio
 import grpc
 
 from checker.model.history import KeyValue, OpKind, Request, Response
-from node.client import Client, compare_mod_revision, compare_value, connect_client, op_put
+from node.client import (
+    Client,
+    ClientTls,
+    compare_mod_revision,
+    compare_value,
+    connect_client,
+    op_put,
+)
 from node.client.grpc_client import GrpcClient, Stubs, grpc_call
 from node.messages.errors import EtcdError
 from node.messages.gen.etcdserverpb import rpc_pb2
@@ -50,16 +57,18 @@ def _kv(key: bytes, value: bytes, create: int, mod: int, version: int, lease: in
 
 
 class NativeDoor(anyio.AsyncContextManagerMixin):
-    """The native protocol through node.client, to `endpoints` (the first one preferred)."""
+    """The native protocol through node.client, to `endpoints` (the first one preferred),
+    dialing with `tls` when the members serve TLS."""
 
-    def __init__(self, endpoints: list[str], timeout: float) -> None:
+    def __init__(self, endpoints: list[str], timeout: float, tls: ClientTls | None = None) -> None:
         self._endpoints = endpoints
         self._timeout = timeout
+        self._tls = tls
         self._client: Client | None = None
 
     @contextlib.asynccontextmanager
     async def __asynccontextmanager__(self) -> AsyncIterator[Self]:
-        async with connect_client(self._endpoints, timeout=self._timeout) as client:
+        async with connect_client(self._endpoints, timeout=self._timeout, tls=self._tls) as client:
             self._client = client
             try:
                 yield self
@@ -111,8 +120,8 @@ class GrpcDoor(anyio.AsyncContextManagerMixin):
     """etcd's v3 gRPC API through node.client's GrpcClient, to one member's client URL; a
     call's failure is grpc.aio's own, as the history records it."""
 
-    def __init__(self, target: str) -> None:
-        self._grpc = GrpcClient([target])
+    def __init__(self, target: str, tls: ClientTls | None = None) -> None:
+        self._grpc = GrpcClient([target], tls)
         self._stubs: Stubs | None = None
 
     @contextlib.asynccontextmanager

@@ -36,7 +36,7 @@ import anyio
 from checker.validate.violation import Violation
 from console.chaos import disk_faults
 from console.chaos.disk_faults import Damage
-from node.client import Client, FaultKind
+from node.client import Client, ClientTls, FaultKind
 from node.messages.errors import EtcdError, LearnerNotReady
 from playground.errors import OutcomeUnknown, PlaygroundError
 from playground.playground import Playground
@@ -256,10 +256,16 @@ class Nemesis:
             raise _Skip(f"member {name} has not told its id yet")
         return member_id
 
+    async def _with_client(
+        self, endpoints: list[str], call: Callable[[Client], Awaitable[object]]
+    ) -> None:
+        """`call` with a client of `endpoints`, dialing as the playground's own clients do."""
+        await _with_client(endpoints, call, self.playground.client_tls())
+
     async def _fault_call(self, name: str, call: Callable[[Client], Awaitable[object]]) -> None:
         endpoint = self.playground.member(name).native_endpoint
         with anyio.fail_after(FAULT_CALL_TIMEOUT):
-            await _with_client([endpoint], call)
+            await self._with_client([endpoint], call)
 
     # -- the faults ------------------------------------------------------------------------
 
@@ -438,7 +444,7 @@ class Nemesis:
         member_id = self._member_id(name)
         endpoints = [self.playground.member(n).native_endpoint for n in self._up() if n != name]
         with anyio.fail_after(PROMOTE_TIMEOUT):
-            await _with_client(endpoints, partial(_promote_when_in_sync, member_id))
+            await self._with_client(endpoints, partial(_promote_when_in_sync, member_id))
         self.playground.member(name).learner = False
 
     async def _damage(self, fault: Fault, name: str) -> _Injected:
@@ -532,12 +538,12 @@ class Nemesis:
             listed.extend(member.ID for member in (await client.member_list()).members)
 
         with anyio.fail_after(FAULT_CALL_TIMEOUT):
-            await _with_client(endpoints, list_members)
+            await self._with_client(endpoints, list_members)
         known = {member.id: name for name, member in self.playground.members.items()}
         for member_id in listed:
             if member_id not in known:
                 with anyio.fail_after(FAULT_CALL_TIMEOUT):
-                    await _with_client(endpoints, partial(_remove_member, member_id))
+                    await self._with_client(endpoints, partial(_remove_member, member_id))
         for member_id, name in sorted(known.items(), key=lambda item: item[1]):
             if member_id and member_id not in listed:
                 await self.playground.remove_node(name)
@@ -582,11 +588,13 @@ def _reason(error: BaseException | None) -> str:
     return str(error) or type(error).__name__
 
 
-async def _with_client(endpoints: list[str], call: Callable[[Client], Awaitable[object]]) -> None:
-    """Run `call` with a client of `endpoints`; its failure is raised as it is (a client's
-    task group would wrap it in an exception group)."""
+async def _with_client(
+    endpoints: list[str], call: Callable[[Client], Awaitable[object]], tls: ClientTls | None
+) -> None:
+    """Run `call` with a client of `endpoints` (dialing with `tls`); its failure is raised as
+    it is (a client's task group would wrap it in an exception group)."""
     failure: Exception | None = None
-    async with await Client.connect(endpoints, timeout=FAULT_CALL_TIMEOUT) as client:
+    async with await Client.connect(endpoints, timeout=FAULT_CALL_TIMEOUT, tls=tls) as client:
         try:
             await call(client)
         except NEMESIS_FAILURES as error:

@@ -85,6 +85,11 @@ class ChaosConfig:
     record: Path | None = None
     """Where to record the session (every member event, trace included, and each fault), if
     anywhere: `etcd-console replay` and `diagram` read it."""
+    tls: bool = False
+    """The playground runs mutual TLS; every client dials with its client certificate."""
+    auth: bool = False
+    """The playground runs with auth on (needs `tls`): the clients are root through their
+    certificate's CN, as etcd's --client-cert-auth."""
 
     @property
     def history_path(self) -> Path:
@@ -190,8 +195,12 @@ def closing_lines(config: ChaosConfig, result: ChaosResult) -> list[str]:
         ),
         f"replay:  etcd-console chaos --seed {config.seed} --seconds {config.seconds:g} "
         f"--clients {config.clients} --members {config.members} --keys {config.keys} "
-        f"--faults {faults}",
+        f"--faults {faults}{_security_flags(config)}",
     ]
+
+
+def _security_flags(config: ChaosConfig) -> str:
+    return (" --tls" if config.tls else "") + (" --auth" if config.auth else "")
 
 
 class ChaosRun:
@@ -207,7 +216,9 @@ class ChaosRun:
             )
         self.config = config
         self.recorder = Recorder()
-        self.playground = Playground(config.directory, config.members)
+        self.playground = Playground(
+            config.directory, config.members, tls=config.tls, auth=config.auth
+        )
         # the monotonic clock, not the event loop's: the dashboard starts the cluster in one
         # event loop and drives the run in another
         self.origin = time.monotonic()
@@ -236,6 +247,7 @@ class ChaosRun:
         self.display.line(
             f"chaos: seed {config.seed}, {config.seconds:g}s, {config.members} members, "
             f"{config.clients} clients, faults {','.join(f.value for f in config.faults)}"
+            f"{_security_flags(config)}"
         )
 
     async def start(self) -> str:
@@ -265,7 +277,12 @@ class ChaosRun:
         self.recorder.set_initial(initial)
         async with anyio.create_task_group() as recording:
             if self.recording is not None:
-                recording.start_soon(record_members, self.recording, self._native_endpoints)
+                recording.start_soon(
+                    record_members,
+                    self.recording,
+                    self._native_endpoints,
+                    self.playground.client_tls(),
+                )
             self.notes = await _drive(
                 self.config,
                 self.playground,
@@ -363,9 +380,10 @@ async def _drive(
     def watch_from() -> int:
         return max(first_revision, workload.compacted_to + 1)
 
-    fleet = WatcherFleet(endpoints, recorder, watch_from)
+    tls = playground.client_tls()
+    fleet = WatcherFleet(endpoints, recorder, watch_from, tls)
     workload_config = WorkloadConfig(clients=config.clients, keys=config.keys)
-    workload = Workload(workload_config, config.seed, recorder, voters, fleet.floor)
+    workload = Workload(workload_config, config.seed, recorder, voters, fleet.floor, tls)
     deadline = anyio.current_time() + config.seconds
     notes: list[str] = []
     async with anyio.create_task_group() as watching:
@@ -407,7 +425,9 @@ async def read_store(playground: Playground) -> StoreSnapshot:
     with anyio.fail_after(READ_TIMEOUT):
         while True:
             try:
-                async with await Client.connect(playground.native_endpoints()) as client:
+                async with await Client.connect(
+                    playground.native_endpoints(), tls=playground.client_tls()
+                ) as client:
                     reply = await client.get(_ALL_KEYS, _ALL_KEYS)
                 break
             except* DOOR_FAILURES:
@@ -442,6 +462,8 @@ def _history_lines(
         "members": config.members,
         "keys": config.keys,
         "faults": [fault.value for fault in config.faults],
+        "tls": config.tls,
+        "auth": config.auth,
     }
     yield json.dumps({"record": "run", **settings}, separators=(",", ":"))
     yield from to_json_lines(history)

@@ -24,7 +24,7 @@ import grpc
 from checker.model.history import EventType, KeyValue, ResponseKind, WatchEvent, WatchRequest
 from console.chaos.doors import DOOR_FAILURES, DOORS
 from console.chaos.recorder import Recorder, now_ns
-from node.client import Client
+from node.client import Client, ClientTls
 from node.client.connection import NotSent
 from node.client.grpc_client import GrpcClient, grpc_call
 from node.messages.gen.etcdserverpb import rpc_pb2
@@ -63,8 +63,11 @@ class WatchStream(Protocol):
         ...
 
 
-Connector = Callable[[str, dict[str, Any]], contextlib.AbstractAsyncContextManager[WatchStream]]
-"""Opens a watch stream on an endpoint with a WatchCreateRequest's fields."""
+Connector = Callable[
+    [str, dict[str, Any], ClientTls | None], contextlib.AbstractAsyncContextManager[WatchStream]
+]
+"""Opens a watch stream on an endpoint with a WatchCreateRequest's fields, dialing with the
+TLS given (None: plaintext)."""
 
 _FILTER_CODES = {EventType.PUT: 0, EventType.DELETE: 1}
 """etcd's WatchCreateRequest.FilterType: NOPUT = 0, NODELETE = 1."""
@@ -101,6 +104,7 @@ class MemberWatcher:
         recorder: Recorder,
         start_revision: int,
         spec: WatchSpec = WHOLE,
+        tls: ClientTls | None = None,
     ) -> None:
         self.watcher_id = f"{member}/{door}" if spec is WHOLE else f"{member}/{door}/{spec.name}"
         self.spec = spec
@@ -109,6 +113,7 @@ class MemberWatcher:
         self._endpoint_of = endpoint_of
         self._recorder = recorder
         self._connect: Connector = native_watch if door == "native" else grpc_watch
+        self._tls = tls
         self.next_revision = start_revision
         """Where the next stream starts: after the last event seen, else the first revision
         (or the compaction revision that canceled the last stream)."""
@@ -141,7 +146,7 @@ class MemberWatcher:
             "progress_notify": True,
         }
         invoked = now_ns()
-        async with self._connect(endpoint, create) as stream:
+        async with self._connect(endpoint, create, self._tls) as stream:
             stream_no = self._streams
             self._streams += 1
             self._recorder.stream_opened(
@@ -229,11 +234,13 @@ class _NativeStream:
 
 
 @contextlib.asynccontextmanager
-async def native_watch(endpoint: str, create: dict[str, Any]) -> AsyncIterator[WatchStream]:
+async def native_watch(
+    endpoint: str, create: dict[str, Any], tls: ClientTls | None = None
+) -> AsyncIterator[WatchStream]:
     """A watch stream on the member at native `endpoint`; its created response is recorded
     by the caller as the stream's first one."""
     with anyio.fail_after(OPEN_TIMEOUT):
-        client = await Client.connect([endpoint], timeout=OPEN_TIMEOUT)
+        client = await Client.connect([endpoint], timeout=OPEN_TIMEOUT, tls=tls)
     async with client:
         with anyio.fail_after(OPEN_TIMEOUT):
             stream, created = await client.open_stream_with_reply(
@@ -284,9 +291,11 @@ class _GrpcStream:
 
 
 @contextlib.asynccontextmanager
-async def grpc_watch(endpoint: str, create: dict[str, Any]) -> AsyncIterator[WatchStream]:
+async def grpc_watch(
+    endpoint: str, create: dict[str, Any], tls: ClientTls | None = None
+) -> AsyncIterator[WatchStream]:
     """A watch stream on the member whose client URL is `endpoint`, through etcd's gRPC API."""
-    async with GrpcClient([endpoint]) as member:
+    async with GrpcClient([endpoint], tls) as member:
         call = member.stubs().watch.Watch()
         try:
             with anyio.fail_after(OPEN_TIMEOUT):
@@ -355,8 +364,10 @@ class WatcherFleet:
         members: Callable[[], dict[str, tuple[str, str]]],
         recorder: Recorder,
         start_revision: Callable[[], int],
+        tls: ClientTls | None = None,
     ) -> None:
         self._members = members
+        self._tls = tls
         self._recorder = recorder
         self._start_revision = start_revision
         self.watchers: dict[str, MemberWatcher] = {}
@@ -377,8 +388,9 @@ class WatcherFleet:
                     endpoint = partial(self._endpoint, name, door)
                     for spec in (WHOLE, NARROW[order % len(NARROW)]):
                         watcher = MemberWatcher(
-                            name, door, endpoint, self._recorder, self._start_revision(), spec
-                        )
+                            name, door, endpoint, self._recorder, self._start_revision(), spec,
+                            self._tls,
+                        )  # fmt: skip
                         self.watchers[watcher.watcher_id] = watcher
                         group.start_soon(watcher.run)
                 await anyio.sleep(RECONNECT_DELAY)

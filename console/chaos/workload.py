@@ -22,6 +22,7 @@ import anyio
 from checker.model.history import Operation, OpKind, Request
 from console.chaos.doors import DOOR_FAILURES, DOORS, Door, GrpcDoor, NativeDoor
 from console.chaos.recorder import Recorder
+from node.client import ClientTls
 
 _RECONNECT_DELAY = 0.1
 _BENIGN_ERRORS = ("lease not found", "has been compacted")
@@ -116,8 +117,11 @@ class Workload:
         recorder: Recorder,
         members: Callable[[], list[MemberEndpoints]],
         compact_floor: Callable[[], int],
+        tls: ClientTls | None = None,
     ) -> None:
         self.config = config
+        self._tls = tls
+        """How the clients dial members that serve TLS (the playground's client certificate)."""
         self._seed = seed
         self._recorder = recorder
         self._members = members
@@ -144,9 +148,9 @@ class Workload:
             return None
         first = (client_id + turn) % len(members)
         if DOORS[client_id % len(DOORS)] == "grpc":
-            return GrpcDoor(members[first].grpc)
+            return GrpcDoor(members[first].grpc, self._tls)
         rotated = members[first:] + members[:first]
-        return NativeDoor([m.native for m in rotated], self.config.op_timeout)
+        return NativeDoor([m.native for m in rotated], self.config.op_timeout, self._tls)
 
     async def _client(self, client_id: int) -> None:
         rng = random.Random(f"{self._seed}/client/{client_id}")

@@ -101,7 +101,7 @@ class ClientPort:
         if first.startswith(HTTP2_PREFACE):
             await self._splice(stream, first, common_name)
         else:
-            await self.http.serve_connection(stream, first)
+            await self.http.serve_connection(stream, first, common_name)
 
     async def _splice(
         self, client: trio.abc.Stream, first: bytes, common_name: str | None = None

@@ -210,10 +210,12 @@ class TrioBridge:
         first: Body | None,
         inbound: AsyncIterator[Body] | None,
         context: grpc.aio.ServicerContext,
+        common_name: str | None = None,
     ) -> None:
-        """Run the stream `method`: with `first` for a server stream, or fed from `inbound`
-        (its first message opens the stream); writes the replies to `context`. A stream whose
-        metadata requires a leader is guarded by the door's LeaderMonitor."""
+        """Run the stream `method` for the client `common_name` names (Service.stream): with
+        `first` for a server stream, or fed from `inbound` (its first message opens the
+        stream); writes the replies to `context`. A stream whose metadata requires a leader is
+        guarded by the door's LeaderMonitor."""
         metadata = context.invocation_metadata()
         pipe = _StreamPipe(require_leader=requires_leader(metadata))
         self.to_trio.post(
@@ -224,6 +226,7 @@ class TrioBridge:
             inbound is not None,
             pipe,
             auth_token(metadata),
+            common_name,
         )
         reader = None
         if inbound is not None:
@@ -260,12 +263,13 @@ class TrioBridge:
         bidirectional: bool,
         pipe: _StreamPipe,
         token: str | None,
+        common_name: str | None,
     ) -> None:
         if self._ending:
             pipe.scope.cancel()
         self._streams.add(pipe.scope)
         self._nursery.start_soon(
-            self._in_trio_stream, service, method, first, bidirectional, pipe, token
+            self._in_trio_stream, service, method, first, bidirectional, pipe, token, common_name
         )
 
     async def _in_trio_stream(
@@ -276,6 +280,7 @@ class TrioBridge:
         bidirectional: bool,
         pipe: _StreamPipe,
         token: str | None,
+        common_name: str | None,
     ) -> None:
         to_grpc = self.to_grpc
         assert to_grpc is not None
@@ -298,7 +303,7 @@ class TrioBridge:
                         if inbound is not None:
                             first = await anext(inbound, None)
                         if first is not None:
-                            await service.stream(method, first, inbound, send, token)
+                            await service.stream(method, first, inbound, send, token, common_name)
                     ended = _Ended(None)
                 except errors.EtcdError as exc:
                     ended = _Ended(exc)

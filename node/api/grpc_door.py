@@ -5,8 +5,9 @@ grpcio's asyncio server runs in a thread of its own; each call crosses to trio t
 TrioBridge (node/api/grpc_bridge.py). This module holds the servicers: the method handlers
 (each counted in etcd's grpc_server_handled_total), their codecs and size limit, binding, and the
 door's lifecycle (when the door stops, streams end and calls in flight get a grace period
-before gRPC cancels them). A call's auth token is its `token` metadata, as etcd's. Calls and
-streams whose metadata requires a leader
+before gRPC cancels them). A call's auth token is its `token` metadata, as etcd's; without
+one, the common name of the client's verified certificate may name the user (etcd's
+AuthInfoFromTLS). Calls and streams whose metadata requires a leader
 (`hasleader: true`) are checked by a LeaderMonitor, as etcd's interceptors do. Method
 meanings live in the service layer (node/api/service.py), shared with the native door.
 """
@@ -104,13 +105,25 @@ def _codec(method: MethodDescriptor, max_message_bytes: int) -> dict[str, Callab
     }
 
 
+GATEWAY_METADATA = "grpcgateway-accept"
+"""Metadata etcd's gRPC gateway adds to the calls it proxies: their certificate is the
+gateway's own, whose common name etcd never takes for the user."""
+
+
 class _Handlers:
     """grpcio method handlers for every served method, each crossing to trio via the bridge."""
 
-    def __init__(self, service: Service, bridge: TrioBridge, max_message_bytes: int) -> None:
+    def __init__(
+        self,
+        service: Service,
+        bridge: TrioBridge,
+        max_message_bytes: int,
+        common_name: Callable[[grpc.aio.ServicerContext], str | None],
+    ) -> None:
         self._service = service
         self._bridge = bridge
         self._max_message_bytes = max_message_bytes
+        self._common_name = common_name
 
     def generic_handlers(self) -> list[grpc.GenericRpcHandler]:
         return [self._service_handler(s, self._served) for s in _SERVED_SERVICES]
@@ -172,6 +185,7 @@ class _Handlers:
                     name,
                     body,
                     auth_token(metadata),
+                    self._common_name(context),
                     require_leader=requires_leader(metadata),
                 )
             except errors.EtcdError as exc:
@@ -183,13 +197,17 @@ class _Handlers:
         async def handle(body: Body | MessageTooLarge, context: grpc.aio.ServicerContext) -> None:
             if isinstance(body, MessageTooLarge):
                 await abort(context, body)
-            await self._bridge.stream(self._service, name, body, None, context)
+            await self._bridge.stream(
+                self._service, name, body, None, context, self._common_name(context)
+            )
 
         return handle
 
     def _bidirectional(self, name: str) -> Callable[..., Awaitable[None]]:
         async def handle(requests: AsyncIterator[Body], context: grpc.aio.ServicerContext) -> None:
-            await self._bridge.stream(self._service, name, None, requests, context)
+            await self._bridge.stream(
+                self._service, name, None, requests, context, self._common_name(context)
+            )
 
         return handle
 
@@ -253,6 +271,20 @@ class GrpcDoor:
         self._failure: BaseException | None = None
         self._stop_requested: asyncio.Event | None = None
         self._stop_grace = 0.0
+
+    def common_name(self, context: grpc.aio.ServicerContext) -> str | None:
+        """(gRPC thread) The common name of the verified certificate of the client making a
+        call ("" for one without a CN), None without one or for a call the gRPC gateway
+        proxies (etcd's AuthInfoFromTLS)."""
+        if any(key == GATEWAY_METADATA for key, _ in context.invocation_metadata() or ()):
+            return None
+        if self.credentials is None:
+            return self.verified_clients.common_name(context.peer())
+        peer = context.auth_context()
+        if "x509_pem_cert" not in peer:
+            return None
+        names = peer.get("x509_common_name")
+        return names[0].decode() if names else ""
 
     @property
     def max_message_bytes(self) -> int:
@@ -353,7 +385,7 @@ class GrpcDoor:
         bridge.attach(asyncio.get_running_loop())
         self._stop_requested = asyncio.Event()
         server = grpc.aio.server(options=self.server_options())
-        handlers = _Handlers(self.service, bridge, self.max_message_bytes)
+        handlers = _Handlers(self.service, bridge, self.max_message_bytes, self.common_name)
         server.add_generic_rpc_handlers(handlers.generic_handlers())
         try:
             self.ports = [self._bind(server, host, port) for host, port in host_ports]

@@ -59,6 +59,8 @@ class HttpRequest:
     wait_closed: Callable[[], Awaitable[None]]
     """Returns when the client closes the connection; for streamed answers, once the body is
     read (the connection closes after such an answer)."""
+    common_name: str | None = None
+    """The CN of the client's verified TLS certificate, if it presented one."""
 
     async def body(self) -> bytes:
         """The whole body (BodyTooLarge above MAX_BODY_BYTES)."""
@@ -128,6 +130,8 @@ class _Connection:
     """One client connection: h11's state over a trio stream."""
 
     stream: trio.abc.Stream
+    common_name: str | None = None
+    """The CN of the client's verified TLS certificate, if it presented one."""
     closed: bool = False
     """The peer closed the connection while an answer was streaming."""
     protocol: h11.Connection = field(
@@ -175,9 +179,12 @@ class HttpDoor:
     def __init__(self, endpoints: Iterable[HttpEndpoint]) -> None:
         self.endpoints = list(endpoints)
 
-    async def serve_connection(self, stream: trio.abc.Stream, first: bytes = b"") -> None:
-        """Answer requests on `stream` (after `first`, already read) until either side closes."""
-        connection = _Connection(stream)
+    async def serve_connection(
+        self, stream: trio.abc.Stream, first: bytes = b"", common_name: str | None = None
+    ) -> None:
+        """Answer requests on `stream` (after `first`, already read) until either side closes;
+        `common_name`: of the client's verified TLS certificate, if it presented one."""
+        connection = _Connection(stream, common_name)
         if first:  # (h11 takes b"" as the peer closing)
             connection.protocol.receive_data(first)
         try:
@@ -264,6 +271,7 @@ def _request(event: h11.Request, connection: _Connection) -> HttpRequest:
         headers={k.decode("latin-1").lower(): v.decode("latin-1") for k, v in event.headers},
         chunks=connection.body_chunks,
         wait_closed=connection.wait_closed,
+        common_name=connection.common_name,
     )
 
 

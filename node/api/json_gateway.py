@@ -166,6 +166,13 @@ def _method(name: str) -> GatewayMethod:
 GATEWAY_METHODS: dict[str, GatewayMethod] = {path: _method(m) for path, m in _PATHS.items()}
 
 
+GATEWAY_COMMON_NAME = (
+    "CommonName of client sending a request against gateway will be ignored and not used as "
+    "expected"
+)
+"""etcd 3.4's answer to a gateway request whose client certificate names a user."""
+
+
 class JsonGateway:
     """The gateway's endpoint: every /v3/ and /v3beta/ path."""
 
@@ -180,6 +187,11 @@ class JsonGateway:
 
     async def answer(self, request: HttpRequest, response: HttpResponse) -> None:
         """Decode, call the service layer, encode; etcd's texts for what cannot be routed."""
+        if request.path.startswith("/v3/") and self.service.server.gateway_refuses(
+            request.common_name
+        ):
+            await send_text(response, 400, GATEWAY_COMMON_NAME)
+            return
         method = GATEWAY_METHODS.get(request.path.split("/", 2)[2])
         if method is None:
             await send_text(response, 404, "Not Found")

@@ -219,7 +219,9 @@ class _Connection:
 
     async def _unary(self, call: protocol.Call, borrower: object) -> None:
         try:
-            reply = await self._service.call(call.method, call.body, call.token)
+            reply = await self._service.call(
+                call.method, call.body, call.token, self.common_name
+            )
             data = protocol.encode_message(call.id, reply)
         except errors.EtcdError as exc:
             data = protocol.encode_failure(call.id, exc.code, exc.message)
@@ -241,7 +243,9 @@ class _Connection:
         final: bytes | None = None
         with open_stream.scope:
             try:
-                await self._service.stream(call.method, call.body, inbound, send, call.token)
+                await self._service.stream(
+                    call.method, call.body, inbound, send, call.token, self.common_name
+                )
                 final = protocol.encode_end(call.id)
             except errors.EtcdError as exc:
                 final = protocol.encode_failure(call.id, exc.code, exc.message)

@@ -228,15 +228,19 @@ class Service:
             raise _unknown_method(method)
         return kind
 
-    async def call(self, method: str, body: Body, token: str | None = None) -> Body:
-        """Answer one unary call made with `token` (etcd's auth token; None: without one)."""
+    async def call(
+        self, method: str, body: Body, token: str | None = None, common_name: str | None = None
+    ) -> Body:
+        """Answer one unary call made with `token` (etcd's auth token; None: without one) by
+        a client whose verified TLS certificate has `common_name` (None: no such certificate,
+        or a door that must not take it for the user, as the JSON gateway)."""
         spec = self._unary.get(method)
         if spec is None:
             raise _unknown_method(method)
         request_type, handler = spec
         request: Any = from_wire(request_type, body)
         self._check(request)
-        auth = self.server.auth_info(token)
+        auth = self.server.auth_info(token, common_name)
         reply = self.reply_to_wire(await handler(request, auth))
         if method.startswith("Cluster."):
             # etcd 3.4's ClusterServer builds its own header: cluster, member and term only.
@@ -253,13 +257,15 @@ class Service:
         inbound: AsyncIterable[Body] | None,
         send: Send,
         token: str | None = None,
+        common_name: str | None = None,
     ) -> None:
-        """Run one stream made with `token`: `first` is its opening message, `inbound` the
-        client's later ones (None for a member-to-client stream); returns when it is over."""
+        """Run one stream made with `token` by the client `common_name` names (as `call`):
+        `first` is its opening message, `inbound` the client's later ones (None for a
+        member-to-client stream); returns when it is over."""
         run = self._streams.get(method)
         if run is None:
             raise _unknown_method(method)
-        await run(first, inbound, send, self.server.auth_info(token))
+        await run(first, inbound, send, self.server.auth_info(token, common_name))
 
     # -- what etcd's v3rpc layer checks before the server sees a request -----------------------
     # (the key-space requests' shape checks are the server's: EtcdServer runs them once,

@@ -50,12 +50,22 @@ class AuthServer:
 
         async def _raft_request(self, body: RaftBody, auth: AuthInfo | None = None) -> Any: ...
 
-    def auth_info(self, token: str | None) -> AuthInfo | None:
-        """Who a request's token names (None without a token); InvalidAuthToken for a token
-        that is forged, expired or unknown here (etcd's AuthInfoFromCtx)."""
-        if token is None:
+    def auth_info(self, token: str | None, common_name: str | None = None) -> AuthInfo | None:
+        """Who makes a request (etcd's EtcdServer.AuthInfoFromCtx): the user its token names,
+        InvalidAuthToken for a token that is forged, expired or unknown here; without a token
+        and with --client-cert-auth, the common name of the client's verified certificate at
+        the current auth revision (AuthInfoFromTLS); else None."""
+        if token is not None:
+            return self._auth_store.auth_info(token)
+        if common_name is None or not self.config.client_cert_auth:
             return None
-        return self._auth_store.auth_info(token)
+        return AuthInfo(common_name, self._auth_store.revision)
+
+    def gateway_refuses(self, common_name: str | None) -> bool:
+        """Whether a JSON gateway request from a client whose verified certificate has this
+        CN is refused (etcd 3.4's accessController): with --client-cert-auth and auth on, the
+        gateway never takes a CN for the user, so a request carrying one is an error."""
+        return bool(common_name) and self.config.client_cert_auth and self._auth_store.enabled
 
     def _check_admin(self, auth: AuthInfo | None) -> None:
         """Root only, while auth is on (membership calls)."""

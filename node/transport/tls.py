@@ -83,7 +83,8 @@ class TlsInfo:
 
 
 def peer_common_name(stream: trio.SSLStream[trio.SocketStream]) -> str | None:
-    """The common name of the verified certificate the other end presented, if any."""
+    """The common name of the verified certificate the other end presented ("" when its
+    subject has none, as Go's Subject.CommonName); None without a verified certificate."""
     certificate = stream.getpeercert()
     if not certificate:
         return None
@@ -91,7 +92,7 @@ def peer_common_name(stream: trio.SSLStream[trio.SocketStream]) -> str | None:
         for key, value in entry:
             if key == "commonName":
                 return str(value)
-    return None
+    return ""
 
 
 def _remote(stream: trio.SocketStream) -> str:

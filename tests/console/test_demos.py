@@ -80,6 +80,13 @@ def test_header_gives_the_title_and_the_playground(tmp_path: Path):
         ["--snapshot-count=10"],
     )
     assert [(line.number, line.text) for line in script.lines] == [(4, "put k v"), (5, "get k")]
+    assert not (script.tls or script.auth)
+
+
+def test_header_asks_for_tls_and_auth_as_play_does(tmp_path: Path):
+    path = write_demo(tmp_path, "# Secured\n# playground: --tls --auth --members=1\n\nuser list\n")
+    script = load_demo(path)
+    assert (script.tls, script.auth, script.members, script.member_flags) == (True, True, 1, [])
 
 
 @pytest.mark.parametrize(
@@ -94,6 +101,8 @@ def test_header_gives_the_title_and_the_playground(tmp_path: Path):
         ("as bob lock printer\n", "story.demo:1: write as NAME: COMMAND"),
         ("wait for-ever\n", 'story.demo:1: unknown command "wait for-ever"'),
         ("txn\n", "story.demo:1: a demo writes txn on one line"),
+        ("login alice\n", "story.demo:1: write login NAME:PASSWORD"),
+        ("plain n1 get k\n", "story.demo:1: write plain NAME: COMMAND"),
         ("# t\n# playground: --members=9\n", "story.demo:2: --members must be between 1 and 7"),
     ],
 )

@@ -105,3 +105,28 @@ def test_trace_refuses_a_kind_that_is_not_a_trace_kind(capsys, tmp_path: Path):
     assert "not a trace event kind: MsgApp (trace kinds: advance, apply," in capsys.readouterr().err
     assert main(["trace", "--dir", str(tmp_path), "--types", "commit"]) == 2
     assert "not a trace event kind: commit" in capsys.readouterr().err
+
+
+async def test_trace_follows_a_tls_playground_with_its_client_certificate(tmp_path: Path):
+    from console.trace_stream import stream_trace
+    from node.messages.member_events import ALL_TRACE
+
+    playground = Playground(tmp_path / "playground", members=1, tls=True, **FAST)
+    out = tmp_path / "trace.jsonl"
+    try:
+        await playground.start()
+        members = {name: m.native_endpoint for name, m in playground.members.items()}
+        tls = playground.client_tls()
+        with out.open("w") as sink:
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(
+                    lambda: stream_trace(members, [ALL_TRACE], sink, seconds=3, tls=tls)
+                )
+                async with connect_client(playground.native_endpoints(), tls=tls) as client:
+                    for _ in range(10):
+                        await client.put("traced-over-tls", "v")
+                        await trio.sleep(0.1)
+    finally:
+        with trio.CancelScope(shield=True):
+            await playground.stop()
+    assert any(line["member"] == "n1" for line in read_lines(out))

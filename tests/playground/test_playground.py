@@ -17,6 +17,7 @@ import trio
 
 from console.cli import main
 from node.client import Client, DeadlineExceeded, connect_client
+from node.messages import errors
 from playground.errors import PlaygroundError
 from playground.playground import Playground
 from playground.status import MemberStatus
@@ -469,3 +470,40 @@ async def test_starting_a_playground_again_keeps_its_tls_or_says_so(
 
     assert says in str(refused.value)
     assert Playground.attach(tmp_path).state("n1") == "down"
+
+
+async def test_an_auth_playground_needs_tls(tmp_path: Path):
+    with pytest.raises(PlaygroundError) as refused:
+        await Playground(tmp_path / "playground", members=1, auth=True, **FAST).start()
+
+    assert "--auth needs --tls" in str(refused.value)
+    assert not (tmp_path / "playground" / "playground.json").exists()
+
+
+async def test_an_auth_playground_has_a_root_user_its_client_certificate_names(tmp_path: Path):
+    """`--tls --auth`: auth is on, root has no password, and the playground's own clients are
+    root through their certificate's CN; started again, it stays so."""
+    directory = tmp_path / "playground"
+    playground = Playground(directory, members=1, tls=True, auth=True, **FAST)
+    try:
+        await playground.start()
+        tls = playground.client_tls()
+        async with connect_client(playground.native_endpoints(), tls=tls) as client:
+            assert (await client.user_list()).users == ["root"]
+            assert (await client.user_get("root")).roles == ["root"]
+            await client.put(b"secured", b"yes")
+            with pytest.raises(errors.NoPasswordUser):
+                await client.authenticate("root", "guess")
+        await playground.stop()
+        with pytest.raises(PlaygroundError) as refused:
+            await Playground(directory, auth=False).start()
+        assert "runs with auth on: start it with --auth" in str(refused.value)
+
+        again = Playground(directory)
+        await again.start()
+        async with connect_client(again.native_endpoints(), tls=again.client_tls()) as client:
+            assert (await client.get(b"secured")).kvs[0].value == b"yes"
+            assert (await client.user_list()).users == ["root"]
+    finally:
+        with trio.CancelScope(shield=True):
+            await Playground.attach(directory).stop()
