@@ -97,7 +97,6 @@ from node.client import (
     Response,
     SortOrder,
     SortTarget,
-    connect_client,
     op_delete,
     op_get,
     op_put,
@@ -704,8 +703,8 @@ class Console:
         async def ask(endpoint: str) -> None:
             try:
                 with anyio.fail_after(MEMBER_CALL_TIMEOUT):
-                    async with connect_client(
-                        [endpoint], timeout=MEMBER_CALL_TIMEOUT, tls=self.client.tls
+                    async with self.client.member_client(
+                        endpoint, timeout=MEMBER_CALL_TIMEOUT
                     ) as client:
                         answers[endpoint] = await call(client)
             except TimeoutError:
@@ -737,6 +736,7 @@ class Console:
         return self._result(command, render_statuses(results))
 
     async def _member_states(self, command: Command) -> Result:
+        self._check_ours(command, "each member's raft state (status shows etcd's)")
         async def state(client: Client) -> MemberState:
             return await client.status(), await client.raft_status()
 
@@ -777,9 +777,7 @@ class Console:
             endpoint, status = await self._leader_status()
         except errors.NoLeader:
             raise CommandError(f"no leader endpoint given at {self._endpoints()}") from None
-        async with connect_client(
-            [endpoint], timeout=self.client.timeout, tls=self.client.tls
-        ) as leader:
+        async with self.client.member_client(endpoint, timeout=self.client.timeout) as leader:
             reply = await leader.move_leader(target)
         line = f"Leadership transferred from {status.header.member_id:x} to {target:x}"
         return self._result(command, Rendered([line], etcd_json(reply)))
@@ -817,11 +815,21 @@ class Console:
 
     def _playground(self, command: Command) -> Playground:
         if self.playground is None:
+            flag = "--etcd-endpoints" if self.client.door == "grpc" else "--endpoints"
             raise CommandError(
                 f"{command.name} needs a playground: start the console with "
-                "etcd-console repl --dir DIR (this one is attached with --endpoints)"
+                f"etcd-console repl --dir DIR (this one is attached with {flag})"
             )
         return self.playground
+
+    def _check_ours(self, command: Command, what: str) -> None:
+        """Refuse a command that reads what only members of ours tell (their raft state,
+        their trace) when the console is attached to etcd's gRPC API."""
+        if self.client.door == "grpc":
+            raise CommandError(
+                f"{command.name} shows {what}, which only members of ours tell: this console "
+                "is attached to etcd's gRPC API (--etcd-endpoints)"
+            )
 
     def _supervised(self, command: Command, line: str, action: str) -> Result:
         value = {"action": action, **command.args}
@@ -937,6 +945,7 @@ class Console:
         return self._result(command, Rendered(lines, {"help": lines}))
 
     async def _trace(self, command: Command) -> Result:
+        self._check_ours(command, "the members' trace events")
         flags = command.flags
         try:
             kinds = known_kinds(_names(flags["types"]))

@@ -1,4 +1,5 @@
-"""The Python client of the native protocol (anyio: runs under trio and asyncio).
+"""The Python client of etcd's v3 API (anyio: runs under trio and asyncio), through our
+members' native door or, with door="grpc", etcd's gRPC API (a real etcd; asyncio only).
 
 async with await Client.connect(["127.0.0.1:32379"]) as client:
     await client.put("greeting", "hello")
@@ -19,7 +20,9 @@ from node.client.failures import (
     ConnectionLost,
     DeadlineExceeded,
     NoEndpointAvailable,
+    NotInGrpcApi,
 )
+from node.client.member_connection import Door
 from node.client.member_endpoints import MemberEndpoints, default_member_endpoints
 from node.client.requests import (
     compare,
@@ -51,6 +54,7 @@ __all__ = [
     "ClientTls",
     "ConnectionLost",
     "DeadlineExceeded",
+    "Door",
     "Election",
     "ElectionNoLeader",
     "ElectionNotLeader",
@@ -60,6 +64,7 @@ __all__ = [
     "MemberEndpoints",
     "Mutex",
     "NoEndpointAvailable",
+    "NotInGrpcApi",
     "ReplyStream",
     "Response",
     "Session",

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from node.api.grpc_convert import BodyMismatch, body_to_message, message_to_body
 from node.messages.gen.etcdserverpb import rpc_pb2
 from node.messages.gen.mvccpb import kv_pb2
+from node.messages.grpc_convert import BodyMismatch, body_to_message, message_to_body
 
 
 def test_a_request_becomes_the_fields_set_in_it():
