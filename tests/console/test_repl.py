@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import anyio
 import pytest
@@ -90,14 +91,16 @@ class Session:
 
 @asynccontextmanager
 async def repl_session(
-    endpoints: list[str], history: History | None = None
+    endpoints: list[str], history: History | None = None, **client_options: Any
 ) -> AsyncIterator[Session]:
+    """A REPL on a Client of `endpoints` made with `client_options` (door, tls, user, ...),
+    and a side client made alike."""
     with create_pipe_input() as pipe:
         output = CapturedOutput()
         with create_app_session(input=pipe, output=output):
             async with (
-                Client(endpoints) as client,
-                Client(endpoints) as side,
+                Client(endpoints, **client_options) as client,
+                Client(endpoints, **client_options) as side,
                 Console.open(client) as console,
                 anyio.create_task_group() as group,
             ):
