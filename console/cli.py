@@ -114,7 +114,7 @@ def _add_connection_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--insecure-skip-tls-verify",
         action="store_true",
-        help="do not verify the members' certificates (native endpoints only)",
+        help="do not verify the members' certificates (not for the dashboard's --etcd-endpoints)",
     )
 
 
@@ -126,11 +126,6 @@ def _client_tls(args: argparse.Namespace, *endpoint_lists: str | None) -> Client
         )
     except ValueError as error:
         raise PlaygroundError(str(error)) from None
-    if tls is not None and tls.insecure_skip_tls_verify and args.etcd_endpoints:
-        raise PlaygroundError(
-            "--insecure-skip-tls-verify works with --endpoints (members of ours) only: "
-            "give --etcd-endpoints their --cacert"
-        )
     return tls
 
 
@@ -141,6 +136,11 @@ def _tui(args: argparse.Namespace) -> int:
     endpoints = [e for e in (args.endpoints or "").split(",") if e]
     etcd_endpoints = [e for e in (args.etcd_endpoints or "").split(",") if e]
     tls = _client_tls(args, args.endpoints, args.etcd_endpoints)
+    if tls is not None and tls.insecure_skip_tls_verify and etcd_endpoints:
+        raise PlaygroundError(
+            "--insecure-skip-tls-verify works in the dashboard with --endpoints (members of "
+            "ours) only: give --etcd-endpoints their --cacert"
+        )
     playground = None if endpoints or etcd_endpoints else Playground.attach(args.dir)
     try:
         user, password = credentials(args)

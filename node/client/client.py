@@ -130,7 +130,11 @@ class Client(anyio.AsyncContextManagerMixin):
         self.tls = tls
         """How it dials (etcdctl's TLS files), for clients of single members made from it."""
         self._tls = None if tls is None or door == "grpc" else tls.ssl_context()
-        self._grpc_credentials = None if tls is None or door == "native" else tls.grpc_credentials()
+        self._grpc_credentials = (
+            None
+            if tls is None or door == "native" or tls.insecure_skip_tls_verify
+            else tls.grpc_credentials()
+        )
         self.user = user
         self._password = password
         self.token: str | None = None
@@ -329,6 +333,8 @@ class Client(anyio.AsyncContextManagerMixin):
 
     async def _open(self, endpoint: str) -> MemberConnection:
         if self.door == "grpc":
+            if self.tls is not None and self.tls.insecure_skip_tls_verify:
+                return await GrpcConnection.open_trusting_any(endpoint, self.tls)
             return await GrpcConnection.open(endpoint, self._grpc_credentials)
         return await Connection.open(endpoint, self._tls)
 

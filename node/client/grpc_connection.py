@@ -11,14 +11,20 @@ ConnectionLost, etcd's refusals are the node.messages.errors classes, as on the 
 
 from __future__ import annotations
 
+import contextlib
 import math
+import ssl
 from typing import Any
 
 import anyio
 import grpc
 import grpc.aio
+from anyio.streams.tls import TLSAttribute
+from cryptography import x509
 from google.protobuf.message import Message
 
+from node.client.client_tls import ClientTls
+from node.client.connection import parse_endpoint
 from node.client.failures import (
     ConnectionLost,
     DeadlineExceeded,
@@ -50,16 +56,19 @@ class GrpcConnection:
 
     @classmethod
     async def open(
-        cls, endpoint: str, credentials: grpc.ChannelCredentials | None = None
+        cls,
+        endpoint: str,
+        credentials: grpc.ChannelCredentials | None = None,
+        options: list[tuple[str, Any]] | None = None,
     ) -> GrpcConnection:
         """A channel to `endpoint` (a URL or `host:port`) once it is connected, its TLS
         handshake done with `credentials`; ConnectionRefusedError when the member cannot be
         reached or refuses the handshake (the caller bounds the wait)."""
         target = grpc_target(endpoint)
         if credentials is None:
-            channel = grpc.aio.insecure_channel(target)
+            channel = grpc.aio.insecure_channel(target, options)
         else:
-            channel = grpc.aio.secure_channel(target, credentials)
+            channel = grpc.aio.secure_channel(target, credentials, options)
         try:
             state = channel.get_state(try_to_connect=True)
             while state != grpc.ChannelConnectivity.READY:
@@ -72,6 +81,28 @@ class GrpcConnection:
                 await channel.close()
             raise
         return cls(channel, endpoint)
+
+    @classmethod
+    async def open_trusting_any(cls, endpoint: str, tls: ClientTls) -> GrpcConnection:
+        """A channel as `open` gives, for etcdctl's --insecure-skip-tls-verify: grpcio always
+        verifies, so it is told to trust the certificate the member presents in a handshake
+        that verifies nothing, under a name that certificate carries."""
+        host, port = parse_endpoint(endpoint)
+        unverified = ssl.create_default_context()
+        unverified.check_hostname = False
+        unverified.verify_mode = ssl.CERT_NONE
+        if tls.cert:
+            unverified.load_cert_chain(tls.cert, tls.key)
+        stream = await anyio.connect_tcp(
+            host, port, ssl_context=unverified, tls_standard_compatible=False
+        )
+        async with stream:
+            der = stream.extra(TLSAttribute.peer_certificate_binary)
+        if der is None:
+            raise ConnectionRefusedError(f"{endpoint} presented no certificate")
+        presented = ssl.DER_cert_to_PEM_cert(der).encode()
+        options = [("grpc.ssl_target_name_override", _name_in(der) or host)]
+        return await cls.open(endpoint, tls.grpc_credentials(presented), options)
 
     async def run(self) -> None:
         """Follow the channel's state until it breaks or is closed: a broken channel (the
@@ -185,6 +216,20 @@ def failure(error: grpc.aio.AioRpcError) -> errors.EtcdError:
         lost.__cause__ = refusal
         return lost
     return refusal
+
+
+def _name_in(der: bytes) -> str | None:
+    """A name the certificate is valid for: its first DNS name, else its first IP address,
+    else its common name."""
+    certificate = x509.load_der_x509_certificate(der)
+    with contextlib.suppress(x509.ExtensionNotFound):
+        san = certificate.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+        names = san.get_values_for_type(x509.DNSName)
+        addresses = san.get_values_for_type(x509.IPAddress)
+        if names or addresses:
+            return names[0] if names else str(addresses[0])
+    common = certificate.subject.get_attributes_for_oid(x509.NameOID.COMMON_NAME)
+    return str(common[0].value) if common else None
 
 
 def _method(name: str) -> GrpcMethod:

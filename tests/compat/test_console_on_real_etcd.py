@@ -19,7 +19,7 @@ from textual.widgets import Input
 
 from console.cli import main
 from console.tui.app import dashboard_for
-from node.client import ClientTls
+from node.client import Client, ClientTls, NoEndpointAvailable
 from playground.certificate_authority import make_certificates
 from playground.certificates import CertificateFiles
 from tests.compat.cluster import ETCD, ETCDCTL, ProcessCluster, error_line, etcdctl
@@ -230,11 +230,42 @@ def test_the_dashboard_shows_and_commands_a_real_etcd_with_tls_and_auth(
     assert _as_root(url, certs, "get", "dash/typed", "--print-value-only") == "here\n"
 
 
-def test_the_repl_refuses_skip_verify_with_etcd_endpoints(
-    capsys: pytest.CaptureFixture[str],
+def test_insecure_skip_tls_verify_reaches_the_real_etcd_without_its_ca(
+    secured: tuple[str, CertificateFiles],
 ) -> None:
-    status = main(
-        ["repl", "--etcd-endpoints", "https://127.0.0.1:1", "--insecure-skip-tls-verify"]
-    )
-    assert status == 1
-    assert "--insecure-skip-tls-verify works with --endpoints" in capsys.readouterr().err
+    """etcdctl's --insecure-skip-tls-verify: the REPL trusts whatever certificate the member
+    presents, as etcdctl does; without it and without the CA, nothing is reached."""
+    url, certs = secured
+    skip = ClientTls("", str(certs.client_cert), str(certs.client_key), True)
+    options = {"door": "grpc", "tls": skip, "user": "root", "password": ROOT_PASSWORD}
+    _as_root(url, certs, "put", "unverified", "reached")
+
+    async def scenario() -> None:
+        async with repl_session([url], **options) as session:
+            session.type("get unverified --print-value-only\r")
+            await session.printed("reached\n")
+
+    run_scenario(scenario)
+
+    async def verified() -> str:
+        system_cas = ClientTls("", str(certs.client_cert), str(certs.client_key))
+        async with Client([url], door="grpc", tls=system_cas, timeout=2) as client:
+            try:
+                await client.get("unverified")
+            except NoEndpointAvailable as unreachable:
+                return unreachable.message
+        return "reached"
+
+    assert asyncio.run(verified()) == NoEndpointAvailable.message
+
+
+def test_the_repl_command_line_takes_etcdctls_connection_flags(
+    secured: tuple[str, CertificateFiles], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--etcd-endpoints with --cert --key --insecure-skip-tls-verify --user --password reach
+    the member and log in: a wrong password is etcd's refusal, the REPL does not start."""
+    url, certs = secured
+    args = ["repl", "--etcd-endpoints", url, "--insecure-skip-tls-verify"]
+    args += ["--cert", str(certs.client_cert), "--key", str(certs.client_key)]
+    assert main([*args, "--user", "root", "--password", "wrong"]) == 1
+    assert capsys.readouterr().err == f"etcd-console: {AUTH_FAILED}\n"
