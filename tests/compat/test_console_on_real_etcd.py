@@ -1,7 +1,7 @@
 """The console on a real etcd 3.4 that asks for client certificates and has auth on: the REPL
 (`etcd-console repl --etcd-endpoints URL --cacert --cert --key --user`) and the dashboard,
 both over etcd's gRPC API. What they print is checked against what etcdctl prints and what the
-cluster then holds.
+cluster then holds. A member of ours, started alike, gets the same tests through its gRPC door.
 
 The client certificate's CN names no user, so every call the console makes is allowed by the
 token it got for --user alone, as etcd decides it.
@@ -22,7 +22,7 @@ from console.tui.app import dashboard_for
 from node.client import Client, ClientTls, NoEndpointAvailable
 from playground.certificate_authority import make_certificates
 from playground.certificates import CertificateFiles
-from tests.compat.cluster import ETCD, ETCDCTL, ProcessCluster, error_line, etcdctl
+from tests.compat.cluster import ETCD, ETCDCTL, OUR_MEMBER, ProcessCluster, error_line, etcdctl
 from tests.console.test_repl import repl_session, run_scenario
 from tests.console.test_tui import SIZE, leader_shown, lines_of, type_command
 from tests.console.test_tui import wait_until as dashboard_shows
@@ -46,11 +46,15 @@ SETUP = [
 AUTH_FAILED = "etcdserver: authentication failed, invalid user ID or password"
 
 
-@pytest.fixture(scope="module")
-def secured(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, CertificateFiles]]:
-    """A real etcd 3.4 with https client URLs, --client-cert-auth, and auth on (users root
-    and alice); yields its client URL and the certificates."""
+@pytest.fixture(scope="module", params=["etcd", "ours"])
+def secured(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[str, CertificateFiles]]:
+    """A real etcd 3.4 (and, the same way, a member of ours) with https client URLs,
+    --client-cert-auth, and auth on (users root and alice); yields its client URL and the
+    certificates."""
     assert ETCD is not None
+    command = (ETCD,) if request.param == "etcd" else OUR_MEMBER
     certs = make_certificates(tmp_path_factory.mktemp("certs"), client_name="console")
     flags = (
         f"--cert-file={certs.member_cert}",
@@ -63,7 +67,7 @@ def secured(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Cer
         certs.ca.read_bytes(), certs.client_key.read_bytes(), certs.client_cert.read_bytes()
     )
     cluster = ProcessCluster.new(
-        tmp_path_factory.mktemp("secured-etcd"), 1, (ETCD,), token="console-secured",
+        tmp_path_factory.mktemp("secured"), 1, command, token="console-secured",
         client_scheme="https", extra_args=flags, credentials=credentials,
     )  # fmt: skip
     try:
