@@ -93,6 +93,7 @@ from console.trace_window import TraceWindow, known_kinds
 from node.client import (
     Client,
     ConnectionLost,
+    GrpcUnreachable,
     NoEndpointAvailable,
     Response,
     SortOrder,
@@ -368,7 +369,9 @@ class Console:
             return "Error: context deadline exceeded"
         if isinstance(error, NoEndpointAvailable):
             endpoints = ", ".join(self.client.endpoints)
-            return f"Error: cannot reach the cluster: no member answers at {endpoints}"
+            line = f"Error: cannot reach the cluster: no member answers at {endpoints}"
+            reason = _grpc_reason(error)
+            return f"{line} ({reason})" if reason else line
         if isinstance(error, ConnectionLost):
             return (
                 f"Error: {error.message}: the connection to the member broke mid-call "
@@ -710,7 +713,7 @@ class Console:
             except TimeoutError:
                 answers[endpoint] = "context deadline exceeded"
             except NoEndpointAvailable as error:
-                answers[endpoint] = _os_reason(error) or error.message
+                answers[endpoint] = _grpc_reason(error) or _os_reason(error) or error.message
             except errors.EtcdError as error:
                 answers[endpoint] = str(error)
 
@@ -1166,6 +1169,16 @@ def _os_reason(error: BaseException) -> str | None:
     while cause is not None:
         if isinstance(cause, OSError) and cause.errno:
             return os.strerror(cause.errno)
+        cause = cause.__cause__ or cause.__context__
+    return None
+
+
+def _grpc_reason(error: BaseException) -> str | None:
+    """gRPC's words for why no member could be reached (a TLS handshake that failed, ...)."""
+    cause: BaseException | None = error
+    while cause is not None:
+        if isinstance(cause, GrpcUnreachable):
+            return str(cause)
         cause = cause.__cause__ or cause.__context__
     return None
 

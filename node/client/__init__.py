@@ -19,6 +19,7 @@ from node.client.failures import (
     ClientClosed,
     ConnectionLost,
     DeadlineExceeded,
+    GrpcUnreachable,
     NoEndpointAvailable,
     NotInGrpcApi,
 )
@@ -59,6 +60,7 @@ __all__ = [
     "ElectionNoLeader",
     "ElectionNotLeader",
     "FaultKind",
+    "GrpcUnreachable",
     "LeaseKeepAlive",
     "Locked",
     "MemberEndpoints",

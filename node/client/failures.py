@@ -61,6 +61,11 @@ def error_from(code: str, message: str) -> errors.EtcdError:
     return error
 
 
+class GrpcUnreachable(ConnectionError):
+    """A member's gRPC channel cannot connect; the text is gRPC's reason (refused, a TLS
+    handshake that failed, ...)."""
+
+
 class NotInGrpcApi(errors.EtcdError):
     """A call of our members' native door (events, faults, step mode, raft status) asked of
     etcd's gRPC API, which has no such method."""

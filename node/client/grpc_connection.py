@@ -28,6 +28,7 @@ from node.client.connection import parse_endpoint
 from node.client.failures import (
     ConnectionLost,
     DeadlineExceeded,
+    GrpcUnreachable,
     NotInGrpcApi,
     error_from,
 )
@@ -38,6 +39,8 @@ from node.messages.grpc_convert import BodyMismatch, body_to_message, message_to
 from node.messages.grpc_methods import GrpcMethod, grpc_methods
 
 _BROKEN_STATES = (grpc.ChannelConnectivity.TRANSIENT_FAILURE, grpc.ChannelConnectivity.SHUTDOWN)
+_PROBE_TIMEOUT = 1.0
+"""Seconds the call that asks gRPC why a channel cannot connect may take."""
 
 
 class GrpcConnection:
@@ -63,7 +66,7 @@ class GrpcConnection:
     ) -> GrpcConnection:
         """A channel to `endpoint` (a URL or `host:port`) once it is connected, its TLS
         handshake done with `credentials`; ConnectionRefusedError when the member cannot be
-        reached or refuses the handshake (the caller bounds the wait)."""
+        reached or refuses the handshake, saying why (the caller bounds the wait)."""
         target = grpc_target(endpoint)
         if credentials is None:
             channel = grpc.aio.insecure_channel(target, options)
@@ -73,7 +76,9 @@ class GrpcConnection:
             state = channel.get_state(try_to_connect=True)
             while state != grpc.ChannelConnectivity.READY:
                 if state in _BROKEN_STATES:
-                    raise ConnectionRefusedError(f"cannot connect to {endpoint}")
+                    reason = await _why_unreachable(channel)
+                    if reason:
+                        raise GrpcUnreachable(reason)
                 await grpc_call(channel.wait_for_state_change(state))
                 state = channel.get_state(try_to_connect=True)
         except BaseException:
@@ -216,6 +221,20 @@ def failure(error: grpc.aio.AioRpcError) -> errors.EtcdError:
         lost.__cause__ = refusal
         return lost
     return refusal
+
+
+async def _why_unreachable(channel: grpc.aio.Channel) -> str:
+    """gRPC's words for why `channel` cannot connect, told by a call that fails at once; ""
+    if the call went through after all (the channel has connected meanwhile)."""
+    status = grpc_methods()["Maintenance.Status"]
+    probe = channel.unary_unary(
+        status.path, request_serializer=_serialize, response_deserializer=status.reply.FromString
+    )
+    try:
+        await grpc_call(probe(status.request(), timeout=_PROBE_TIMEOUT))
+    except grpc.aio.AioRpcError as error:
+        return error.details() or error.code().name
+    return ""
 
 
 def _name_in(der: bytes) -> str | None:

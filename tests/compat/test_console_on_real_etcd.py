@@ -18,8 +18,9 @@ import pytest
 from textual.widgets import Input
 
 from console.cli import main
+from console.commands import Console
 from console.tui.app import dashboard_for
-from node.client import Client, ClientTls, NoEndpointAvailable
+from node.client import Client, ClientTls
 from playground.certificate_authority import make_certificates
 from playground.certificates import CertificateFiles
 from tests.compat.cluster import ETCD, ETCDCTL, OUR_MEMBER, ProcessCluster, error_line, etcdctl
@@ -238,7 +239,8 @@ def test_insecure_skip_tls_verify_reaches_the_real_etcd_without_its_ca(
     secured: tuple[str, CertificateFiles],
 ) -> None:
     """etcdctl's --insecure-skip-tls-verify: the REPL trusts whatever certificate the member
-    presents, as etcdctl does; without it and without the CA, nothing is reached."""
+    presents, as etcdctl does; without it and without the CA, nothing is reached, and the
+    console says why."""
     url, certs = secured
     skip = ClientTls("", str(certs.client_cert), str(certs.client_key), True)
     options = {"door": "grpc", "tls": skip, "user": "root", "password": ROOT_PASSWORD}
@@ -251,16 +253,17 @@ def test_insecure_skip_tls_verify_reaches_the_real_etcd_without_its_ca(
 
     run_scenario(scenario)
 
-    async def verified() -> str:
+    async def verified() -> list[str]:
         system_cas = ClientTls("", str(certs.client_cert), str(certs.client_key))
-        async with Client([url], door="grpc", tls=system_cas, timeout=2) as client:
-            try:
-                await client.get("unverified")
-            except NoEndpointAvailable as unreachable:
-                return unreachable.message
-        return "reached"
+        async with (
+            Client([url], door="grpc", tls=system_cas, timeout=2) as client,
+            Console.open(client) as console,
+        ):
+            return (await console.execute("get unverified")).lines
 
-    assert asyncio.run(verified()) == NoEndpointAvailable.message
+    (line,) = asyncio.run(verified())
+    assert line.startswith(f"Error: cannot reach the cluster: no member answers at {url} (")
+    assert "CERTIFICATE_VERIFY_FAILED" in line, "the line says why: gRPC's reason"
 
 
 def test_the_repl_command_line_takes_etcdctls_connection_flags(
