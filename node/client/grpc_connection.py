@@ -147,14 +147,16 @@ class GrpcConnection:
         """Open a stream with its first message (made with the auth `token`, if any)."""
         rpc = _method(method)
         request = _request(rpc, body)
-        call: grpc.aio.Call
         if rpc.client_streaming:
             opened = self._channel.stream_stream(
                 rpc.path, request_serializer=_serialize, response_deserializer=rpc.reply.FromString
             )
-            call = opened(metadata=_metadata(token))
-            stream = GrpcStream(call, rpc)
-            await stream.send_message(request)
+            stream = GrpcStream(opened(metadata=_metadata(token)), rpc)
+            try:
+                await stream.send_message(request)
+            except BaseException:
+                await stream.close()
+                raise
             return stream
         started = self._channel.unary_stream(
             rpc.path, request_serializer=_serialize, response_deserializer=rpc.reply.FromString
