@@ -120,18 +120,19 @@ def _add_connection_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--insecure-skip-tls-verify",
         action="store_true",
-        help="do not verify the members' certificates (native endpoints only)",
+        help="do not verify the members' certificates (not for the dashboard's --etcd-endpoints)",
     )
 
 
 def _client_tls(args: argparse.Namespace, *endpoint_lists: str | None) -> ClientTls | None:
     endpoints = [e for text in endpoint_lists for e in (text or "").split(",") if e]
     try:
-        return ClientTls.from_flags(
+        tls = ClientTls.from_flags(
             endpoints, args.cacert, args.cert, args.key, args.insecure_skip_tls_verify
         )
     except ValueError as error:
         raise PlaygroundError(str(error)) from None
+    return tls
 
 
 def _tui(args: argparse.Namespace) -> int:
@@ -143,8 +144,8 @@ def _tui(args: argparse.Namespace) -> int:
     tls = _client_tls(args, args.endpoints, args.etcd_endpoints)
     if tls is not None and tls.insecure_skip_tls_verify and etcd_endpoints:
         raise PlaygroundError(
-            "--insecure-skip-tls-verify works with --endpoints (members of ours) only: "
-            "give --etcd-endpoints their --cacert"
+            "--insecure-skip-tls-verify works in the dashboard with --endpoints (members of "
+            "ours) only: give --etcd-endpoints their --cacert"
         )
     playground = None if endpoints or etcd_endpoints else Playground.attach(args.dir)
     try:
@@ -158,7 +159,10 @@ def _tui(args: argparse.Namespace) -> int:
 
 
 def _add_repl_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    summary = "open the command shell on the playground, or on the cluster at --endpoints"
+    summary = (
+        "open the command shell on the playground, on members of ours at --endpoints, or on "
+        "any etcd at --etcd-endpoints"
+    )
     repl = sub.add_parser("repl", help=summary, description=summary)
     repl.add_argument(
         "--dir",
@@ -166,6 +170,11 @@ def _add_repl_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
     )
     repl.add_argument(
         "--endpoints", metavar="HOST:PORT,...", help="native endpoints of members of ours"
+    )
+    repl.add_argument(
+        "--etcd-endpoints",
+        metavar="URL,...",
+        help="client URLs of any etcd (a real one, or ours): every command over etcd's gRPC API",
     )
     _add_connection_flags(repl)
     _add_credential_flags(repl)
@@ -205,8 +214,16 @@ def _repl(args: argparse.Namespace) -> int:
     except ValueError as error:
         print(f"{PROG}: {error}", file=sys.stderr)
         return 2
+    if args.etcd_endpoints and (args.endpoints or args.dir):
+        print(f"{PROG}: --etcd-endpoints goes with neither --endpoints nor --dir", file=sys.stderr)
+        return 2
     return repl_main(
-        args.endpoints, args.dir, _client_tls(args, args.endpoints), user=user, password=password
+        args.endpoints,
+        args.dir,
+        _client_tls(args, args.endpoints, args.etcd_endpoints),
+        user=user,
+        password=password,
+        etcd_endpoints=args.etcd_endpoints,
     )
 
 

@@ -93,11 +93,11 @@ from console.trace_window import TraceWindow, known_kinds
 from node.client import (
     Client,
     ConnectionLost,
+    GrpcUnreachable,
     NoEndpointAvailable,
     Response,
     SortOrder,
     SortTarget,
-    connect_client,
     op_delete,
     op_get,
     op_put,
@@ -369,7 +369,9 @@ class Console:
             return "Error: context deadline exceeded"
         if isinstance(error, NoEndpointAvailable):
             endpoints = ", ".join(self.client.endpoints)
-            return f"Error: cannot reach the cluster: no member answers at {endpoints}"
+            line = f"Error: cannot reach the cluster: no member answers at {endpoints}"
+            reason = _grpc_reason(error)
+            return f"{line} ({reason})" if reason else line
         if isinstance(error, ConnectionLost):
             return (
                 f"Error: {error.message}: the connection to the member broke mid-call "
@@ -704,14 +706,14 @@ class Console:
         async def ask(endpoint: str) -> None:
             try:
                 with anyio.fail_after(MEMBER_CALL_TIMEOUT):
-                    async with connect_client(
-                        [endpoint], timeout=MEMBER_CALL_TIMEOUT, tls=self.client.tls
+                    async with self.client.member_client(
+                        endpoint, timeout=MEMBER_CALL_TIMEOUT
                     ) as client:
                         answers[endpoint] = await call(client)
             except TimeoutError:
                 answers[endpoint] = "context deadline exceeded"
             except NoEndpointAvailable as error:
-                answers[endpoint] = _os_reason(error) or error.message
+                answers[endpoint] = _grpc_reason(error) or _os_reason(error) or error.message
             except errors.EtcdError as error:
                 answers[endpoint] = str(error)
 
@@ -737,6 +739,7 @@ class Console:
         return self._result(command, render_statuses(results))
 
     async def _member_states(self, command: Command) -> Result:
+        self._check_ours(command, "each member's raft state (status shows etcd's)")
         async def state(client: Client) -> MemberState:
             return await client.status(), await client.raft_status()
 
@@ -777,9 +780,7 @@ class Console:
             endpoint, status = await self._leader_status()
         except errors.NoLeader:
             raise CommandError(f"no leader endpoint given at {self._endpoints()}") from None
-        async with connect_client(
-            [endpoint], timeout=self.client.timeout, tls=self.client.tls
-        ) as leader:
+        async with self.client.member_client(endpoint, timeout=self.client.timeout) as leader:
             reply = await leader.move_leader(target)
         line = f"Leadership transferred from {status.header.member_id:x} to {target:x}"
         return self._result(command, Rendered([line], etcd_json(reply)))
@@ -817,11 +818,21 @@ class Console:
 
     def _playground(self, command: Command) -> Playground:
         if self.playground is None:
+            flag = "--etcd-endpoints" if self.client.door == "grpc" else "--endpoints"
             raise CommandError(
                 f"{command.name} needs a playground: start the console with "
-                "etcd-console repl --dir DIR (this one is attached with --endpoints)"
+                f"etcd-console repl --dir DIR (this one is attached with {flag})"
             )
         return self.playground
+
+    def _check_ours(self, command: Command, what: str) -> None:
+        """Refuse a command that reads what only members of ours tell (their raft state,
+        their trace) when the console is attached to etcd's gRPC API."""
+        if self.client.door == "grpc":
+            raise CommandError(
+                f"{command.name} shows {what}, which only members of ours tell: this console "
+                "is attached to etcd's gRPC API (--etcd-endpoints)"
+            )
 
     def _supervised(self, command: Command, line: str, action: str) -> Result:
         value = {"action": action, **command.args}
@@ -937,6 +948,7 @@ class Console:
         return self._result(command, Rendered(lines, {"help": lines}))
 
     async def _trace(self, command: Command) -> Result:
+        self._check_ours(command, "the members' trace events")
         flags = command.flags
         try:
             kinds = known_kinds(_names(flags["types"]))
@@ -1157,6 +1169,16 @@ def _os_reason(error: BaseException) -> str | None:
     while cause is not None:
         if isinstance(cause, OSError) and cause.errno:
             return os.strerror(cause.errno)
+        cause = cause.__cause__ or cause.__context__
+    return None
+
+
+def _grpc_reason(error: BaseException) -> str | None:
+    """gRPC's words for why no member could be reached (a TLS handshake that failed, ...)."""
+    cause: BaseException | None = error
+    while cause is not None:
+        if isinstance(cause, GrpcUnreachable):
+            return str(cause)
         cause = cause.__cause__ or cause.__context__
     return None
 

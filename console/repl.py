@@ -26,7 +26,7 @@ from prompt_toolkit.shortcuts import print_formatted_text
 from console.command_grammar import Command, CommandError, TxnRequest
 from console.commands import BackgroundOutput, Console, Result
 from console.repl_input import STYLE, CommandLexer, ConsoleCompleter
-from node.client import Client, ClientTls
+from node.client import Client, ClientTls, Door
 from node.messages import errors
 from playground.errors import PlaygroundError
 from playground.playground import DEFAULT_DIRECTORY, Playground
@@ -177,6 +177,11 @@ def parse_endpoints(text: str) -> list[str]:
     return [item.split("://")[-1].strip() for item in text.split(",") if item.strip()]
 
 
+def parse_etcd_endpoints(text: str) -> list[str]:
+    """--etcd-endpoints: client URLs (or host:port pairs) as etcdctl's --endpoints takes them."""
+    return [item.strip() for item in text.split(",") if item.strip()]
+
+
 async def run_repl(
     endpoints: list[str],
     playground: Playground | None,
@@ -185,13 +190,16 @@ async def run_repl(
     *,
     user: str | None = None,
     password: str | None = None,
+    door: Door = "native",
 ) -> None:
-    """Connect to `endpoints` (lazily: a dead cluster is reported per command) and run the REPL,
-    dialing with `tls` and authenticated as `user` if given (a refused login raises its
-    EtcdError)."""
-    client = Client(endpoints, tls=tls, user=user, password=password)
+    """Connect to `endpoints` (lazily: a dead cluster is reported per command) through `door`
+    and run the REPL, dialing with `tls` and authenticated as `user` if given (a refused login
+    raises its EtcdError)."""
+    client = Client(endpoints, tls=tls, user=user, password=password, door=door)
     async with client, Console.open(client, playground) as console:
         where = f"the playground in {playground.directory}" if playground else ", ".join(endpoints)
+        if door == "grpc":
+            where = f"etcd {where} (gRPC)"
         repl = Repl(console, history=FileHistory(str(history)))
         await repl.run(banner=f"etcd-console repl: {where}")
 
@@ -203,10 +211,14 @@ def main(
     *,
     user: str | None = None,
     password: str | None = None,
+    etcd_endpoints: str | None = None,
 ) -> int:
-    """The repl subcommand: attach to --endpoints and/or the playground in --dir, dialing
+    """The repl subcommand: attach to --endpoints and/or the playground in --dir, or to any
+    etcd (a real one, or members of ours) at --etcd-endpoints through its gRPC API, dialing
     with `tls` (etcdctl's --cacert/--cert/--key), else with a TLS playground's certificates,
     as `user` when the cluster has auth on."""
+    if etcd_endpoints:
+        return _run(parse_etcd_endpoints(etcd_endpoints), None, tls, user, password, "grpc")
     playground: Playground | None = None
     if directory is not None or not endpoints:
         try:
@@ -222,10 +234,27 @@ def main(
         return 1
     if tls is None and playground is not None:
         tls = playground.client_tls()
+    return _run(targets, playground, tls, user, password, "native")
+
+
+def _run(
+    targets: list[str],
+    playground: Playground | None,
+    tls: ClientTls | None,
+    user: str | None,
+    password: str | None,
+    door: Door,
+) -> int:
     try:
         asyncio.run(
             run_repl(
-                targets, playground, history_file(playground), tls, user=user, password=password
+                targets,
+                playground,
+                history_file(playground),
+                tls,
+                user=user,
+                password=password,
+                door=door,
             )
         )
     except errors.EtcdError as error:  # the login was refused

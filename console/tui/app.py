@@ -41,7 +41,7 @@ from console.tui.source import DataSource
 from console.tui.timeline_panel import TimelinePanel
 from console.tui.watch_dialog import WatchDialog
 from console.tui.watches_panel import WatchesPanel, WatchView
-from node.client import ClientTls
+from node.client import ClientTls, Door
 from playground.errors import PlaygroundError
 from playground.playground import Playground
 
@@ -141,6 +141,7 @@ class DashboardApp(App[int]):
         *,
         user: str | None = None,
         password: str | None = None,
+        door: Door = "native",
     ) -> None:
         super().__init__()
         self.source = source
@@ -156,6 +157,7 @@ class DashboardApp(App[int]):
                 tls,
                 user=user,
                 password=password,
+                door=door,
             )
             if command_endpoints
             else None
@@ -488,7 +490,7 @@ class DashboardApp(App[int]):
             self._report(line, [message], ok=False, quiet=False)
             return
         if self.session is None:
-            message = f"Error: {command.name} needs members of ours; on etcd only watch runs here"
+            message = f"Error: {command.name} needs a cluster to run on: this is a recording"
             self._report(line, [message], ok=False, quiet=False)
             return
         result = await self.session.execute(command)
@@ -652,7 +654,15 @@ def dashboard_for(
     if etcd_endpoints:
         etcd = EtcdSource(etcd_endpoints, tls, user=user, password=password)
         members = [FollowedMember(address, "", address) for address in etcd.endpoints]
-        return DashboardApp(etcd, members)
+        return DashboardApp(
+            etcd,
+            members,
+            command_endpoints=etcd_endpoints,
+            tls=tls,
+            user=user,
+            password=password,
+            door="grpc",
+        )
     if endpoints:
         members = [FollowedMember(endpoint, "", endpoint) for endpoint in endpoints]
         source = NativeSource(endpoints, tls=tls, user=user, password=password)

@@ -1,6 +1,6 @@
 """The command language behind the dashboard's command bar: the REPL's own Console, on a
 client of its own that follows the membership, held open while the dashboard runs
-(background jobs live in it)."""
+(background jobs live in it); on a real etcd its client goes through etcd's gRPC API."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import anyio
 
 from console.commands import BackgroundOutput, Command, Console, Result
 from console.tui.playground_endpoints import playground_member_endpoints
-from node.client import Client, ClientTls, default_member_endpoints
+from node.client import Client, ClientTls, Door
 from playground.playground import Playground
 
 CALL_TIMEOUT = 2.0
@@ -32,8 +32,10 @@ class CommandSession:
         *,
         user: str | None = None,
         password: str | None = None,
+        door: Door = "native",
     ) -> None:
         self.playground = playground
+        self._door: Door = door
         self._tls = tls
         self._user, self._password = user, password
         self.on_background = on_background
@@ -54,9 +56,7 @@ class CommandSession:
     async def run(self) -> None:
         """Keep the Console entered, on a client following the members, until cancelled."""
         member_endpoints = (
-            default_member_endpoints
-            if self.playground is None
-            else playground_member_endpoints(self.playground)
+            None if self.playground is None else playground_member_endpoints(self.playground)
         )
         client = Client(
             self._endpoints,
@@ -66,6 +66,7 @@ class CommandSession:
             tls=self._tls,
             user=self._user,
             password=self._password,
+            door=self._door,
         )
         async with client, Console.open(client, self.playground) as console:
             console.on_background = self.on_background

@@ -24,10 +24,10 @@ import grpc
 import grpc.aio
 import trio
 
-from node.api.grpc_convert import Body
 from node.api.leader_monitor import LeaderMonitor, requires_leader
 from node.api.service import Service
 from node.messages import errors
+from node.messages.grpc_convert import Body
 
 log = logging.getLogger(__name__)
 

@@ -30,14 +30,12 @@ from google.protobuf import message_factory
 from google.protobuf.descriptor import MethodDescriptor, ServiceDescriptor
 
 from node.api.grpc_bridge import TrioBridge, abort, auth_token
-from node.api.grpc_convert import Body, body_to_message, message_to_body
 from node.api.leader_monitor import LeaderMonitor, requires_leader
 from node.api.service import Service
 from node.api.verified_clients import VerifiedClients
 from node.messages import errors
-from node.messages.gen.etcdserverpb import rpc_pb2
-from node.messages.gen.v3electionpb import v3election_pb2
-from node.messages.gen.v3lockpb import v3lock_pb2
+from node.messages.grpc_convert import Body, body_to_message, message_to_body
+from node.messages.grpc_methods import ETCD_SERVICES
 from node.server.config import DEFAULT_MAX_REQUEST_BYTES
 
 if TYPE_CHECKING:
@@ -57,13 +55,6 @@ MAX_SEND_BYTES = 2**31 - 1
 DEFAULT_GRACE_S = 5.0
 """How long calls in flight may take to be answered once the door stops."""
 
-_SERVED_SERVICES: tuple[ServiceDescriptor, ...] = (
-    *(rpc_pb2.DESCRIPTOR.services_by_name[name] for name in
-      ("KV", "Watch", "Lease", "Cluster", "Maintenance", "Auth")),
-    v3lock_pb2.DESCRIPTOR.services_by_name["Lock"],
-    v3election_pb2.DESCRIPTOR.services_by_name["Election"],
-)  # fmt: skip
-"""Services whose every method the service layer answers, as `Service.Method`."""
 GRPC_CODE_LABELS: dict[str, str] = {
     code.name: "".join(part.title() for part in code.name.split("_")) for code in grpc.StatusCode
 }
@@ -126,7 +117,7 @@ class _Handlers:
         self._common_name = common_name
 
     def generic_handlers(self) -> list[grpc.GenericRpcHandler]:
-        return [self._service_handler(s, self._served) for s in _SERVED_SERVICES]
+        return [self._service_handler(s, self._served) for s in ETCD_SERVICES]
 
     def _service_handler(
         self,

@@ -25,7 +25,6 @@ from google.protobuf import json_format, message_factory
 from google.protobuf.descriptor import Descriptor, FieldDescriptor, MethodDescriptor
 from google.protobuf.message import Message
 
-from node.api.grpc_convert import Body, body_to_message, message_to_body
 from node.api.grpc_door import GRPC_CODE_LABELS, GRPC_OVERHEAD_BYTES, MessageTooLarge
 from node.api.http_door import NOSNIFF, TEXT_PLAIN, HttpRequest, HttpResponse, send_text
 from node.api.service import Service
@@ -33,6 +32,7 @@ from node.messages import errors
 from node.messages.gen.etcdserverpb import rpc_pb2
 from node.messages.gen.v3electionpb import v3election_pb2
 from node.messages.gen.v3lockpb import v3lock_pb2
+from node.messages.grpc_convert import Body, body_to_message, message_to_body
 
 GATEWAY_PREFIXES = ("/v3/", "/v3beta/")
 """etcd 3.4 serves the gateway under /v3 and its older /v3beta name."""

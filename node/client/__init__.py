@@ -1,4 +1,5 @@
-"""The Python client of the native protocol (anyio: runs under trio and asyncio).
+"""The Python client of etcd's v3 API (anyio: runs under trio and asyncio), through our
+members' native door or, with door="grpc", etcd's gRPC API (a real etcd; asyncio only).
 
 async with await Client.connect(["127.0.0.1:32379"]) as client:
     await client.put("greeting", "hello")
@@ -18,8 +19,11 @@ from node.client.failures import (
     ClientClosed,
     ConnectionLost,
     DeadlineExceeded,
+    GrpcUnreachable,
     NoEndpointAvailable,
+    NotInGrpcApi,
 )
+from node.client.member_connection import Door
 from node.client.member_endpoints import MemberEndpoints, default_member_endpoints
 from node.client.requests import (
     compare,
@@ -51,15 +55,18 @@ __all__ = [
     "ClientTls",
     "ConnectionLost",
     "DeadlineExceeded",
+    "Door",
     "Election",
     "ElectionNoLeader",
     "ElectionNotLeader",
     "FaultKind",
+    "GrpcUnreachable",
     "LeaseKeepAlive",
     "Locked",
     "MemberEndpoints",
     "Mutex",
     "NoEndpointAvailable",
+    "NotInGrpcApi",
     "ReplyStream",
     "Response",
     "Session",

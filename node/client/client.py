@@ -1,9 +1,11 @@
-"""The Python client of the native protocol: one method per etcd v3 RPC, over anyio.
+"""The Python client of etcd's v3 API: one method per RPC, over anyio.
 
-It runs under trio and under asyncio. Given several endpoints it keeps one connection in use
-and fails over to the next endpoint when that one breaks. Like clientv3, it retries a call
-that surely never reached a member, and retries calls that are safe to repeat (reads, lease
-and status calls) when they fail with an Unavailable error (no leader, leader changed,
+It speaks our members' native protocol, or etcd's own gRPC API with `door="grpc"` (the only
+door a real etcd has; grpc.aio, so under asyncio only); every method and stream means the same
+through either. It runs under trio and under asyncio. Given several endpoints it keeps one
+connection in use and fails over to the next endpoint when that one breaks. Like clientv3, it
+retries a call that surely never reached a member, and retries calls that are safe to repeat
+(reads, lease and status calls) when they fail with an Unavailable error (no leader, leader changed,
 connection lost); a write that may have been sent is never silently repeated.
 
 Every call has a deadline, the client's `timeout` unless the call says otherwise (clientv3's
@@ -36,15 +38,18 @@ import anyio
 import anyio.abc
 
 from node.client.client_tls import ClientTls
-from node.client.connection import Connection, NotSent, Stream
+from node.client.connection import Connection, NotSent
 from node.client.failures import (
     ClientClosed,
     ConnectionLost,
     DeadlineExceeded,
     NoEndpointAvailable,
 )
+from node.client.grpc_connection import GrpcConnection
+from node.client.member_connection import Door, MemberConnection, MemberStream
 from node.client.member_endpoints import (
     MemberEndpoints,
+    client_url_endpoints,
     default_member_endpoints,
     started_member_endpoints,
 )
@@ -94,7 +99,8 @@ class _Retry:
 
 
 class Client(anyio.AsyncContextManagerMixin):
-    """A connection to a cluster through any of its members' native endpoints.
+    """A connection to a cluster through any of its members' native endpoints (or, with
+    `door="grpc"`, their client URLs: etcd's gRPC API).
 
     Use as `async with await Client.connect(["127.0.0.1:32379", ...]) as client:`; `timeout`
     bounds connecting and each call, its retries included (Lock and Campaign wait as long as
@@ -103,7 +109,8 @@ class Client(anyio.AsyncContextManagerMixin):
 
     With `auto_sync_interval` (seconds) the client replaces its endpoints by the started
     members' every so often (clientv3's AutoSyncInterval); `member_endpoints` says which
-    native endpoints a MemberList member serves (by default its client ports + 10000).
+    endpoints a MemberList member serves (by default: through the native door its client
+    ports + 10000, through the gRPC door its client URLs).
     """
 
     def __init__(
@@ -112,24 +119,33 @@ class Client(anyio.AsyncContextManagerMixin):
         *,
         timeout: float = DEFAULT_TIMEOUT,
         auto_sync_interval: float | None = None,
-        member_endpoints: MemberEndpoints = default_member_endpoints,
+        member_endpoints: MemberEndpoints | None = None,
         tls: ClientTls | None = None,
         user: str | None = None,
         password: str | None = None,
+        door: Door = "native",
     ) -> None:
         self.endpoints = _distinct(endpoints)
+        self.door: Door = door
         self.tls = tls
         """How it dials (etcdctl's TLS files), for clients of single members made from it."""
-        self._tls = None if tls is None else tls.ssl_context()
+        self._tls = None if tls is None or door == "grpc" else tls.ssl_context()
+        self._grpc_credentials = (
+            None
+            if tls is None or door == "native" or tls.insecure_skip_tls_verify
+            else tls.grpc_credentials()
+        )
         self.user = user
         self._password = password
         self.token: str | None = None
         """The auth token calls carry (None: calls are made without one)."""
         self.timeout = timeout
         self.auto_sync_interval = auto_sync_interval
+        if member_endpoints is None:
+            member_endpoints = client_url_endpoints if door == "grpc" else default_member_endpoints
         self._member_endpoints = member_endpoints
         self._current = 0
-        self._connections: dict[str, Connection] = {}
+        self._connections: dict[str, MemberConnection] = {}
         self._connect_lock = anyio.Lock()
         self._task_group: anyio.abc.TaskGroup | None = None
         self._closed = False
@@ -141,10 +157,11 @@ class Client(anyio.AsyncContextManagerMixin):
         *,
         timeout: float = DEFAULT_TIMEOUT,  # noqa: ASYNC109 - each call's limit, kept by the client
         auto_sync_interval: float | None = None,
-        member_endpoints: MemberEndpoints = default_member_endpoints,
+        member_endpoints: MemberEndpoints | None = None,
         tls: ClientTls | None = None,
         user: str | None = None,
         password: str | None = None,
+        door: Door = "native",
     ) -> Client:
         """A client whose first reachable endpoint answered a TCP connect (and its TLS
         handshake, with `tls`); enter it to use it (with `user` and `password`, entering
@@ -157,11 +174,12 @@ class Client(anyio.AsyncContextManagerMixin):
             tls=tls,
             user=user,
             password=password,
+            door=door,
         )
         await client._dial()
         return client
 
-    async def _refresh_token(self, connection: Connection) -> None:
+    async def _refresh_token(self, connection: MemberConnection) -> None:
         """Authenticate as the client's user on `connection` and keep the token; none once
         the cluster has turned auth off."""
         deadline = anyio.current_time() + self.timeout
@@ -180,6 +198,27 @@ class Client(anyio.AsyncContextManagerMixin):
         )
         self.user, self._password, self.token = user, password, reply.token
         return reply
+
+    @asynccontextmanager
+    async def member_client(
+        self,
+        endpoint: str,
+        *,
+        timeout: float,  # noqa: ASYNC109 - each call's limit, kept by the client
+    ) -> AsyncIterator[Client]:
+        """A client of the member at `endpoint` alone, entered, dialing as this one does (door,
+        TLS, user and its token): for calls asked of each member (status, hash, move-leader)."""
+        client = await Client.connect(
+            [endpoint],
+            timeout=timeout,
+            tls=self.tls,
+            user=self.user,
+            password=self._password,
+            door=self.door,
+        )
+        client.token = self.token
+        async with client:
+            yield client
 
     @asynccontextmanager
     async def __asynccontextmanager__(self) -> AsyncIterator[Self]:
@@ -260,7 +299,7 @@ class Client(anyio.AsyncContextManagerMixin):
 
     # -- connections and retries ------------------------------------------------------------
 
-    async def _dial(self) -> Connection:
+    async def _dial(self) -> MemberConnection:
         """The connection to the current endpoint, or the next ones in turn: one still usable,
         else a new one (replacing a broken or suspect one); NoEndpointAvailable when no
         endpoint accepts."""
@@ -275,7 +314,7 @@ class Client(anyio.AsyncContextManagerMixin):
                 return replaced
             try:
                 with anyio.fail_after(self.timeout):
-                    connection = await Connection.open(endpoint, self._tls)
+                    connection = await self._open(endpoint)
             except (OSError, TimeoutError, anyio.BrokenResourceError) as exc:
                 last_error = exc
                 continue
@@ -292,7 +331,14 @@ class Client(anyio.AsyncContextManagerMixin):
             return connection
         raise NoEndpointAvailable() from last_error
 
-    async def _connection(self) -> Connection:
+    async def _open(self, endpoint: str) -> MemberConnection:
+        if self.door == "grpc":
+            if self.tls is not None and self.tls.insecure_skip_tls_verify:
+                return await GrpcConnection.open_trusting_any(endpoint, self.tls)
+            return await GrpcConnection.open(endpoint, self._grpc_credentials)
+        return await Connection.open(endpoint, self._tls)
+
+    async def _connection(self) -> MemberConnection:
         if self._closed:
             raise ClientClosed()
         connection = self._connections.get(self.endpoint)
@@ -304,7 +350,7 @@ class Client(anyio.AsyncContextManagerMixin):
                 return connection
             return await self._dial()
 
-    def _move_on_from(self, connection: Connection) -> None:
+    def _move_on_from(self, connection: MemberConnection) -> None:
         """Send the next calls to another endpoint than `connection`'s."""
         if self._connections.get(self.endpoint) is connection:
             self._current = (self._current + 1) % len(self.endpoints)
@@ -326,7 +372,7 @@ class Client(anyio.AsyncContextManagerMixin):
         retry = _Retry(min(deadline, now + self.timeout))
         refreshed = False
         while True:
-            connection: Connection | None = None
+            connection: MemberConnection | None = None
             try:
                 connection = await self._connection()
                 return await connection.call(method, body, deadline, self.token)
@@ -359,7 +405,7 @@ class Client(anyio.AsyncContextManagerMixin):
         """Whether a new token may cure `error` (the call was refused, nothing done)."""
         return bool(self.user and self._password) and error.message in _STALE_TOKEN
 
-    async def open_stream(self, method: str, body: dict[str, Any]) -> Stream:
+    async def open_stream(self, method: str, body: dict[str, Any]) -> MemberStream:
         """Open a stream by its native method name with its first message."""
         retry = _Retry(anyio.current_time() + self.timeout)
         while True:
@@ -371,7 +417,7 @@ class Client(anyio.AsyncContextManagerMixin):
 
     async def open_stream_with_reply(
         self, method: str, body: dict[str, Any]
-    ) -> tuple[Stream, Response]:
+    ) -> tuple[MemberStream, Response]:
         """Open a stream that is safe to reopen and wait for its first reply."""
         retry = _Retry(anyio.current_time() + self.timeout)
         while True:
@@ -781,10 +827,11 @@ async def connect_client(
     *,
     timeout: float = DEFAULT_TIMEOUT,  # noqa: ASYNC109 - each call's limit, kept by the client
     auto_sync_interval: float | None = None,
-    member_endpoints: MemberEndpoints = default_member_endpoints,
+    member_endpoints: MemberEndpoints | None = None,
     tls: ClientTls | None = None,
     user: str | None = None,
     password: str | None = None,
+    door: Door = "native",
 ) -> AsyncIterator[Client]:
     """`async with connect_client([...]) as client:` — Client.connect and enter in one step."""
     client = await Client.connect(
@@ -795,6 +842,7 @@ async def connect_client(
         tls=tls,
         user=user,
         password=password,
+        door=door,
     )
     async with client:
         yield client

@@ -47,14 +47,19 @@ class ClientTls:
             context.verify_mode = ssl.CERT_NONE
         return context
 
-    def grpc_credentials(self) -> grpc.ChannelCredentials:
-        """The channel credentials GrpcClient dials with (grpcio always verifies the server:
-        --insecure-skip-tls-verify is for the native client only)."""
-        if self.insecure_skip_tls_verify:
+    def grpc_credentials(self, presented: bytes | None = None) -> grpc.ChannelCredentials:
+        """The channel credentials a gRPC channel dials with. grpcio always verifies the
+        server: with --insecure-skip-tls-verify it is made to trust `presented`, the PEM
+        certificate the member showed (node.client.grpc_connection fetches it), else refused."""
+        if self.insecure_skip_tls_verify and presented is None:
             raise ValueError(
-                "--insecure-skip-tls-verify is not supported by the gRPC client: give --cacert"
+                "--insecure-skip-tls-verify is not supported by the dashboard's gRPC client: "
+                "give --cacert"
             )
-        root = _read(self.cacert) if self.cacert else None
+        if presented is not None:
+            root: bytes | None = presented
+        else:
+            root = _read(self.cacert) if self.cacert else None
         chain = _read(self.cert) if self.cert else None
         key = _read(self.key) if self.key else None
         return grpc.ssl_channel_credentials(root, key, chain)

@@ -59,3 +59,20 @@ def error_from(code: str, message: str) -> errors.EtcdError:
     error = errors.EtcdError(message)
     error.code = code
     return error
+
+
+class GrpcUnreachable(ConnectionError):
+    """A member's gRPC channel cannot connect; the text is gRPC's reason (refused, a TLS
+    handshake that failed, ...)."""
+
+
+class NotInGrpcApi(errors.EtcdError):
+    """A call of our members' native door (events, faults, step mode, raft status) asked of
+    etcd's gRPC API, which has no such method."""
+
+    code = "UNIMPLEMENTED"
+
+    def __init__(self, method: str) -> None:
+        super().__init__(
+            f"{method} is a call of the native door of members of ours: etcd's gRPC API has none"
+        )

@@ -40,3 +40,8 @@ def started_member_endpoints(
         if member.name and not member.isLearner:
             endpoints.extend(e for e in member_endpoints(member) if e not in endpoints)
     return endpoints
+
+
+def client_url_endpoints(member: Response) -> list[str]:
+    """The endpoints a member serves etcd's gRPC API at: its client URLs, as they are."""
+    return list(member.clientURLs)

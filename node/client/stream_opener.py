@@ -8,19 +8,19 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
-from node.client.connection import Stream
+from node.client.member_connection import MemberStream
 from node.client.response import Response
 
 
 class StreamOpener(Protocol):
     """Opens streams by their native method name, failing over between endpoints."""
 
-    async def open_stream(self, method: str, body: dict[str, Any]) -> Stream:
+    async def open_stream(self, method: str, body: dict[str, Any]) -> MemberStream:
         """Open a stream with its first message."""
         ...
 
     async def open_stream_with_reply(
         self, method: str, body: dict[str, Any]
-    ) -> tuple[Stream, Response]:
+    ) -> tuple[MemberStream, Response]:
         """Open a stream that is safe to reopen and wait for its first reply."""
         ...

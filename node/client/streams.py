@@ -22,7 +22,7 @@ from node.messages import errors
 if TYPE_CHECKING:
     from types import TracebackType
 
-    from node.client.connection import Stream
+    from node.client.member_connection import MemberStream
 
 KEEP_ALIVE_BUFFER = 16
 """Keep-alive replies kept for a caller that iterates them; older ones are dropped."""
@@ -35,7 +35,7 @@ class ReplyStream:
         self._client = client
         self._method = method
         self._body = body
-        self._stream: Stream | None = None
+        self._stream: MemberStream | None = None
 
     async def __aenter__(self) -> Self:
         self._stream = await self._client.open_stream(self._method, self._body)
@@ -83,7 +83,7 @@ class Watch:
         self._client = client
         self._create_request = create_request
         self._next_revision = create_request["start_revision"]
-        self._stream: Stream | None = None
+        self._stream: MemberStream | None = None
         self._finished = False
         self.watch_id = -1
 
@@ -161,7 +161,7 @@ class LeaseKeepAlive(anyio.AsyncContextManagerMixin):
         self.lease_id = lease_id
         self.ttl = 0
         self.expired = False
-        self._stream: Stream | None = None
+        self._stream: MemberStream | None = None
         self._replies_in, self._replies = anyio.create_memory_object_stream[Response](
             KEEP_ALIVE_BUFFER
         )

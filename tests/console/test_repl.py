@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import anyio
 import pytest
@@ -24,6 +25,7 @@ from prompt_toolkit.history import FileHistory, History
 from prompt_toolkit.input import PipeInput, create_pipe_input
 from prompt_toolkit.output import DummyOutput
 
+from console.cli import main as cli_main
 from console.command_specs import GRAMMAR
 from console.commands import Console
 from console.repl import Repl
@@ -90,14 +92,16 @@ class Session:
 
 @asynccontextmanager
 async def repl_session(
-    endpoints: list[str], history: History | None = None
+    endpoints: list[str], history: History | None = None, **client_options: Any
 ) -> AsyncIterator[Session]:
+    """A REPL on a Client of `endpoints` made with `client_options` (door, tls, user, ...),
+    and a side client made alike."""
     with create_pipe_input() as pipe:
         output = CapturedOutput()
         with create_app_session(input=pipe, output=output):
             async with (
-                Client(endpoints) as client,
-                Client(endpoints) as side,
+                Client(endpoints, **client_options) as client,
+                Client(endpoints, **client_options) as side,
                 Console.open(client) as console,
                 anyio.create_task_group() as group,
             ):
@@ -297,3 +301,15 @@ def test_errors_are_one_line_json_is_per_command_and_ctrl_d_leaves(endpoints, tm
     run_scenario(scenario)
 
     assert "+put remembered yes" in history.read_text().splitlines()
+
+
+def test_etcd_endpoints_go_alone_and_skip_verify_is_the_repls_not_the_dashboards(capsys):
+    """repl --etcd-endpoints names the whole cluster (etcd's gRPC API), so neither native
+    --endpoints nor a playground --dir goes with it; the dashboard, whose real-etcd source
+    always verifies, refuses --insecure-skip-tls-verify with --etcd-endpoints."""
+    both = ["repl", "--etcd-endpoints", "127.0.0.1:1", "--endpoints", "127.0.0.1:2"]
+    assert cli_main(both) == 2
+    assert "--etcd-endpoints goes with neither --endpoints nor --dir" in capsys.readouterr().err
+    skipping = ["--etcd-endpoints", "https://127.0.0.1:1", "--insecure-skip-tls-verify"]
+    assert cli_main(["tui", *skipping]) == 1
+    assert "give --etcd-endpoints their --cacert" in capsys.readouterr().err
