@@ -2,14 +2,15 @@
 etcd's gRPC door; at the end every acknowledged write must be there and the members must
 agree (HashKV at one revision).
 
-    .venv/bin/python benchmarks/kill_soak.py --kills 1000 --dir /tmp/kill-soak
+    .venv/bin/python benchmarks/kill_soak.py --kills 1000 --dir /tmp/kill-soak [--seconds N]
 
 Not in CI (issue 15's soak). Each write goes to a key of its own, so an acknowledged write
 is lost exactly when its key is missing, holds another value or another revision at the
 end. Every third kill takes the leader; the others a random member. A kill comes only once
 the writers have had new writes acknowledged since the last one (the cluster is serving
-again), never on a timer. Prints a line per 50 kills and the report; exits 1 on any loss or
-disagreement.
+again), never on a timer. `--seconds` ends the kills early (the check still runs, and the
+report says how many kills there were). Prints a line per 50 kills and the report; exits 1
+on any loss or disagreement.
 """
 
 from __future__ import annotations
@@ -74,9 +75,18 @@ async def leader_name(playground: Playground) -> str:
     return await playground.wait_for_leader(within=STALL_TIMEOUT)
 
 
-async def kill_many(playground: Playground, kills: int, tally: Tally, rng: random.Random) -> int:
-    """`kills` SIGKILLs and restarts; returns how many took the leader."""
-    leader_kills = 0
+@dataclass(slots=True)
+class Kills:
+    """How many kills were done, and how many of them took the leader."""
+
+    done: int = 0
+    of_leader: int = 0
+
+
+async def kill_many(
+    playground: Playground, kills: int, tally: Tally, rng: random.Random, done: Kills
+) -> None:
+    """`kills` SIGKILLs and restarts, counted in `done` as they happen."""
     started = time.monotonic()
     for number in range(1, kills + 1):
         target = len(tally.acknowledged) + WRITES_BETWEEN_KILLS
@@ -85,19 +95,19 @@ async def kill_many(playground: Playground, kills: int, tally: Tally, rng: rando
                 await tally.progressed.wait()
         if number % 3 == 0:
             victim = await leader_name(playground)
-            leader_kills += 1
         else:
             victim = rng.choice(sorted(playground.members))
         await playground.kill(victim)
+        done.done += 1
+        done.of_leader += number % 3 == 0
         await playground.restart(victim)
         if number % 50 == 0:
             print(
-                f"{number} kills ({leader_kills} of the leader), "
+                f"{number} kills ({done.of_leader} of the leader), "
                 f"{len(tally.acknowledged)} writes acknowledged, {tally.failed} failed, "
                 f"{time.monotonic() - started:.0f} s",
                 flush=True,
             )
-    return leader_kills
 
 
 async def final_check(playground: Playground, tally: Tally) -> list[str]:
@@ -126,10 +136,11 @@ async def final_check(playground: Playground, tally: Tally) -> list[str]:
     return problems
 
 
-async def soak(directory: Path, kills: int, seed: int) -> int:
+async def soak(directory: Path, kills: int, seed: int, seconds: float) -> int:
     playground = Playground(directory, members=3, **FAST)
     tally = Tally()
     rng = random.Random(seed)
+    done = Kills()
     started = time.monotonic()
     await playground.start()
     try:
@@ -137,14 +148,19 @@ async def soak(directory: Path, kills: int, seed: int) -> int:
             urls = playground.client_urls()
             for writer in range(WRITERS):
                 writers.start_soon(write, writer, urls, tally)
-            leader_kills = await kill_many(playground, kills, tally, rng)
+            with anyio.move_on_after(seconds):
+                await kill_many(playground, kills, tally, rng, done)
             writers.cancel_scope.cancel()
+        for name in playground.members:
+            if playground.state(name) != "up":
+                await playground.restart(name)
         problems = await final_check(playground, tally)
     finally:
         with anyio.CancelScope(shield=True):
             await playground.stop()
     print(
-        f"{kills} SIGKILLs ({leader_kills} of the leader) in {time.monotonic() - started:.0f} s; "
+        f"{done.done} SIGKILLs ({done.of_leader} of the leader) "
+        f"in {time.monotonic() - started:.0f} s; "
         f"{len(tally.acknowledged)} acknowledged writes checked, {tally.failed} writes failed "
         f"or timed out (outcome unknown, not counted); "
         f"{'no write lost, every member equal (HashKV)' if not problems else 'FAILED'}"
@@ -159,10 +175,13 @@ def main() -> int:
     parser.add_argument("--kills", type=int, default=1000)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--dir", default="/tmp/kill-soak")
+    parser.add_argument("--seconds", type=float, default=float("inf"), help="end the kills early")
     args = parser.parse_args()
     shutil.rmtree(args.dir, ignore_errors=True)
     try:
-        return anyio.run(soak, Path(args.dir), args.kills, args.seed, backend="asyncio")
+        return anyio.run(
+            soak, Path(args.dir), args.kills, args.seed, args.seconds, backend="asyncio"
+        )
     except PlaygroundError as error:
         print(f"kill soak: {error}", file=sys.stderr)
         return 1
