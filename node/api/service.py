@@ -318,6 +318,9 @@ class Service:
                 if inbound is not None:
                     async for body in inbound:
                         await self._watch_request(stream, body, send, auth)
+        except* errors.EtcdError as refused:
+            # the door answers an EtcdError with its code and text, not a group holding one
+            raise refused.exceptions[0] from None
         finally:
             stream.close()
 
@@ -352,11 +355,7 @@ class Service:
             stream.cancel(request.cancel_request.watch_id)
         elif request.progress_request is not None:
             stream.request_progress()
-        else:
-            raise InvalidBody(
-                "native: a watch request needs one of create_request, "
-                "cancel_request or progress_request"
-            )
+        # else: none of the three; etcd's watch server skips it and the stream goes on
 
     async def _send_watch_responses(self, stream: Any, send: Send) -> None:
         while responses := await stream.receive():
