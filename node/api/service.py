@@ -311,18 +311,24 @@ class Service:
     ) -> None:
         """etcd's watch server: create/cancel/progress requests in, responses out, in order."""
         stream = self.server.new_watch_stream()
+        refused: errors.EtcdError | None = None
         try:
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(self._send_watch_responses, stream, send)
-                await self._watch_request(stream, first, send, auth)
-                if inbound is not None:
-                    async for body in inbound:
-                        await self._watch_request(stream, body, send, auth)
-        except* errors.EtcdError as refused:
-            # the door answers an EtcdError with its code and text, not a group holding one
-            raise refused.exceptions[0] from None
+                try:
+                    await self._watch_request(stream, first, send, auth)
+                    if inbound is not None:
+                        async for body in inbound:
+                            await self._watch_request(stream, body, send, auth)
+                except errors.EtcdError as exc:
+                    # raised out here, the door answers it with its code and text; raised in
+                    # the nursery, it would leave as an exception group the door cannot read
+                    refused = exc
+                    nursery.cancel_scope.cancel()
         finally:
             stream.close()
+        if refused is not None:
+            raise refused
 
     async def _watch_request(
         self, stream: Any, body: Body, send: Send, auth: AuthInfo | None

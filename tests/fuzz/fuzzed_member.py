@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import grpc
 from hypothesis import HealthCheck, settings
@@ -44,6 +45,23 @@ def fuzz_settings(suite: int = SUITE_EXAMPLES) -> settings:
         database=None,
         suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
     )
+
+
+def changes_the_cluster(method: str, fields: Any, member_id: int) -> bool:
+    """Whether a request (its fields by their proto names) would rightly change the cluster
+    under the fuzzer: raise an alarm, add or remove a member, create the root user that auth
+    needs. Such cases are skipped; what a member must refuse is never among them."""
+    if not isinstance(fields, dict):
+        return False
+    if method == "Maintenance.Alarm":
+        return fields.get("action") in (1, "ACTIVATE")
+    if method == "Cluster.MemberAdd":
+        return "://" in repr(fields.get("peerURLs"))
+    if method in ("Cluster.MemberRemove", "Cluster.MemberUpdate", "Cluster.MemberPromote"):
+        return fields.get("ID") in (member_id, str(member_id))
+    if method == "Auth.UserAdd":
+        return fields.get("name") == "root"
+    return False
 
 
 @dataclass
@@ -77,6 +95,14 @@ class FuzzedMember:
             rpc_pb2.RangeRequest(key=b"\0", serializable=True), timeout=CALL_TIMEOUT_S
         )
         return reply.header.revision
+
+    def revoke_every_lease(self) -> None:
+        """End what a case left behind that could write later (a lease's expiry deletes its
+        keys), so that each case's revision check sees only that case."""
+        lease = rpc_pb2_grpc.LeaseStub(self.channel)
+        found = lease.LeaseLeases(rpc_pb2.LeaseLeasesRequest(), timeout=CALL_TIMEOUT_S)
+        for status in found.leases:
+            lease.LeaseRevoke(rpc_pb2.LeaseRevokeRequest(ID=status.ID), timeout=CALL_TIMEOUT_S)
 
     def assert_still_serving(self) -> None:
         """The member runs, takes a put and reads it back, and logged no traceback."""

@@ -10,8 +10,10 @@ from collections.abc import Iterator
 import grpc
 import pytest
 
+from node.messages import native_protocol as protocol
 from node.messages.gen.etcdserverpb import rpc_pb2, rpc_pb2_grpc
 from tests.fuzz.fuzzed_member import CALL_TIMEOUT_S, FuzzedMember, fuzzed_member
+from tests.fuzz.test_native_door_fuzz import exchange
 
 
 @pytest.fixture(scope="module")
@@ -43,3 +45,23 @@ def test_a_watch_request_with_none_of_create_cancel_progress_is_skipped_as_etcd_
     stream.cancel()
 
     assert first.created
+
+
+def test_a_native_watch_with_a_malformed_body_gets_invalid_argument(member):
+    # {"cancel_request": []} was refused inside the watch stream's nursery: the door got an
+    # exception group, logged a traceback and answered UNKNOWN
+    answers = exchange(member, protocol.encode_call(1, "Watch.Watch", {"cancel_request": []}), {1})
+
+    assert answers == [
+        protocol.Failure(
+            1, "INVALID_ARGUMENT", "native: WatchRequest.cancel_request must be a map, not list"
+        )
+    ]
+
+
+def test_hash_kv_at_a_negative_revision_answers_as_etcd(member):
+    # {revision: -2} failed in the member with struct.error (native: UNKNOWN)
+    answers = exchange(member, protocol.encode_call(1, "Maintenance.HashKV", {"revision": -2}), {1})
+
+    assert [type(answer) for answer in answers] == [protocol.Message]
+    assert answers[0].body["header"]["revision"] == member.revision()
