@@ -1,5 +1,6 @@
-"""After every fuzz batch the module's member must still serve; the session ends with the
-number of cases each door took."""
+"""The member the fuzz modules share (started once for the session; a module that needs
+another cluster defines its own `member`), the check that it still serves after every batch,
+and the number of cases each door took, printed at the end."""
 
 from __future__ import annotations
 
@@ -7,7 +8,13 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.fuzz.fuzzed_member import CASES
+from tests.fuzz.fuzzed_member import CASES, FuzzedMember, fuzzed_member
+
+
+@pytest.fixture(scope="session")
+def member(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FuzzedMember]:
+    with fuzzed_member(tmp_path_factory.mktemp("fuzzed")) as started:
+        yield started
 
 
 @pytest.fixture(autouse=True)

@@ -10,6 +10,7 @@ and set by FUZZ_EXAMPLES for a soak run (`FUZZ_EXAMPLES=2000 pytest tests/fuzz`)
 from __future__ import annotations
 
 import os
+import time
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -24,6 +25,7 @@ from node.messages.gen.etcdserverpb import rpc_pb2, rpc_pb2_grpc
 from tests.compat.cluster import PORT_SIDECAR_OFFSET, MemberProcess, ProcessCluster
 
 SUITE_EXAMPLES = 25
+STARTUP_S = 120.0
 CALL_TIMEOUT_S = 10.0
 """A call the member should answer at once; waiting longer is a hang."""
 
@@ -119,6 +121,20 @@ class FuzzedMember:
         assert "Traceback" not in log, log[log.index("Traceback") - 2000 :][:6000]
 
 
+def wait_for_a_leader(cluster: ProcessCluster, running: list[MemberProcess]) -> None:
+    """ProcessCluster.wait_for_leader, given STARTUP_S in all: on a loaded machine (the suite
+    beside other jobs) a member process has been seen to take over 30 s to import and start."""
+    deadline = time.monotonic() + STARTUP_S
+    while True:
+        try:
+            cluster.wait_for_leader(running)
+            return
+        except RuntimeError:
+            exited = any(m.process is not None and m.process.poll() is not None for m in running)
+            if exited or time.monotonic() > deadline:
+                raise
+
+
 @contextmanager
 def fuzzed_member(directory: Path, *, size: int = 1, started: int = 1) -> Iterator[FuzzedMember]:
     """A cluster of `size` members of which the first `started` run (a quorum); yields the
@@ -129,7 +145,7 @@ def fuzzed_member(directory: Path, *, size: int = 1, started: int = 1) -> Iterat
         for member in running:
             member.extra_args = ("--bcrypt-cost=4",)  # user adds are cases too: keep them quick
             member.start()
-        cluster.wait_for_leader(running)
+        wait_for_a_leader(cluster, running)
         status = running[0].status(timeout=CALL_TIMEOUT_S)
         with grpc.insecure_channel(running[0].endpoint) as channel:
             yield FuzzedMember(

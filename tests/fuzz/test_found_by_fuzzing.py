@@ -12,14 +12,8 @@ import pytest
 
 from node.messages import native_protocol as protocol
 from node.messages.gen.etcdserverpb import rpc_pb2, rpc_pb2_grpc
-from tests.fuzz.fuzzed_member import CALL_TIMEOUT_S, FuzzedMember, fuzzed_member
+from tests.fuzz.fuzzed_member import CALL_TIMEOUT_S
 from tests.fuzz.test_native_door_fuzz import exchange
-
-
-@pytest.fixture(scope="module")
-def member(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FuzzedMember]:
-    with fuzzed_member(tmp_path_factory.mktemp("found")) as started:
-        yield started
 
 
 def test_request_bytes_that_do_not_parse_get_grpc_gos_internal_error(member):

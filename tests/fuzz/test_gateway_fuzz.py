@@ -12,10 +12,8 @@ from __future__ import annotations
 import http.client
 import json
 import socket
-from collections.abc import Iterator
 from typing import Any
 
-import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
@@ -26,7 +24,6 @@ from tests.fuzz.fuzzed_member import (
     FuzzedMember,
     changes_the_cluster,
     fuzz_settings,
-    fuzzed_member,
 )
 from tests.fuzz.test_grpc_door_fuzz import METHODS, WAITING, WRITES
 
@@ -57,12 +54,6 @@ def documents(draw: st.DrawFn, method: str) -> Any:
     names = [f.name for f in descriptor.fields] + [f.json_name for f in descriptor.fields]
     fields = st.dictionaries(st.sampled_from(names), json_values, max_size=4) if names else None
     return draw(fields if fields is not None and draw(st.booleans()) else json_values)
-
-
-@pytest.fixture(scope="module")
-def member(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FuzzedMember]:
-    with fuzzed_member(tmp_path_factory.mktemp("gateway")) as started:
-        yield started
 
 
 def post(member: FuzzedMember, path: str, body: bytes, streams: bool) -> tuple[int, bytes]:
@@ -109,7 +100,7 @@ def run_case(member: FuzzedMember, path: str, body: bytes, fields: Any) -> None:
     member.revoke_every_lease()
 
 
-@fuzz_settings(80)
+@fuzz_settings(50)
 @given(data=st.data())
 def test_gateway_paths_answer_random_json_with_a_result_or_grpc_gateways_error(member, data):
     path = data.draw(st.sampled_from(sorted(GATEWAY_METHODS)), label="path")
@@ -117,7 +108,7 @@ def test_gateway_paths_answer_random_json_with_a_result_or_grpc_gateways_error(m
     run_case(member, path, json.dumps(document).encode(), document)
 
 
-@fuzz_settings(40)
+@fuzz_settings(25)
 @given(data=st.data())
 def test_gateway_paths_answer_bodies_that_are_not_json_with_an_error(member, data):
     path = data.draw(st.sampled_from(sorted(GATEWAY_METHODS)), label="path")
@@ -125,7 +116,7 @@ def test_gateway_paths_answer_bodies_that_are_not_json_with_an_error(member, dat
     run_case(member, path, body, None)
 
 
-@fuzz_settings(40)
+@fuzz_settings(25)
 @given(data=st.binary(max_size=300), http2=st.booleans())
 def test_raw_bytes_on_the_client_port_get_an_answer_or_a_closed_connection(member, data, http2):
     CASES["client port"] += 1

@@ -10,7 +10,6 @@ well-behaved client.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,7 +30,6 @@ from tests.fuzz.fuzzed_member import (
     FuzzedMember,
     changes_the_cluster,
     fuzz_settings,
-    fuzzed_member,
 )
 from tests.fuzz.proto_strategies import request_bytes
 
@@ -107,12 +105,6 @@ def call(channel: grpc.Channel, name: str, requests: list[bytes]) -> Outcome:
 
 
 @pytest.fixture(scope="module")
-def member(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FuzzedMember]:
-    with fuzzed_member(tmp_path_factory.mktemp("grpc")) as started:
-        yield started
-
-
-@pytest.fixture(scope="module")
 def channel(member: FuzzedMember) -> grpc.Channel:
     return member.channel
 
@@ -144,7 +136,7 @@ def run_case(member: FuzzedMember, channel: grpc.Channel, name: str, requests: l
     member.revoke_every_lease()
 
 
-@fuzz_settings(150)
+@fuzz_settings(100)
 @given(data=st.data())
 def test_unary_methods_answer_hostile_requests_with_a_response_or_an_error(
     member: FuzzedMember, channel: grpc.Channel, data: st.DataObject
@@ -155,7 +147,7 @@ def test_unary_methods_answer_hostile_requests_with_a_response_or_an_error(
     run_case(member, channel, name, [body])
 
 
-@fuzz_settings(40)
+@fuzz_settings(20)
 @given(data=st.data())
 def test_streams_answer_hostile_messages_with_responses_or_an_error(
     member: FuzzedMember, channel: grpc.Channel, data: st.DataObject

@@ -12,11 +12,9 @@ from __future__ import annotations
 
 import socket
 import struct
-from collections.abc import Iterator
 from typing import Any
 
 import cbor2
-import pytest
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
 from hypothesis import assume, given
 from hypothesis import strategies as st
@@ -29,7 +27,6 @@ from tests.fuzz.fuzzed_member import (
     FuzzedMember,
     changes_the_cluster,
     fuzz_settings,
-    fuzzed_member,
 )
 from tests.fuzz.test_grpc_door_fuzz import METHODS as GRPC_METHODS
 from tests.fuzz.test_grpc_door_fuzz import WAITING, WRITES
@@ -123,12 +120,6 @@ def check_failures(answers: list[Any]) -> None:
             assert not (answer.code == "UNKNOWN" and answer.message.startswith("native: ")), answer
 
 
-@pytest.fixture(scope="module")
-def member(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FuzzedMember]:
-    with fuzzed_member(tmp_path_factory.mktemp("native")) as started:
-        yield started
-
-
 def _unmoved(member: FuzzedMember, data: bytes) -> None:
     CASES["native"] += 1
     before = member.revision()
@@ -136,13 +127,13 @@ def _unmoved(member: FuzzedMember, data: bytes) -> None:
     assert member.revision() == before
 
 
-@fuzz_settings(60)
+@fuzz_settings(30)
 @given(data=st.binary(max_size=300))
 def test_random_bytes_get_errors_or_a_closed_connection(member, data):
     _unmoved(member, data)
 
 
-@fuzz_settings(60)
+@fuzz_settings(30)
 @given(envelope=st.dictionaries(st.text(max_size=8), cbor_values, max_size=5), cut=st.data())
 def test_frames_cut_short_or_over_the_limit_get_errors_or_a_closed_connection(
     member, envelope, cut
@@ -159,7 +150,7 @@ def test_frames_cut_short_or_over_the_limit_get_errors_or_a_closed_connection(
     _unmoved(member, data)
 
 
-@fuzz_settings(60)
+@fuzz_settings(40)
 @given(
     call_id=st.integers(0, 2**63),
     method=st.one_of(st.text(max_size=30), st.sampled_from(sorted(METHODS))),
@@ -184,7 +175,7 @@ def test_envelopes_with_random_methods_bodies_and_tokens_are_answered_by_id(
     member.revoke_every_lease()
 
 
-@fuzz_settings(120)
+@fuzz_settings(80)
 @given(data=st.data())
 def test_every_method_answers_bodies_with_wrong_values_by_id(member, data):
     method = data.draw(st.sampled_from(sorted(m for m in METHODS if m in GRPC_METHODS)))

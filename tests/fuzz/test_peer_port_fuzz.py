@@ -83,20 +83,20 @@ def check(member: FuzzedMember, data: bytes) -> list[Any]:
     return frames
 
 
-@fuzz_settings(40)
+@fuzz_settings(20)
 @given(data=st.binary(max_size=300))
 def test_random_bytes_are_refused_or_the_connection_closed(member, data):
     check(member, data)
 
 
-@fuzz_settings(40)
+@fuzz_settings(20)
 @given(hello=cbor_values, cut=st.integers(0, 20))
 def test_handshakes_that_are_not_hellos_are_refused(member, hello, cut):
     data = frame(hello)
     check(member, data[: len(data) - cut] if cut < len(data) else data)
 
 
-@fuzz_settings(30)
+@fuzz_settings(15)
 @given(cluster_id=st.integers(0, 2**64 - 1), kind=st.sampled_from(list(StreamKind)))
 def test_a_stranger_with_another_cluster_id_is_refused_with_rafthttps_reason(
     member, absent_peer, cluster_id, kind
@@ -109,7 +109,7 @@ def test_a_stranger_with_another_cluster_id_is_refused_with_rafthttps_reason(
         assert frames == [[False, CLUSTER_ID_MISMATCH]]
 
 
-@fuzz_settings(60)
+@fuzz_settings(30)
 @given(
     kind=st.sampled_from([StreamKind.MESSAGES, StreamKind.SNAPSHOT]),
     payload=st.one_of(
@@ -125,7 +125,7 @@ def test_a_known_peer_sending_garbage_after_its_handshake_is_cut_off(
     assert frames[:1] == [[True, ""]]
 
 
-@fuzz_settings(60)
+@fuzz_settings(30)
 @given(
     method=st.one_of(st.sampled_from(PEER_METHODS), st.text(max_size=20), cbor_values),
     body=st.one_of(st.dictionaries(st.text(max_size=12), cbor_values, max_size=4), cbor_values),
