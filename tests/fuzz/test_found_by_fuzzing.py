@@ -5,6 +5,8 @@ etcd does, log no traceback, and go on serving (the autouse check of conftest.py
 
 from __future__ import annotations
 
+import socket
+import struct
 from collections.abc import Iterator
 
 import grpc
@@ -59,3 +61,18 @@ def test_hash_kv_at_a_negative_revision_answers_as_etcd(member):
 
     assert [type(answer) for answer in answers] == [protocol.Message]
     assert answers[0].body["header"]["revision"] == member.revision()
+
+
+def test_a_native_client_that_resets_while_replies_are_written_leaves_no_traceback(member):
+    # found by the soak: the reply writer's BrokenResourceError (connection reset by peer)
+    # left the connection's nursery as an exception group and was logged as a failure
+    value = b"v" * (1 << 20)
+    rpc_pb2_grpc.KVStub(member.channel).Put(
+        rpc_pb2.PutRequest(key=b"big", value=value), timeout=CALL_TIMEOUT_S
+    )
+    calls = b"".join(protocol.encode_call(n, "KV.Range", {"key": b"big"}) for n in range(20))
+    with socket.create_connection(member.native_address, timeout=CALL_TIMEOUT_S) as sock:
+        sock.sendall(calls)
+        sock.recv(1)  # the member is writing its replies
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    # the autouse check then finds the member serving and its log free of tracebacks
