@@ -28,6 +28,7 @@ import grpc.aio
 import trio
 from google.protobuf import message_factory
 from google.protobuf.descriptor import MethodDescriptor, ServiceDescriptor
+from google.protobuf.message import DecodeError
 
 from node.api.grpc_bridge import TrioBridge, abort, auth_token
 from node.api.leader_monitor import LeaderMonitor, requires_leader
@@ -72,6 +73,16 @@ class MessageTooLarge(errors.EtcdError):
         super().__init__(f"grpc: received message larger than max ({size} vs. {limit})")
 
 
+class UnreadableRequest(errors.EtcdError):
+    """Request bytes that are not a message of the method's type, refused as grpc-go refuses
+    them for etcd (Internal, `grpc: error unmarshalling request: ...`)."""
+
+    code = "INTERNAL"
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(f"grpc: error unmarshalling request: {reason}")
+
+
 class BindError(Exception):
     """A client address the door cannot listen on; the text is as etcd's (Go's net) error."""
 
@@ -81,14 +92,18 @@ class BindError(Exception):
 
 def _codec(method: MethodDescriptor, max_message_bytes: int) -> dict[str, Callable[[Any], Any]]:
     """grpcio (de)serializers that turn request bytes into bodies and reply bodies into bytes;
-    a request over `max_message_bytes` becomes the MessageTooLarge its handler answers with."""
+    a request over `max_message_bytes` or one that does not parse becomes the error its
+    handler answers with."""
     request_class = message_factory.GetMessageClass(method.input_type)
     reply_class = message_factory.GetMessageClass(method.output_type)
 
-    def deserialize(data: bytes) -> Body | MessageTooLarge:
+    def deserialize(data: bytes) -> Body | errors.EtcdError:
         if len(data) > max_message_bytes:
             return MessageTooLarge(len(data), max_message_bytes)
-        return message_to_body(request_class.FromString(data))
+        try:
+            return message_to_body(request_class.FromString(data))
+        except DecodeError as exc:
+            return UnreadableRequest(str(exc))
 
     return {
         "request_deserializer": deserialize,
@@ -166,8 +181,8 @@ class _Handlers:
         return handle
 
     def _served(self, name: str) -> Callable[..., Awaitable[Body]]:
-        async def handle(body: Body | MessageTooLarge, context: grpc.aio.ServicerContext) -> Body:
-            if isinstance(body, MessageTooLarge):
+        async def handle(body: Body | errors.EtcdError, context: grpc.aio.ServicerContext) -> Body:
+            if isinstance(body, errors.EtcdError):
                 await abort(context, body)
             metadata = context.invocation_metadata()
             try:
@@ -185,8 +200,8 @@ class _Handlers:
         return handle
 
     def _server_stream(self, name: str) -> Callable[..., Awaitable[None]]:
-        async def handle(body: Body | MessageTooLarge, context: grpc.aio.ServicerContext) -> None:
-            if isinstance(body, MessageTooLarge):
+        async def handle(body: Body | errors.EtcdError, context: grpc.aio.ServicerContext) -> None:
+            if isinstance(body, errors.EtcdError):
                 await abort(context, body)
             await self._bridge.stream(
                 self._service, name, body, None, context, self._common_name(context)

@@ -145,22 +145,27 @@ class _Connection:
 
     async def run(self) -> None:
         async with trio.open_nursery() as nursery:
-            nursery.start_soon(self._write_replies)
+            nursery.start_soon(self._write_replies, nursery.cancel_scope)
             await self._read_requests(nursery)
             nursery.cancel_scope.cancel()
 
-    async def _write_replies(self) -> None:
-        async for data in self._replies:
-            batch = [data]
-            size = len(data)
-            while size < _WRITE_BATCH_BYTES:
-                try:
-                    more = self._replies.receive_nowait()
-                except trio.WouldBlock:
-                    break
-                batch.append(more)
-                size += len(more)
-            await self._stream.send_all(b"".join(batch))
+    async def _write_replies(self, connection: trio.CancelScope) -> None:
+        """Send queued replies, many per write; a client gone (reset, closed) ends the
+        connection here, since an error left to the nursery would reach _handle as a group."""
+        try:
+            async for data in self._replies:
+                batch = [data]
+                size = len(data)
+                while size < _WRITE_BATCH_BYTES:
+                    try:
+                        more = self._replies.receive_nowait()
+                    except trio.WouldBlock:
+                        break
+                    batch.append(more)
+                    size += len(more)
+                await self._stream.send_all(b"".join(batch))
+        except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
+            connection.cancel()
 
     async def _read_requests(self, nursery: trio.Nursery) -> None:
         decoder = protocol.FrameDecoder(self._limits.max_frame_bytes)

@@ -317,15 +317,24 @@ class Service:
     ) -> None:
         """etcd's watch server: create/cancel/progress requests in, responses out, in order."""
         stream = self.server.new_watch_stream()
+        refused: errors.EtcdError | None = None
         try:
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(self._send_watch_responses, stream, send)
-                await self._watch_request(stream, first, send, auth)
-                if inbound is not None:
-                    async for body in inbound:
-                        await self._watch_request(stream, body, send, auth)
+                try:
+                    await self._watch_request(stream, first, send, auth)
+                    if inbound is not None:
+                        async for body in inbound:
+                            await self._watch_request(stream, body, send, auth)
+                except errors.EtcdError as exc:
+                    # raised out here, the door answers it with its code and text; raised in
+                    # the nursery, it would leave as an exception group the door cannot read
+                    refused = exc
+                    nursery.cancel_scope.cancel()
         finally:
             stream.close()
+        if refused is not None:
+            raise refused
 
     async def _watch_request(
         self, stream: Any, body: Body, send: Send, auth: AuthInfo | None
@@ -358,11 +367,7 @@ class Service:
             stream.cancel(request.cancel_request.watch_id)
         elif request.progress_request is not None:
             stream.request_progress()
-        else:
-            raise InvalidBody(
-                "native: a watch request needs one of create_request, "
-                "cancel_request or progress_request"
-            )
+        # else: none of the three; etcd's watch server skips it and the stream goes on
 
     async def _send_watch_responses(self, stream: Any, send: Send) -> None:
         while responses := await stream.receive():

@@ -128,6 +128,14 @@ RoleAlreadyExist = _error(
 )
 RoleNotFound = _error("RoleNotFound", "FAILED_PRECONDITION", "etcdserver: role name not found")
 RoleEmpty = _error("RoleEmpty", "INVALID_ARGUMENT", "etcdserver: role name is empty")
+UserNameTooLong = _error(
+    "UserNameTooLong", "INVALID_ARGUMENT", "etcdserver: user name is too long (511 bytes at most)"
+)
+RoleNameTooLong = _error(
+    "RoleNameTooLong", "INVALID_ARGUMENT", "etcdserver: role name is too long (511 bytes at most)"
+)
+"""Ours: a name is a key of the backend's authUsers or authRoles bucket, and LMDB takes keys
+of 511 bytes at most (etcd's bbolt takes 32 KiB, and etcd dies on a longer one)."""
 AuthFailed = _error(
     "AuthFailed",
     "INVALID_ARGUMENT",

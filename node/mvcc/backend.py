@@ -33,6 +33,9 @@ SCHEDULED_COMPACT_KEY = b"scheduledCompactRev"
 FINISHED_COMPACT_KEY = b"finishedCompactRev"
 
 DEFAULT_MAP_SIZE = 64 << 30
+MAX_KEY_BYTES = 511
+"""LMDB's largest key (its compiled-in MDB_MAXKEYSIZE); bbolt, etcd's backend, takes 32 KiB.
+No key outside 1..MAX_KEY_BYTES bytes can be stored, so a get of one finds nothing."""
 _U64 = struct.Struct(">Q")
 _U64_PAIR = struct.Struct(">QQ")
 
@@ -229,6 +232,8 @@ class ReadView:
         self._dbs = dbs
 
     def get(self, bucket: bytes, key: bytes) -> bytes | None:
+        if not 0 < len(key) <= MAX_KEY_BYTES:
+            return None  # LMDB refuses to look such a key up (MDB_BAD_VALSIZE)
         return self._txn.get(key, db=self._dbs[bucket])
 
     def items(

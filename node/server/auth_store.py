@@ -24,7 +24,7 @@ from node.messages.auth import (
     PermissionType,
 )
 from node.messages.gen.authpb import auth_pb2
-from node.mvcc.backend import Backend, decode_u64, encode_u64
+from node.mvcc.backend import MAX_KEY_BYTES, Backend, decode_u64, encode_u64
 from node.server.auth_tokens import AuthInfo, TokenProvider
 
 AUTH = b"auth"
@@ -292,6 +292,8 @@ class AuthStore:
         """UserAdd with the password already hashed (empty for a no-password user)."""
         if not req.name:
             raise errors.UserEmpty()
+        if len(req.name.encode()) > MAX_KEY_BYTES:
+            raise errors.UserNameTooLong()
         if self._user(req.name) is not None:
             raise errors.UserAlreadyExist()
         no_password = req.options is not None and req.options.no_password
@@ -355,6 +357,8 @@ class AuthStore:
         """RoleAdd."""
         if not name:
             raise errors.RoleEmpty()
+        if len(name.encode()) > MAX_KEY_BYTES:
+            raise errors.RoleNameTooLong()
         if self._role(name) is not None:
             raise errors.RoleAlreadyExist()
         self._backend.put(AUTH_ROLES, name.encode(),

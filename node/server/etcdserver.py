@@ -774,6 +774,8 @@ class EtcdServer(V3Server):
             return await self._time_to_live_here(int(body["id"]), bool(body["keys"]))
         if method == "member_promote":
             return await self._promote_here(int(body["id"]))
+        if method == "hand_off_leadership":
+            return await self._hand_off_leadership(int(body["id"]))
         raise errors.EtcdError(f"peer api: unknown method {method!r}")
 
 

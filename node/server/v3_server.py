@@ -411,7 +411,8 @@ class V3Server(AuthServer):
     async def member_remove(
         self, req: MemberRemoveRequest, auth: AuthInfo | None = None
     ) -> MemberRemoveResponse:
-        """etcd's MemberRemove; the removed member stops itself.
+        """etcd's MemberRemove; the removed member stops itself. A leader to be removed first
+        hands leadership to another voter, so the cluster is never without one (below).
 
         As etcd, an id this member does not know is not refused here but when the change is
         applied: a member still catching up would otherwise say "member not found" of one
@@ -428,8 +429,50 @@ class V3Server(AuthServer):
                 active = 1 + sum(1 for v in voters if v.id in self._active_peers)
                 if active - 1 < 1 + (len(voters) - 1) // 2:
                     raise errors.Unhealthy()
+        if target is not None and not target.is_learner and req.id == self._lead:
+            await self._on_leader(
+                lambda: self._hand_off_leadership(req.id),
+                "hand_off_leadership",
+                {"id": req.id},
+            )
         members = await self._conf_change(ConfChangeType.REMOVE_NODE, Member(req.id))
         return MemberRemoveResponse(self.header(), members)
+
+    async def _hand_off_leadership(self, leaving: int) -> None:
+        """The leader about to be removed hands leadership to the most up-to-date voter
+        connected to it and waits until that one leads; then the removal commits in the new
+        leader's term, and a write right after it finds a leader in place.
+
+        A removed leader left alone steps down when it applies its removal, and the rest wait
+        an election timeout before electing one (etcd-io/raft's switchToConfig leaves asking
+        the follower with the largest match to campaign as a TODO; etcd's graceful Stop does
+        the same hand-off, TransferLeadership). A hand-off that fails is logged and the removal
+        goes ahead, as etcd's Stop goes ahead."""
+        if leaving != self.member_id:  # leadership moved since the caller looked
+            return
+        progress = self._raft_node.raw_node.status().progress
+        others = [
+            v.id
+            for v in self._state_now.cluster.voting_members()
+            if v.id != self.member_id and v.id in self._active_peers and v.id in progress
+        ]
+        if not others:
+            return
+        transferee = max(others, key=lambda member_id: (progress[member_id].match, -member_id))
+        self.logger.info(
+            "member %x: handing leadership to %x before its removal", self.member_id, transferee
+        )
+        self._raft_node.transfer_leader(transferee)
+        with trio.move_on_after(self.request_timeout):
+            while self._lead != transferee:
+                await self._leader_changed.wait()
+            return
+        self.logger.warning(
+            "member %x: leadership transfer to %x before removal failed: %s",
+            self.member_id,
+            transferee,
+            errors.TimeoutLeaderTransfer.message,
+        )
 
     async def member_update(
         self, req: MemberUpdateRequest, auth: AuthInfo | None = None

@@ -195,6 +195,15 @@ def test_hash_refuses_compacted_and_future_revisions(kv: KVStore) -> None:
         kv.hash_kv(8)
 
 
+def test_hash_at_a_negative_revision_covers_no_record_as_etcd(kv: KVStore) -> None:
+    # found by the native door's fuzzer: HashKV {revision: -2} failed with struct.error
+    write_history(kv)
+    empty = kv.hash_kv(-2)
+    assert empty.revision == 7
+    assert empty == kv.hash_kv(-(2**63))
+    assert empty.hash != kv.hash_kv(0).hash
+
+
 def test_compacted_members_with_equal_history_hash_equal(tmp_path: Path) -> None:
     compacted, whole = open_store(tmp_path / "c"), open_store(tmp_path / "w")
     write_history(compacted)
