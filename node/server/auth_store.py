@@ -126,14 +126,12 @@ class AuthStore:
     # -- reading ------------------------------------------------------------------------------
 
     def _user(self, name: str) -> auth_pb2.User | None:
-        if not name:  # LMDB refuses an empty key; a certificate without a CN names no user
-            return None
+        # no user has an empty name (a certificate without a CN names one): the backend
+        # finds no key of zero bytes
         raw = self._backend.get(AUTH_USERS, name.encode())
         return None if raw is None else auth_pb2.User.FromString(raw)
 
     def _role(self, name: str) -> auth_pb2.Role | None:
-        if not name:  # LMDB refuses an empty key; no role has an empty name
-            return None
         raw = self._backend.get(AUTH_ROLES, name.encode())
         return None if raw is None else auth_pb2.Role.FromString(raw)
 
