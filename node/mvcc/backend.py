@@ -18,6 +18,8 @@ from pathlib import Path
 
 import lmdb
 
+from node import failpoints
+
 BUCKETS = (
     b"key", b"meta", b"lease", b"members", b"cluster", b"alarm", b"auth", b"authUsers", b"authRoles"
 )
@@ -93,7 +95,9 @@ class Backend:
         self._depth -= 1
         if self._depth == 0:
             txn, self._txn = self._txn, None
+            failpoints.hit("beforeCommit")
             txn.commit()
+            failpoints.hit("afterCommit")
 
     @contextmanager
     def write(self) -> Iterator[WriteView]:
@@ -174,8 +178,10 @@ class Backend:
             raise RuntimeError("cannot defragment inside a write batch")
         tmp = self.path.with_name(self.path.name + ".defrag")
         shutil.rmtree(tmp, ignore_errors=True)
+        failpoints.hit("defragBeforeCopy")
         self.copy_to(tmp)
         self._env.close()
+        failpoints.hit("defragBeforeRename")
         os.replace(tmp / "data.mdb", self.path / "data.mdb")
         shutil.rmtree(tmp, ignore_errors=True)
         self._open()
