@@ -35,7 +35,7 @@ from .member_processes import (
 
 NOWHERE = "http://127.0.0.1:1"
 """The peer URL of the learner the conf change case adds (it never starts)."""
-CRASH_S = 30
+CRASH_S = 60
 CATCH_UP_S = 60
 """Generous: a member process's start-up alone took 30 s on a CI machine under heavy load."""
 SNAPSHOT_COUNT = 20
@@ -105,20 +105,43 @@ def shared_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Process
 
 
 async def whole(cluster: ProcessCluster) -> ProcessCluster:
-    """The cluster with every member running and in agreement, the learner a case added
-    removed: what a case starts from, even after one that failed."""
+    """The cluster with every member running and in agreement, no crash point armed, the
+    learner a case added removed: what a case starts from, even after one that failed."""
     for member in cluster.members:
         if not alive(member):
             member.environment = {}
             member.start()
     with trio.fail_after(CATCH_UP_S):
         await wait_for_leader(cluster.members)
+        for member in cluster.members:
+            async with client_of(member) as client:
+                await client.fault("heal")
         async with connect_client(native_endpoints(cluster.members), timeout=2.0) as client:
             for member in (await client.member_list()).members:
                 if NOWHERE in member.peerURLs:
                     await client.member_remove(member.ID)
-        await wait_same_data(cluster.members)
+    await agreed(cluster.members)
     return cluster
+
+
+async def agreed(members: list[MemberProcess]) -> None:
+    """Wait until every member has the same data (HashKV at one revision); on timeout, fail
+    with what each member answers."""
+    try:
+        with trio.fail_after(CATCH_UP_S):
+            await wait_same_data(members)
+    except trio.TooSlowError:
+        answers = {}
+        for member in members:
+            try:
+                async with client_of(member, 2.0) as client:
+                    hashed = await client.hash_kv()
+                answers[member.name] = (
+                    hashed.header.revision, hashed.compact_revision, hashed.hash
+                )
+            except (errors.EtcdError, OSError) as error:
+                answers[member.name] = repr(error)
+        raise AssertionError(f"members disagree (revision, compacted, hash): {answers}") from None
 
 
 class Writer:
@@ -223,8 +246,7 @@ async def test_a_member_dies_at_the_crash_point_and_comes_back_with_every_acknow
         await writer.put_some(5)
     victim.environment = {}
     victim.start()
-    with trio.fail_after(CATCH_UP_S):
-        await wait_same_data(cluster.members)
+    await agreed(cluster.members)
     async with client_of(victim) as client:
         reply = await client.get("k/", prefix=True)
     stored = {kv.key: kv.value for kv in reply.kvs}
