@@ -17,6 +17,7 @@ import tempfile
 import time
 import timeit
 from collections import Counter
+from collections.abc import Callable
 
 import trio
 from native_bench import start_native_members
@@ -26,12 +27,15 @@ from node.messages.kv import PutRequest
 
 
 def idle_hit_cost() -> tuple[float, float]:
-    """Nanoseconds of a disarmed hit and of an empty call."""
-    calls = 1_000_000
+    """Nanoseconds of a disarmed hit and of an empty call (the best of several repeats, which
+    a busy machine disturbs least)."""
+    calls = 200_000
     hit = failpoints.hit
-    empty = timeit.timeit(lambda: None, number=calls) / calls * 1e9
-    disarmed = timeit.timeit(lambda: hit("raftBeforeSave"), number=calls) / calls * 1e9
-    return disarmed, empty
+
+    def best(call: Callable[[], object]) -> float:
+        return min(timeit.repeat(call, number=calls, repeat=15)) / calls * 1e9
+
+    return best(lambda: hit("raftBeforeSave")), best(lambda: None)
 
 
 async def put_loop(puts: int, rounds: int) -> tuple[dict[str, list[float]], dict[str, float]]:
