@@ -29,6 +29,7 @@ from .member_processes import (
     member_id,
     native_endpoints,
     new_cluster,
+    status_of,
     wait_for_leader,
     wait_same_data,
 )
@@ -108,11 +109,10 @@ def shared_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Process
 async def whole(cluster: ProcessCluster) -> ProcessCluster:
     """The cluster with every member running and in agreement, no crash point armed, the
     learner a case added removed: what a case starts from, even after one that failed."""
-    for member in cluster.members:
-        if not alive(member):
-            member.environment = {}
-            member.start()
     with trio.fail_after(CATCH_UP_S):
+        for member in cluster.members:
+            if not alive(member):
+                await restart(member)
         await wait_for_leader(cluster.members)
         for member in cluster.members:
             async with client_of(member) as client:
@@ -123,6 +123,29 @@ async def whole(cluster: ProcessCluster) -> ProcessCluster:
                     await client.member_remove(member.ID)
     await agreed(cluster.members)
     return cluster
+
+
+async def restart(member: MemberProcess) -> None:
+    """Start the member again (with no crash point armed) and wait until it answers.
+
+    While it was down another process on this machine may have taken one of its ports as an
+    outgoing connection's ephemeral port (its native door is its client port + 10000, in the
+    ephemeral range): it then exits with EADDRINUSE, and is started again until the port is
+    free."""
+    member.environment = {}
+    while True:
+        logged = member.log.stat().st_size if member.log.exists() else 0
+        member.start()
+        while alive(member) and await status_of(member) is None:  # noqa: ASYNC110 - a process
+            await trio.sleep(POLL_S)
+        if alive(member):
+            return
+        with member.log.open("rb") as log:
+            log.seek(logged)
+            said = log.read().decode(errors="replace")
+        if "Address already in use" not in said:
+            raise AssertionError(f"{member.name} did not restart:\n{said[-3000:]}")
+        await trio.sleep(POLL_S)
 
 
 async def agreed(members: list[MemberProcess]) -> None:
@@ -245,8 +268,8 @@ async def test_a_member_dies_at_the_crash_point_and_comes_back_with_every_acknow
     with trio.fail_after(CATCH_UP_S):
         await wait_for_leader(survivors)
         await writer.put_some(5)
-    victim.environment = {}
-    victim.start()
+    with trio.fail_after(CATCH_UP_S):
+        await restart(victim)
     await agreed(cluster.members)
     async with client_of(victim) as client:
         reply = await client.get("k/", prefix=True)
