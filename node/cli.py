@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from importlib.metadata import version
 from typing import NoReturn
 
+from node import failpoints
 from node.server.config import FLAGS, FLAGS_BY_NAME, SECTIONS, load_config
 from node.server.flag_values import ConfigError
 
@@ -113,6 +114,9 @@ def usage() -> str:
         "Every flag can also be set with an environment variable named ETCD_ and the flag in",
         "upper snake case (ETCD_INITIAL_CLUSTER_TOKEN for --initial-cluster-token); a flag on",
         "the command line wins over its variable.",
+        "",
+        f"{failpoints.FAILPOINTS_ENV}='name=terms;...' arms crash points at start, as etcd's",
+        "gofail builds (terms: [N*]panic, sleep(MS), return, off; names: node/server/README.md).",
     ]
     return "\n".join(lines)
 
@@ -141,7 +145,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         config = load_config(command.flags)
         if _is_fresh(config.data_dir):
             config.verify_initial_cluster()
-    except ConfigError as error:
+        failpoints.arm_from_environment()
+    except (ConfigError, ValueError) as error:
         print(f"{PROG}: {error}", file=sys.stderr)
         return 1
     try:

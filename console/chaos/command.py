@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from console.chaos.nemesis import ALL_FAULTS, Fault, parse_faults
+from console.chaos.nemesis import ALL_FAULTS, Fault, parse_crash_points, parse_faults
 
 if TYPE_CHECKING:
     from console.chaos.run import ChaosConfig, ChaosResult
@@ -50,6 +50,13 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         metavar="NAME,...",
         help=f"faults to inject (default all): {', '.join(f.value for f in ALL_FAULTS)}",
     )
+    chaos.add_argument(
+        "--crash-points",
+        metavar="NAME,...",
+        help="the member's crash points (gofail failpoints) the crash-point fault arms "
+        "(default all; naming some adds the crash-point fault): "
+        "see node/server/README.md, Crash points",
+    )
     chaos.add_argument("--seed", type=int, help="the schedule's seed (default: a random one)")
     chaos.add_argument(
         "--dir",
@@ -62,8 +69,8 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         "--snapshot-count",
         type=int,
         metavar="N",
-        help="members snapshot every N entries (default: 1000 when snapshot-bitflip is among "
-        "the faults, else etcd-node's default)",
+        help="members snapshot every N entries (default: 1000 when snapshot-bitflip or "
+        "crash-point is among the faults, else etcd-node's default)",
     )
     chaos.add_argument(
         "--check", metavar="FILE", help="check a saved history again instead of running"
@@ -120,6 +127,7 @@ def run_command(args: argparse.Namespace) -> int:
         return 2
     try:
         faults = parse_faults(args.faults)
+        crash_points = parse_crash_points(args.crash_points or "all")
     except ValueError as error:
         print(f"etcd-console chaos: {error}", file=sys.stderr)
         return 2
@@ -139,8 +147,12 @@ def run_command(args: argparse.Namespace) -> int:
         record=Path(args.record) if args.record else None,
         tls=args.tls,
         auth=args.auth,
+        crash_points=crash_points,
     )
-    if config.snapshot_count is None and Fault.SNAPSHOT_BITFLIP in faults:
+    if args.crash_points and Fault.CRASH_POINT not in faults:
+        faults.append(Fault.CRASH_POINT)
+    snapshots = {Fault.SNAPSHOT_BITFLIP, Fault.CRASH_POINT}
+    if config.snapshot_count is None and snapshots & set(faults):
         config.snapshot_count = SNAPSHOT_COUNT_FOR_FAULTS
     if args.tui:
         # imported here so that a plain run does not pay for loading Textual

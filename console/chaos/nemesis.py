@@ -14,8 +14,11 @@ WAL tail on a killed member (it must repair and start); step mode (the whole clu
 its clocks ticked and its messages delivered in rounds, in a shuffled order, some dropped,
 then released); a flipped bit in an earlier WAL
 record (it must refuse to start); a flipped bit in a snapshot file (it must refuse to start
-or set the file aside, never serve what the damage says). After a refusal the nemesis
-restores the damaged file from the bytes it kept and starts the member again: the member
+or set the file aside, never serve what the damage says); a crash point (one of the member's
+gofail failpoints, armed to panic once on a random member, which is then driven there: a
+defragment or a compaction for their points, the workload for the rest; a member that died
+there is restarted when the fault is undone, an unreached point disarmed). After a refusal
+the nemesis restores the damaged file from the bytes it kept and starts the member again: the member
 keeps its identity and its data, so the run goes on with the same membership.
 
 What the nemesis sees going wrong (a member that will not start after a torn tail, one that
@@ -38,6 +41,7 @@ from console.chaos import disk_faults
 from console.chaos.disk_faults import Damage
 from node.client import Client, ClientTls, FaultKind
 from node.messages.errors import EtcdError, LearnerNotReady
+from node.messages.faults import FAILPOINTS
 from playground.errors import OutcomeUnknown, PlaygroundError
 from playground.playground import Playground
 
@@ -49,6 +53,10 @@ STEP_ROUND_TICKS = 1
 """Ticks each member's clock moves per step-mode round."""
 PROMOTE_TIMEOUT = 30.0
 """Seconds a new learner gets to catch up and be promoted."""
+CRASH_POLL_S = 0.1
+"""Seconds between two looks at whether a member armed with a crash point has died."""
+COMPACT_BEHIND = 5
+"""Revisions behind the current one a crash-point fault compacts at."""
 RECOVERY_ATTEMPTS = 3
 RESTORE_TIMEOUT = 60.0
 """Seconds the end of a run keeps trying to make the cluster whole."""
@@ -76,6 +84,7 @@ class Fault(StrEnum):
     WAL_BITFLIP = "wal-bitflip"
     SNAPSHOT_BITFLIP = "snapshot-bitflip"
     STEP_MODE = "step-mode"
+    CRASH_POINT = "crash-point"
 
 
 ALL_FAULTS: tuple[Fault, ...] = tuple(Fault)
@@ -97,6 +106,21 @@ def parse_faults(text: str) -> list[Fault]:
     if not faults:
         raise ValueError("--faults names no fault")
     return faults
+
+
+def parse_crash_points(text: str) -> list[str]:
+    """`--crash-points`: comma-separated failpoint names, or `all`; ValueError naming an
+    unknown one."""
+    if text.strip() == "all":
+        return list(FAILPOINTS)
+    points = [name.strip() for name in text.split(",") if name.strip()]
+    for name in points:
+        if name not in FAILPOINTS:
+            known = ", ".join(FAILPOINTS)
+            raise ValueError(f"unknown crash point {name!r} (known: all, {known})")
+    if not points:
+        raise ValueError("--crash-points names no crash point")
+    return points
 
 
 @dataclass(slots=True, frozen=True)
@@ -143,6 +167,8 @@ class Nemesis:
     members: int
     """How many voting members the whole cluster has."""
     timing: Timing = field(default_factory=Timing)
+    crash_points: Sequence[str] = FAILPOINTS
+    """The points the crash-point fault picks from."""
     clock: Callable[[], float] = anyio.current_time
     log: list[FaultRecord] = field(default_factory=list)
     violations: list[Violation] = field(default_factory=list)
@@ -305,6 +331,8 @@ class Nemesis:
                 return await self._damage(fault, self._pick(self._up()))
             case Fault.STEP_MODE:
                 return await self._step_mode()
+            case Fault.CRASH_POINT:
+                return await self._crash_point(self._pick(self._up()))
 
     async def _kill(self, names: list[str], role: str) -> _Injected:
         for name in names:
@@ -416,6 +444,47 @@ class Nemesis:
             self._release,
             step_rounds,
         )
+
+    async def _crash_point(self, name: str) -> _Injected:
+        """Arm a crash point on `name` to panic once and drive the member to it; held until
+        the member dies there, then undone by restarting it (or disarming an unreached point)."""
+        point = self._rng.choice(sorted(self.crash_points))
+        await self._fault_call(name, partial(_arm_once, point))
+        try:
+            if point.startswith("defrag"):
+                await self._fault_call(name, _defragment)
+            elif point.startswith("compact"):
+                await self._fault_call(name, _compact_behind)
+        except NEMESIS_FAILURES:
+            pass  # the member died under the call, as it was meant to
+        record = self.current
+
+        async def until_dead() -> None:
+            while self.playground.state(name) != "down":  # noqa: ASYNC110 - polls a process
+                await anyio.sleep(CRASH_POLL_S)
+            if record is not None:
+                record.detail += "; it died there"
+                self.on_change(record)
+            await anyio.sleep_forever()
+
+        return _Injected(
+            f"armed {point} on {name} to panic once",
+            partial(self._after_crash_point, name, point),
+            until_dead,
+        )
+
+    async def _after_crash_point(self, name: str, point: str) -> None:
+        """Restart the member that died at its crash point, or disarm the point it never
+        reached."""
+        if self.playground.state(name) == "up":
+            try:
+                await self._fault_call(name, partial(_disarm, point))
+                return
+            except NEMESIS_FAILURES:
+                if self.playground.state(name) == "up":
+                    raise
+        if self.playground.state(name) == "down":
+            await self.playground.restart(name)
 
     async def _release(self) -> None:
         await self.playground.step_mode.release()
@@ -627,6 +696,24 @@ async def _isolate_from(peer_ids: list[int], client: Client) -> None:
 
 async def _drop(peer_ids: list[int], ratio: float, client: Client) -> None:
     await client.fault(FaultKind.LINK, peer_ids=peer_ids, drop_ratio=ratio)
+
+
+async def _arm_once(point: str, client: Client) -> None:
+    await client.fault(FaultKind.FAILPOINT, failpoint=point, terms="1*panic")
+
+
+async def _disarm(point: str, client: Client) -> None:
+    await client.fault(FaultKind.FAILPOINT, failpoint=point, terms="off")
+
+
+async def _defragment(client: Client) -> None:
+    await client.defragment()
+
+
+async def _compact_behind(client: Client) -> None:
+    """Compact a little behind the member's revision (the workload's readers stay ahead)."""
+    revision = (await client.get("\0", serializable=True)).header.revision
+    await client.compact(max(1, revision - COMPACT_BEHIND))
 
 
 async def _delay_fsync(delay_ms: int, client: Client) -> None:

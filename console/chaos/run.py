@@ -49,6 +49,7 @@ from console.recording import (
 from console.text_stream import TerminalStream
 from console.timeline import TraceEvent
 from node.client import Client
+from node.messages.faults import FAILPOINTS
 from playground.errors import PlaygroundError
 from playground.playground import Playground
 
@@ -79,6 +80,8 @@ class ChaosConfig:
     """Where the history goes (default: history.jsonl in the playground directory)."""
     keys: int = 8
     timing: Timing = field(default_factory=Timing)
+    crash_points: list[str] = field(default_factory=lambda: list(FAILPOINTS))
+    """The member's failpoints the crash-point fault picks from."""
     snapshot_count: int | None = None
     """etcd-node's --snapshot-count for every member (None: its default, 100,000, which a
     short run never reaches; the snapshot faults need snapshot files to damage)."""
@@ -228,6 +231,7 @@ class ChaosRun:
             config.seed,
             config.members,
             config.timing,
+            crash_points=config.crash_points,
             clock=time.monotonic,
         )
         self.display = ProgressDisplay(

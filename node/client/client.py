@@ -762,11 +762,15 @@ class Client(anyio.AsyncContextManagerMixin):
         peer_ids: Iterable[int] = (),
         drop_ratio: float = 0.0,
         delay_ms: int = 0,
+        failpoint: str = "",
+        terms: str = "",
     ) -> Response:
         """Admin.Fault: inject a fault into this member (refused unless it enables them).
 
         kind: "isolate" (from peer_ids), "link" (drop_ratio and/or delay_ms on the links to
-        peer_ids), "fsync_delay" (delay_ms), "pause_apply", "resume_apply", "heal" (undo all).
+        peer_ids), "fsync_delay" (delay_ms), "pause_apply", "resume_apply", "failpoint" (arm
+        crash point `failpoint` with gofail `terms`: "1*panic", "sleep(100)", "return",
+        "off"), "heal" (undo all, failpoints disarmed).
         """
         fault = FaultKind[kind.upper()] if isinstance(kind, str) else kind
         body = {
@@ -774,6 +778,8 @@ class Client(anyio.AsyncContextManagerMixin):
             "peer_ids": list(peer_ids),
             "drop_ratio": float(drop_ratio),
             "delay_ms": delay_ms,
+            "failpoint": failpoint,
+            "terms": terms,
         }
         return await self.call("Admin.Fault", body, repeatable=False)
 

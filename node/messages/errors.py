@@ -106,6 +106,10 @@ FaultInjectionDisabled = _error(
     "FAILED_PRECONDITION",
     "etcdserver: fault injection is disabled (start the member with --enable-fault-injection)",
 )
+FailpointRefused = _error(
+    "FailpointRefused", "INVALID_ARGUMENT", "etcdserver: bad failpoint"
+)
+"""Ours: arming an unknown failpoint or one with bad gofail terms; the instance says which."""
 StepModeRefused = _error(
     "StepModeRefused", "FAILED_PRECONDITION", "etcdserver: step mode refused the request"
 )

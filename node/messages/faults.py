@@ -17,6 +17,39 @@ class FaultKind(IntEnum):
     PAUSE_APPLY = 3
     RESUME_APPLY = 4
     HEAL = 5
+    FAILPOINT = 6
+
+
+FAILPOINTS: tuple[str, ...] = (
+    "raftBeforeLeaderSend",
+    "raftBeforeSaveSnap",
+    "raftAfterSaveSnap",
+    "raftBeforeSave",
+    "raftAfterSave",
+    "raftBeforeApplySnap",
+    "raftAfterApplySnap",
+    "raftBeforeFollowerSend",
+    "raftBeforeLogCompaction",
+    "raftAfterLogCompaction",
+    "raftAfterWALRelease",
+    "sendSnapshotMidStream",
+    "receiveSnapshotMidStream",
+    "beforeCommit",
+    "afterCommit",
+    "commitBeforePreCommitHook",
+    "commitAfterPreCommitHook",
+    "compactBeforeCommitScheduledCompact",
+    "compactAfterCommitScheduledCompact",
+    "compactBeforeCommitBatch",
+    "compactAfterCommitBatch",
+    "compactBeforeSetFinishedCompact",
+    "compactAfterSetFinishedCompact",
+    "defragBeforeCopy",
+    "defragBeforeRename",
+    "beforeApplyOneConfChange",
+)
+"""The member's crash points (etcd's gofail names where the point is etcd's; where each sits
+and what a crash there tests: node/server/README.md, "Crash points")."""
 
 
 @dataclass(slots=True)
@@ -27,6 +60,11 @@ class FaultRequest:
     peer_ids: list[int] = field(default_factory=list)
     drop_ratio: float = 0.0
     delay_ms: int = 0
+    failpoint: str = ""
+    """FAILPOINT: the point's name (FAILPOINTS)."""
+    terms: str = ""
+    """FAILPOINT: gofail terms: `panic`, `sleep(MS)`, `return[(VALUE)]`, `off`, with an
+    optional count prefix (`1*panic`: once)."""
 
 
 @dataclass(slots=True)

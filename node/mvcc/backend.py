@@ -24,6 +24,8 @@ from pathlib import Path
 
 import lmdb
 
+from node import failpoints
+
 BUCKETS = (
     b"key", b"meta", b"lease", b"members", b"cluster", b"alarm", b"auth", b"authUsers", b"authRoles"
 )
@@ -113,10 +115,12 @@ class Backend:
         self._depth -= 1
         if self._depth == 0:
             txn, self._txn = self._txn, None
+            failpoints.hit("beforeCommit")
             try:
                 txn.commit()
             except lmdb.Error as exc:
                 raise self._write_error("commit tx", exc) from exc
+            failpoints.hit("afterCommit")
 
     def _write_error(self, action: str, exc: lmdb.Error) -> BackendWriteError:
         if isinstance(exc, lmdb.MapFullError):
@@ -211,12 +215,14 @@ class Backend:
             raise RuntimeError("cannot defragment inside a write batch")
         tmp = self.path.with_name(self.path.name + ".defrag")
         shutil.rmtree(tmp, ignore_errors=True)
+        failpoints.hit("defragBeforeCopy")
         try:
             self.copy_to(tmp)
         except BackendWriteError:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
         self._env.close()
+        failpoints.hit("defragBeforeRename")
         os.replace(tmp / "data.mdb", self.path / "data.mdb")
         shutil.rmtree(tmp, ignore_errors=True)
         self._open()

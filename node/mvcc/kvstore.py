@@ -23,6 +23,7 @@ from dataclasses import dataclass
 
 import crc32c
 
+from node import failpoints
 from node.messages import errors
 from node.messages.key_value import Event, EventType, KeyValue
 from node.mvcc.backend import (
@@ -311,7 +312,9 @@ class KVStore:
         if revision > self._current:
             raise errors.FutureRevision()
         self._compact = revision
+        failpoints.hit("compactBeforeCommitScheduledCompact")
         self.backend.put(META, SCHEDULED_COMPACT_KEY, Revision(revision).to_bytes())
+        failpoints.hit("compactAfterCommitScheduledCompact")
         kept = self.index.compact(revision)
         self._delete_compacted(revision, kept)
 
@@ -320,14 +323,19 @@ class KVStore:
         start = b""
         limit = self.compaction_batch_limit
         while True:
+            failpoints.hit("compactBeforeCommitBatch")
             with self.backend.write() as view:
                 chunk = list(view.keys(KEY, start, end, limit))
                 for raw in chunk:
                     if packed_revision(raw) not in kept:
                         view.delete(KEY, raw)
                 if len(chunk) < limit:
+                    failpoints.hit("compactBeforeSetFinishedCompact")
                     view.put(META, FINISHED_COMPACT_KEY, Revision(revision).to_bytes())
-                    return
+            failpoints.hit("compactAfterCommitBatch")
+            if len(chunk) < limit:
+                failpoints.hit("compactAfterSetFinishedCompact")
+                return
             last = Revision.from_bytes(chunk[-1])
             start = Revision(last.main, last.sub + 1).to_bytes()
 

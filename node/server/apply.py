@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from node import failpoints
 from node.messages import errors
 from node.messages.auth import AuthenticateResponse
 from node.messages.cluster import Member
@@ -118,7 +119,9 @@ class Applier:
                 if not replay:
                     last = entry
             if last is not None:
+                failpoints.hit("commitBeforePreCommitHook")
                 state.backend.set_consistent_index(last.index, last.term)
+                failpoints.hit("commitAfterPreCommitHook")
             committing = time.perf_counter()
         took = time.perf_counter() - committing
         self._tracer.applied(entries, revision, state, took)
@@ -228,6 +231,7 @@ class Applier:
             self._hooks.apply_to_raft(ConfChange(node_id=0))
             return None
         cluster = self._state.cluster
+        failpoints.hit("beforeApplyOneConfChange")
         if replay:
             if cluster.was_applied(cc):
                 self._hooks.apply_to_raft(cc)

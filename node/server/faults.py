@@ -1,5 +1,6 @@
 """Injected faults of one member (design: "Observability and faults"): isolation from peers
-and lossy or slow links (done by the transport), slow WAL writes and a paused apply task.
+and lossy or slow links (done by the transport), slow WAL writes, a paused apply task and
+armed crash points (node.failpoints).
 
 Refused unless the member runs with --enable-fault-injection; the console's playground turns
 it on to break a live cluster on purpose.
@@ -11,6 +12,7 @@ from typing import Any
 
 import trio
 
+from node import failpoints
 from node.messages import errors
 from node.messages.faults import FaultKind, FaultRequest
 from node.server.raft_node import RaftNode
@@ -48,7 +50,13 @@ class MemberFaults:
                 self._apply_running = trio.Event()
         elif kind == FaultKind.RESUME_APPLY:
             self._apply_running.set()
+        elif kind == FaultKind.FAILPOINT:
+            try:
+                failpoints.arm(req.failpoint, req.terms)
+            except ValueError as exc:
+                raise errors.FailpointRefused(f"etcdserver: {exc}") from None
         else:
+            failpoints.disarm_all()
             self._transport.heal()
             self._raft.fsync_delay = 0.0
             self._apply_running.set()
@@ -60,4 +68,5 @@ class MemberFaults:
             **self._transport.stats()["faults"],
             "fsync_delay_ms": int(self._raft.fsync_delay * 1000),
             "apply_paused": not self._apply_running.is_set(),
+            "failpoints": failpoints.armed(),
         }

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import trio
 
+from node import failpoints
 from node.mvcc.backend import Backend, BackendWriteError
 from node.raft import (
     ConfChange,
@@ -267,11 +268,14 @@ class RaftNode:
         if rd.read_states:
             self._read_states(rd.read_states)
         if self._is_leader:
+            failpoints.hit("raftBeforeLeaderSend")
             self._send(rd.messages)
         await self._persist(rd)
         raft_storage = self.storage.raft_storage
         if rd.snapshot is not None:
+            failpoints.hit("raftBeforeApplySnap")
             raft_storage.apply_snapshot(rd.snapshot)
+            failpoints.hit("raftAfterApplySnap")
             self.snapshot_index = rd.snapshot.metadata.index
         if rd.hard_state is not None:
             raft_storage.set_hard_state(rd.hard_state)
@@ -287,6 +291,7 @@ class RaftNode:
             ):
                 # A follower must not vote or campaign on a membership it has not applied.
                 await batch.done.wait()
+            failpoints.hit("raftBeforeFollowerSend")
             self._send(rd.messages)
 
     async def _persist(self, rd: Ready) -> None:
@@ -296,19 +301,23 @@ class RaftNode:
         async with self._wal_lock:
             if rd.snapshot is not None:
                 meta = rd.snapshot.metadata
+                failpoints.hit("raftBeforeSaveSnap")
                 with fatal_storage_errors(SAVE_RAFT_SNAPSHOT, self._log):
                     await trio.to_thread.run_sync(storage.snapshotter.save, rd.snapshot)
                     await trio.to_thread.run_sync(
                         storage.wal.save_snapshot, WalSnapshot(meta.index, meta.term)
                     )
+                failpoints.hit("raftAfterSaveSnap")
                 self._tracer.snapshot_saved(meta, "leader")
             started = time.perf_counter()
             if self.fsync_delay:
                 await trio.sleep(self.fsync_delay)
+            failpoints.hit("raftBeforeSave")
             with fatal_storage_errors(SAVE_ENTRIES, self._log):
                 await trio.to_thread.run_sync(
                     storage.wal.save, rd.hard_state or HardState(), rd.entries
                 )
+            failpoints.hit("raftAfterSave")
             if rd.must_sync:
                 took = time.perf_counter() - started
                 self.fsync_latency.add(took)
@@ -380,17 +389,22 @@ class RaftNode:
             conf_state = self.raw_node.conf_state()
             snapshot = raft_storage.create_snapshot(applied_index, conf_state, b"")
             meta = snapshot.metadata
+            failpoints.hit("raftBeforeSaveSnap")
             with fatal_storage_errors(SAVE_SNAPSHOT, self._log):
                 await trio.to_thread.run_sync(storage.snapshotter.save, snapshot)
                 await trio.to_thread.run_sync(
                     storage.wal.save_snapshot, WalSnapshot(meta.index, meta.term)
                 )
+            failpoints.hit("raftAfterSaveSnap")
             self._tracer.snapshot_saved(meta, "local")
             compact_index = applied_index - catch_up_entries(snapshot_count)
             if compact_index >= raft_storage.first_index():
+                failpoints.hit("raftBeforeLogCompaction")
                 raft_storage.compact(compact_index)
+                failpoints.hit("raftAfterLogCompaction")
                 self._tracer.log_compacted(compact_index)
             await trio.to_thread.run_sync(storage.wal.release_before, meta.index)
+            failpoints.hit("raftAfterWALRelease")
             await trio.to_thread.run_sync(storage.snapshotter.purge, SNAPSHOT_FILES_KEPT)
             remove_received_backends(storage.paths, meta.index)
         self.snapshot_index = meta.index

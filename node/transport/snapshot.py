@@ -17,6 +17,7 @@ from dataclasses import replace
 import crc32c
 import trio
 
+from node import failpoints
 from node.raft.types import MalformedRecord, Message, MessageType
 from node.transport.framing import FrameReader, bytes_frame_head, encode_frame
 
@@ -82,6 +83,7 @@ async def stream_snapshot(
             with trio.fail_after(write_timeout):
                 await stream.send_all(bytes_frame_head(len(chunk)))
                 await stream.send_all(chunk)
+            failpoints.hit("sendSnapshotMidStream")
     with trio.fail_after(write_timeout):
         await stream.send_all(encode_frame([total, crc]))
     return total
@@ -113,6 +115,7 @@ async def receive_snapshot(
                 raise SnapshotStreamError(f"snapshot exceeds the {max_size} byte limit")
             crc = crc32c.crc32c(value, value=crc)
             chunks.append(value)
+            failpoints.hit("receiveSnapshotMidStream")
         elif isinstance(value, list) and len(value) == 2:
             expected_total, expected_crc = value
             if expected_total != total:

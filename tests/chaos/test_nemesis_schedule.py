@@ -12,7 +12,7 @@ from console.chaos.nemesis import ALL_FAULTS, Fault, FaultSchedule, parse_faults
 
 def test_all_names_every_fault_kind() -> None:
     assert parse_faults("all") == list(ALL_FAULTS)
-    assert len(ALL_FAULTS) == 16
+    assert len(ALL_FAULTS) == 17
 
 
 def test_faults_are_named_as_on_the_command_line() -> None:

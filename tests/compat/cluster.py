@@ -80,6 +80,8 @@ class MemberProcess:
     extra_args: tuple[str, ...] = ()
     credentials: grpc.ChannelCredentials | None = None
     """How `status` dials a member whose client URL is https."""
+    environment: dict[str, str] = field(default_factory=dict)
+    """Variables the process gets besides this one's (GOFAIL_FAILPOINTS, ...)."""
     process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -110,7 +112,10 @@ class MemberProcess:
     def start(self) -> None:
         with self.log.open("ab") as log:
             self.process = subprocess.Popen(
-                [*self.command, *self.args()], stdout=log, stderr=subprocess.STDOUT
+                [*self.command, *self.args()],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env={**os.environ, **self.environment} if self.environment else None,
             )
 
     def stop(self, signum: int = signal.SIGTERM) -> int | None:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import pytest
 import trio
 
+from node import failpoints
+from node.failpoints import FailpointError
 from node.messages import errors
 from node.messages.faults import FaultKind, FaultRequest
 from node.messages.kv import CompactionRequest, DeleteRangeRequest, PutRequest, RangeRequest
@@ -128,6 +130,38 @@ async def test_an_isolated_leader_is_replaced_and_rejoins_after_heal(tmp_path):
         got = await old.range(RangeRequest(key=b"during"))
         assert [kv.value for kv in got.kvs] == [b"partition"]
         assert (await new.range(RangeRequest(key=b"lost"))).count == 0
+        nursery.cancel_scope.cancel()
+
+
+async def test_a_crash_point_is_armed_through_the_fault_door_and_heal_disarms_it(tmp_path):
+    async with trio.open_nursery() as nursery:
+        cluster = Cluster(nursery, cluster_configs(tmp_path, 1, enable_fault_injection=True))
+        await cluster.start_all()
+        server = await cluster.leader()
+        try:
+            armed = await server.inject_fault(
+                FaultRequest(FaultKind.FAILPOINT, failpoint="defragBeforeCopy", terms="1*return(x)")
+            )
+            assert armed.faults["failpoints"] == {"defragBeforeCopy": "1*return(x)"}
+            with pytest.raises(FailpointError, match="failpoint defragBeforeCopy: x"):
+                await server.defragment(DefragmentRequest())
+            await server.defragment(DefragmentRequest())  # fired once, then disarmed
+            with pytest.raises(errors.FailpointRefused, match="unknown failpoint 'nope'"):
+                await server.inject_fault(
+                    FaultRequest(FaultKind.FAILPOINT, failpoint="nope", terms="panic")
+                )
+            with pytest.raises(errors.FailpointRefused, match="bad failpoint terms"):
+                await server.inject_fault(
+                    FaultRequest(FaultKind.FAILPOINT, failpoint="afterCommit", terms="crash")
+                )
+            await server.inject_fault(
+                FaultRequest(FaultKind.FAILPOINT, failpoint="afterCommit", terms="sleep(1)")
+            )
+            healed = await server.inject_fault(FaultRequest(FaultKind.HEAL))
+            assert healed.faults["failpoints"] == {}
+            await server.put(PutRequest(key=b"k", value=b"v"))
+        finally:
+            failpoints.disarm_all()
         nursery.cancel_scope.cancel()
 
 
