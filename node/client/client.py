@@ -223,6 +223,7 @@ class Client(anyio.AsyncContextManagerMixin):
     @asynccontextmanager
     async def __asynccontextmanager__(self) -> AsyncIterator[Self]:
         refused: errors.EtcdError | None = None
+        failure: Exception | None = None
         async with anyio.create_task_group() as readers:
             self._task_group = readers
             for connection in self._connections.values():
@@ -232,13 +233,20 @@ class Client(anyio.AsyncContextManagerMixin):
             try:
                 refused = await self._log_in()
                 if refused is None:
-                    yield self
+                    try:
+                        yield self
+                    except Exception as exc:  # the caller's own: raised after the group
+                        failure = exc
             finally:
                 await self.aclose()
                 readers.cancel_scope.cancel()
                 self._task_group = None
-        if refused is not None:  # raised here, not inside the task group: as it is
+        # raised here, not inside the task group, so that it reaches the caller as it is
+        # (`except EtcdError` around the block works) rather than in an exception group
+        if refused is not None:
             raise refused
+        if failure is not None:
+            raise failure
 
     async def _log_in(self) -> errors.EtcdError | None:
         """Authenticate as the client's user, if it has one (a member with auth off is used
