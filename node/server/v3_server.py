@@ -142,6 +142,7 @@ class V3Server(AuthServer):
         peer_dial_context: ssl.SSLContext | None
         _lead: int
         _leader_changed: trio.Event
+        _stopping: bool
         _active_peers: set[int]
         _applied: IndexWaiter
         _backend_lock: trio.Lock
@@ -465,6 +466,8 @@ class V3Server(AuthServer):
         self._raft_node.transfer_leader(transferee)
         with trio.move_on_after(self.request_timeout):
             while self._lead != transferee:
+                if self._stopping:
+                    raise errors.Stopped()
                 await self._leader_changed.wait()
             return
         self.logger.warning(
