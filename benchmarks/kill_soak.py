@@ -38,6 +38,7 @@ WRITES_BETWEEN_KILLS = 5
 STALL_TIMEOUT = 60.0
 """Seconds without a new acknowledged write after which the soak stops as stalled."""
 PREFIX = b"soak/"
+PAGE = 10_000
 FAST = {"heartbeat_interval_ms": 50, "election_timeout_ms": 500}
 
 
@@ -115,11 +116,18 @@ async def final_check(playground: Playground, tally: Tally) -> list[str]:
     problems: list[str] = []
     await playground.wait_for_leader(within=STALL_TIMEOUT, everyone=True)
     urls = playground.client_urls()
+    stored: dict[bytes, tuple[bytes, int]] = {}
     async with GrpcClient(urls) as client:
-        every = rpc_pb2.RangeRequest(key=PREFIX, range_end=PREFIX[:-1] + b"0")
-        reply = await client.call(lambda stubs: stubs.kv.Range(every))
-        revision = reply.header.revision
-    stored = {kv.key: (kv.value, kv.mod_revision) for kv in reply.kvs}
+        # in pages, at one revision: a whole soak's keys exceed gRPC's 4 MiB reply limit
+        start, end, revision = PREFIX, PREFIX[:-1] + b"0", 0
+        while True:
+            page = rpc_pb2.RangeRequest(key=start, range_end=end, limit=PAGE, revision=revision)
+            reply = await client.call(lambda stubs, r=page: stubs.kv.Range(r))
+            revision = revision or reply.header.revision
+            stored.update((kv.key, (kv.value, kv.mod_revision)) for kv in reply.kvs)
+            if not reply.more:
+                break
+            start = reply.kvs[-1].key + b"\0"
     for key, (value, acked_revision) in tally.acknowledged.items():
         if stored.get(key) != (value, acked_revision):
             problems.append(f"lost: {key.decode()}={value.decode()} @rev {acked_revision}")
