@@ -15,9 +15,8 @@ import trio
 
 import node.wal.disk as wal_disk
 from node.messages.kv import PutRequest, RangeRequest
-from node.server.etcdserver import open_etcd_server
 from node.server.storage_failure import SAVE_ENTRIES, StorageFailure
-from tests.server.harness import WAL_SEGMENT_SIZE, Cluster, Member, cluster_configs, wait_for
+from tests.server.harness import Cluster, Member, cluster_configs, wait_for
 
 pytestmark = pytest.mark.skipif(
     not Path("/proc/self/fd").is_dir(), reason="needs /proc to tell which member a file is of"
@@ -32,20 +31,13 @@ class FailingCluster(Cluster):
         self.failures: dict[str, StorageFailure] = {}
 
     async def _run(self, member: Member, *, task_status: trio.TaskStatus) -> None:
+        # recorded before anything woken by the member's stop runs: no checkpoint in between
         try:
-            with trio.CancelScope() as scope:
-                member.scope = scope
-                async with open_etcd_server(
-                    member.config, wal_segment_size=WAL_SEGMENT_SIZE
-                ) as server:
-                    await server.run(task_status=task_status)
+            await super()._run(member, task_status=task_status)
         except* StorageFailure as failed:
             (failure,) = leaves(failed)
             assert isinstance(failure, StorageFailure)
             self.failures[member.name] = failure
-        finally:
-            member.server = None
-            member.stopped.set()
 
 
 def leaves(group: BaseExceptionGroup) -> list[BaseException]:
