@@ -36,6 +36,7 @@ WRITERS = 8
 WRITE_TIMEOUT = 3.0
 WRITES_BETWEEN_KILLS = 5
 STALL_TIMEOUT = 60.0
+RESTARTS = 5
 """Seconds without a new acknowledged write after which the soak stops as stalled."""
 PREFIX = b"soak/"
 PAGE = 10_000
@@ -82,6 +83,22 @@ class Kills:
 
     done: int = 0
     of_leader: int = 0
+    slow_restarts: int = 0
+    """Restarts that did not serve within the playground's start timeout and were retried."""
+
+
+async def restart(playground: Playground, name: str, done: Kills) -> None:
+    """Restart a killed member; one that does not serve within the playground's start timeout
+    (a machine busy with other work) is stopped by it and started again, up to RESTARTS times."""
+    for attempt in range(1, RESTARTS + 1):
+        try:
+            await playground.restart(name)
+            return
+        except PlaygroundError as slow:
+            done.slow_restarts += 1
+            print(f"restart {attempt} of {name}: {slow}", flush=True)
+            if attempt == RESTARTS:
+                raise
 
 
 async def kill_many(
@@ -101,7 +118,7 @@ async def kill_many(
         await playground.kill(victim)
         done.done += 1
         done.of_leader += number % 3 == 0
-        await playground.restart(victim)
+        await restart(playground, victim, done)
         if number % 50 == 0:
             print(
                 f"{number} kills ({done.of_leader} of the leader), "
@@ -161,14 +178,14 @@ async def soak(directory: Path, kills: int, seed: int, seconds: float) -> int:
             writers.cancel_scope.cancel()
         for name in playground.members:
             if playground.state(name) != "up":
-                await playground.restart(name)
+                await restart(playground, name, done)
         problems = await final_check(playground, tally)
     finally:
         with anyio.CancelScope(shield=True):
             await playground.stop()
     print(
         f"{done.done} SIGKILLs ({done.of_leader} of the leader) "
-        f"in {time.monotonic() - started:.0f} s; "
+        f"in {time.monotonic() - started:.0f} s ({done.slow_restarts} restarts retried); "
         f"{len(tally.acknowledged)} acknowledged writes checked, {tally.failed} writes failed "
         f"or timed out (outcome unknown, not counted); "
         f"{'no write lost, every member equal (HashKV)' if not problems else 'FAILED'}"
