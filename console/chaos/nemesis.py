@@ -46,6 +46,18 @@ from playground.errors import OutcomeUnknown, PlaygroundError
 from playground.playground import Playground
 
 FAULT_CALL_TIMEOUT = 3.0
+SNAPSHOT_POINTS = frozenset(
+    {
+        "raftBeforeSaveSnap",
+        "raftAfterSaveSnap",
+        "raftBeforeLogCompaction",
+        "raftAfterLogCompaction",
+        "raftAfterWALRelease",
+    }
+)
+"""Crash points every member passes when it takes a snapshot of its own."""
+SNAPSHOT_DRIVE_TIMEOUT = 30.0
+SNAPSHOT_DRIVE_CALLERS = 16
 """Seconds one fault-injection call to a member may take."""
 STEP_DROP_RATIOS = (0.0, 0.1, 0.25)
 """Shares of the held messages a step-mode fault drops in each round."""
@@ -169,6 +181,9 @@ class Nemesis:
     timing: Timing = field(default_factory=Timing)
     crash_points: Sequence[str] = FAILPOINTS
     """The points the crash-point fault picks from."""
+    snapshot_count: int | None = None
+    """The members' --snapshot-count, when the run set one: a crash point on the way to a
+    snapshot is driven there by that many raft entries (etcd-node's default is too many)."""
     clock: Callable[[], float] = anyio.current_time
     log: list[FaultRecord] = field(default_factory=list)
     violations: list[Violation] = field(default_factory=list)
@@ -455,6 +470,12 @@ class Nemesis:
                 await self._fault_call(name, _defragment)
             elif point.startswith("compact"):
                 await self._fault_call(name, _compact_behind)
+            elif point in SNAPSHOT_POINTS and self.snapshot_count:
+                with anyio.fail_after(SNAPSHOT_DRIVE_TIMEOUT):
+                    await self._with_client(
+                        [self.playground.member(name).native_endpoint],
+                        partial(_propose_entries, self.snapshot_count),
+                    )
         except NEMESIS_FAILURES:
             pass  # the member died under the call, as it was meant to
         record = self.current
@@ -704,6 +725,22 @@ async def _arm_once(point: str, client: Client) -> None:
 
 async def _disarm(point: str, client: Client) -> None:
     await client.fault(FaultKind.FAILPOINT, failpoint=point, terms="off")
+
+
+async def _propose_entries(count: int, client: Client) -> None:
+    """`count` raft entries that change nothing: alarm lists, which go through raft as
+    etcd's do, so every member's log (and its next snapshot) moves on without a revision."""
+    left = count
+
+    async def caller() -> None:
+        nonlocal left
+        while left > 0:
+            left -= 1
+            await client.alarm()
+
+    async with anyio.create_task_group() as callers:
+        for _ in range(SNAPSHOT_DRIVE_CALLERS):
+            callers.start_soon(caller)
 
 
 async def _defragment(client: Client) -> None:

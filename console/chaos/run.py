@@ -232,6 +232,7 @@ class ChaosRun:
             config.members,
             config.timing,
             crash_points=config.crash_points,
+            snapshot_count=config.snapshot_count,
             clock=time.monotonic,
         )
         self.display = ProgressDisplay(

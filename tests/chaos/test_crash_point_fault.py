@@ -38,3 +38,29 @@ def test_members_that_die_at_crash_points_are_restarted_and_the_run_is_lineariza
     crashed = [record for record in result.faults if "it died there" in record.detail]
     assert crashed, report
     assert all(record.ended is not None for record in crashed), report
+
+
+SNAPSHOT_PATH = "raftBeforeSaveSnap,raftAfterSaveSnap,raftBeforeLogCompaction,raftAfterWALRelease"
+"""Points a member passes only when it takes a snapshot: at --snapshot-count 1000 the workload
+alone reaches none within a hold, the nemesis drives the member there."""
+
+
+def test_members_armed_on_the_way_to_a_snapshot_are_driven_there_and_die(tmp_path: Path) -> None:
+    config = ChaosConfig(
+        directory=tmp_path / "playground",
+        seed=11,
+        seconds=15,
+        members=3,
+        faults=[Fault.CRASH_POINT],
+        crash_points=parse_crash_points(SNAPSHOT_PATH),
+        snapshot_count=1000,
+        timing=Timing(hold=(2.0, 3.0), quiet=(1.0, 2.0)),
+    )
+    result = anyio.run(run_chaos, config, io.StringIO(), backend="asyncio")
+    report = result.report()
+    assert result.verdict.linearizability.verdict is Verdict.LINEARIZABLE, report
+    assert not result.verdict.durability, report
+    assert not result.nemesis_violations, report
+    armed = [record for record in result.faults if record.kind == "crash-point"]
+    assert armed, report
+    assert all("it died there" in record.detail for record in armed), report
