@@ -9,8 +9,9 @@ is lost exactly when its key is missing, holds another value or another revision
 end. Every third kill takes the leader; the others a random member. A kill comes only once
 the writers have had new writes acknowledged since the last one (the cluster is serving
 again), never on a timer. `--seconds` ends the kills early (the check still runs, and the
-report says how many kills there were). Prints a line per 50 kills and the report; exits 1
-on any loss or disagreement.
+report says how many kills there were), and so does a member that will not serve after five
+restarts (a machine too busy for the playground's 30 s; the report says so). Prints a line
+per 50 kills and the report; exits 1 on any loss or disagreement.
 """
 
 from __future__ import annotations
@@ -37,6 +38,8 @@ WRITE_TIMEOUT = 3.0
 WRITES_BETWEEN_KILLS = 5
 STALL_TIMEOUT = 60.0
 RESTARTS = 5
+FINAL_RESTARTS = 20
+"""Attempts for each member still down when the kills end: the check needs them all."""
 """Seconds without a new acknowledged write after which the soak stops as stalled."""
 PREFIX = b"soak/"
 PAGE = 10_000
@@ -85,19 +88,24 @@ class Kills:
     of_leader: int = 0
     slow_restarts: int = 0
     """Restarts that did not serve within the playground's start timeout and were retried."""
+    ended_early: str = ""
+    """Why the kills stopped before their number (a member that would not restart), if so."""
 
 
-async def restart(playground: Playground, name: str, done: Kills) -> None:
+async def restart(
+    playground: Playground, name: str, done: Kills, attempts: int = RESTARTS
+) -> None:
     """Restart a killed member; one that does not serve within the playground's start timeout
-    (a machine busy with other work) is stopped by it and started again, up to RESTARTS times."""
-    for attempt in range(1, RESTARTS + 1):
+    (a machine busy with other work) is stopped by it and started again, up to `attempts`
+    times."""
+    for attempt in range(1, attempts + 1):
         try:
             await playground.restart(name)
             return
         except PlaygroundError as slow:
             done.slow_restarts += 1
             print(f"restart {attempt} of {name}: {slow}", flush=True)
-            if attempt == RESTARTS:
+            if attempt == attempts:
                 raise
 
 
@@ -118,7 +126,11 @@ async def kill_many(
         await playground.kill(victim)
         done.done += 1
         done.of_leader += number % 3 == 0
-        await restart(playground, victim, done)
+        try:
+            await restart(playground, victim, done)
+        except PlaygroundError as stuck:
+            done.ended_early = f"kills ended at {number}: {stuck}"
+            return
         if number % 50 == 0:
             print(
                 f"{number} kills ({done.of_leader} of the leader), "
@@ -178,7 +190,7 @@ async def soak(directory: Path, kills: int, seed: int, seconds: float) -> int:
             writers.cancel_scope.cancel()
         for name in playground.members:
             if playground.state(name) != "up":
-                await restart(playground, name, done)
+                await restart(playground, name, done, FINAL_RESTARTS)
         problems = await final_check(playground, tally)
     finally:
         with anyio.CancelScope(shield=True):
@@ -190,6 +202,8 @@ async def soak(directory: Path, kills: int, seed: int, seconds: float) -> int:
         f"or timed out (outcome unknown, not counted); "
         f"{'no write lost, every member equal (HashKV)' if not problems else 'FAILED'}"
     )
+    if done.ended_early:
+        print(done.ended_early)
     for problem in problems[:50]:
         print(problem)
     return 1 if problems else 0
