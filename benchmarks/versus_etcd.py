@@ -489,8 +489,10 @@ def measure(
         doors = ["grpc", "native"] if side == "ours" else ["grpc"]
         if side == "ours":
             wait_native_doors(members)
-        kinds = ["put", "linearizable get"] + (["serializable get"] * args.serializable_get)
         for door in doors:
+            kinds = ["put", "linearizable get"]
+            if door == "grpc" and args.serializable_get:
+                kinds.append("serializable get")
             for kind in kinds:
                 serving = [leader(members)] if kind == "put" else members
                 targets = [m.native_endpoint if door == "native" else m.endpoint for m in serving]
@@ -552,7 +554,8 @@ def table_rows(
         if kind == "put" and mine and theirs:
             ratio += f" (p99 {mine['p99_ms'] / theirs['p99_ms']:.1f}x)"
         rows.append((row, _cell(theirs, _load_cell), _cell(mine, _load_cell), ratio))
-    for perf_load in sorted({key.rpartition(" ")[2] for key in [*etcd, *ours] if "perf" in key}):
+    perf_loads = dict.fromkeys(key.rpartition(" ")[2] for key in [*etcd, *ours] if "perf" in key)
+    for perf_load in perf_loads:
         theirs, mine = etcd.get(f"check perf {perf_load}"), ours.get(f"check perf {perf_load}")
         ratio = _ratio(mine and mine["writes_per_s"], theirs and theirs["writes_per_s"])
         rows.append(
