@@ -68,6 +68,16 @@ READY_S = 60.0
 STOP_S = 30.0
 CHECK_PERF_S = 180.0
 """check perf runs 60 s; the rest is its own start and the cluster's slowness under load."""
+SHAPE_ARGUMENTS = (
+    "seconds",
+    "warmup",
+    "value_bytes",
+    "members",
+    "processes",
+    "callers",
+    "channels",
+)
+"""The arguments that make two runs' figures comparable."""
 NATIVE_PUT_TARGET = 8_000.0
 NATIVE_PUT_P99_TARGET_MS = 50.0
 NATIVE_GET_TARGET = 15_000.0
@@ -337,6 +347,9 @@ class LoadFigures:
     first_error: str
     cpu_s_per_1000: dict[str, float]
     """CPU-seconds the leader and a follower spent per 1,000 requests."""
+    client_cores: float
+    """CPU the client processes used together, in cores: near one core a process, the
+    clients, not the members, set the pace."""
     leader_changed: bool
 
 
@@ -363,6 +376,12 @@ def _receive(pipe: Connection, seconds: float) -> Any:
 
 def _sleep_until(moment: float) -> None:
     time.sleep(max(0.0, moment - time.monotonic()))
+
+
+def _cpu_at(moment: float, pids: dict[str, list[int]]) -> tuple[float, dict[str, float]]:
+    """At `moment`, the CPU time each group of processes has used; and when it was read."""
+    _sleep_until(moment)
+    return time.monotonic(), {name: sum(map(cpu_seconds, group)) for name, group in pids.items()}
 
 
 def run_load(
@@ -396,16 +415,13 @@ def run_load(
         window = Window(begin, begin + shape.warmup, begin + shape.warmup + shape.seconds)
         for pipe in pipes:
             pipe.send(window)
-        _sleep_until(window.start)
-        cpu_before = {
-            "leader": cpu_seconds(first_leader.process.pid),
-            "follower": cpu_seconds(follower.process.pid),
+        pids = {
+            "leader": [first_leader.process.pid],
+            "follower": [follower.process.pid],
+            "clients": [process.pid for process in processes if process.pid is not None],
         }
-        _sleep_until(window.end)
-        cpu_spent = {
-            "leader": cpu_seconds(first_leader.process.pid) - cpu_before["leader"],
-            "follower": cpu_seconds(follower.process.pid) - cpu_before["follower"],
-        }
+        started, cpu_before = _cpu_at(window.start, pids)
+        ended, cpu_after = _cpu_at(window.end, pids)
         tallies: list[Tally] = [_receive(pipe, READY_S) for pipe in pipes]
     finally:
         for pipe in pipes:
@@ -418,7 +434,10 @@ def run_load(
     latencies = sorted(latency for tally in tallies for latency in tally.latencies)
     if len(latencies) < 2:
         raise RuntimeError(f"{door} {kind}: no requests completed ({tallies[0].first_error})")
-    per_1000 = 1000 / len(latencies)
+    # CPU per second of the time between the two readings (a busy machine wakes this process
+    # late), over the window's requests
+    cpu_rate = {name: (cpu_after[name] - cpu_before[name]) / (ended - started) for name in pids}
+    per_1000 = 1000 * shape.seconds / len(latencies)
     return LoadFigures(
         rate=len(latencies) / shape.seconds,
         p50_ms=statistics.median(latencies) * 1000,
@@ -426,7 +445,8 @@ def run_load(
         requests=len(latencies),
         errors=sum(tally.errors for tally in tallies),
         first_error=next((tally.first_error for tally in tallies if tally.first_error), ""),
-        cpu_s_per_1000={role: spent * per_1000 for role, spent in cpu_spent.items()},
+        cpu_s_per_1000={role: cpu_rate[role] * per_1000 for role in ("leader", "follower")},
+        client_cores=cpu_rate["clients"],
         leader_changed=leader(members) is not first_leader,
     )
 
@@ -498,7 +518,11 @@ def measure(
                 targets = [m.native_endpoint if door == "native" else m.endpoint for m in serving]
                 load = run_load(door, kind, targets, members, shape)
                 figures[f"{door} {kind}"] = asdict(load)
-                print(f"  {door} {kind}: {_load_cell(load)}", flush=True)
+                print(
+                    f"  {door} {kind}: {_load_cell(load)}; clients used "
+                    f"{load.client_cores:.2f} cores",
+                    flush=True,
+                )
         for perf_load in filter(None, args.check_perf.split(",")):
             result = check_perf(members, perf_load)
             figures[f"check perf {perf_load}"] = asdict(result)
@@ -672,7 +696,11 @@ def main() -> None:
         flush=True,
     )
     if args.etcd_figures:
-        report["etcd"] = json.loads(args.etcd_figures.read_text())["etcd"]
+        earlier = json.loads(args.etcd_figures.read_text())
+        report["etcd"] = earlier["etcd"]
+        for name in SHAPE_ARGUMENTS:
+            if earlier["conditions"]["arguments"][name] != getattr(args, name):
+                print(f"warning: {args.etcd_figures} was run with another --{name}", flush=True)
     elif args.only != "ours":
         report["etcd"] = measure("etcd", [etcd_binary], args, shape)
     if args.only != "etcd":
