@@ -482,7 +482,7 @@ def check_perf(members: list[Member], load: str) -> CheckPerfFigures:
             [etcdctl, endpoints, "del", "--prefix", "/etcdctl-check-perf/"],
             capture_output=True, env=environment, timeout=CHECK_PERF_S, check=False,
         )  # fmt: skip
-    lines = [line for line in output.splitlines() if re.match(r"(PASS|FAIL|Slowest)", line)]
+    lines = [line for line in output.splitlines() if re.match(r"(PASS|FAIL|Slowest|Stddev)", line)]
     verdicts = [line for line in lines if line in ("PASS", "FAIL")]
     throughput = re.search(r"(\d+(?:\.\d+)?) writes/s", output)
     return CheckPerfFigures(
