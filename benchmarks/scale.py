@@ -7,7 +7,8 @@ time, memory, disk), restart to serving, and the fan-out of one put to 10,000 wa
 
 Each side is one member in its own process (`python -m node`, or /usr/bin/etcd) with etcd's
 flags and defaults (fsync on), on loopback with OS-picked ports and a temporary data dir that
-is removed afterwards. The sides run one after the other, never at once.
+is removed afterwards. The sides run one after the other, never at once. Our member caches its
+bytecode in that temporary dir (the first start compiles it), as an installed package has it.
 
 1. Load: `--keys` keys of `--value-bytes` B through etcd's gRPC door, the door every etcd
    client uses, as Txn requests of `--txn-ops` puts (etcd's --max-txn-ops default, 128) from
@@ -122,9 +123,17 @@ class Member:
             f"--initial-advertise-peer-urls={self.peer_url}",
             f"--initial-cluster=s1={self.peer_url}", "--initial-cluster-token=scale-bench",
         ]  # fmt: skip
+        # Python caches bytecode where a user's install has it; this shell may forbid it
+        # (PYTHONDONTWRITEBYTECODE), which would make every start compile the member anew.
+        environment = {
+            **{k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"},
+            "PYTHONPYCACHEPREFIX": str(self.data_dir / "pycache"),
+        }
         log = (self.data_dir / "member.log").open("ab")
         self.started_at = time.monotonic()
-        self.process = subprocess.Popen([*self.command, *args], stdout=log, stderr=log)
+        self.process = subprocess.Popen(
+            [*self.command, *args], stdout=log, stderr=log, env=environment
+        )
         log.close()
 
     def wait_serving(self) -> float:
