@@ -60,8 +60,6 @@ START_S = 120.0
 STOP_S = 120.0
 DELIVERY_S = 120.0
 """How long one put's events may take to reach every watcher before the run gives up."""
-SIDECAR_OFFSET = 10_000
-"""Our member also listens 10000 above its client port (the native door)."""
 KEY_PREFIX = b"scale/"
 WATCHED_KEY = b"fanout"
 GIB = 1 << 30
@@ -75,17 +73,9 @@ POLL_BACKOFF = [
 
 
 def _free_port() -> int:
-    while True:
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            port = probe.getsockname()[1]
-        if port + SIDECAR_OFFSET < 65_536:
-            with socket.socket() as sidecar:
-                try:
-                    sidecar.bind(("127.0.0.1", port + SIDECAR_OFFSET))
-                except OSError:
-                    continue
-            return port
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
 
 
 def _key(index: int) -> bytes:
@@ -101,6 +91,7 @@ class Member:
     command: list[str]
     client_url: str = field(default_factory=lambda: f"http://127.0.0.1:{_free_port()}")
     peer_url: str = field(default_factory=lambda: f"http://127.0.0.1:{_free_port()}")
+    native_url: str = field(default_factory=lambda: f"http://127.0.0.1:{_free_port()}")
     process: subprocess.Popen[bytes] | None = None
     started_at: float = 0.0
 
@@ -123,6 +114,8 @@ class Member:
             f"--initial-advertise-peer-urls={self.peer_url}",
             f"--initial-cluster=s1={self.peer_url}", "--initial-cluster-token=scale-bench",
         ]  # fmt: skip
+        if self.side == "ours":
+            args.append(f"--listen-native-urls={self.native_url}")
         # Python caches bytecode where a user's install has it; this shell may forbid it
         # (PYTHONDONTWRITEBYTECODE), which would make every start compile the member anew.
         environment = {
