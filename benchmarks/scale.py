@@ -377,6 +377,8 @@ class Figures:
     rss_after_sigkill_restart_mib: float = 0.0
     hwm_after_sigkill_restart_mib: float = 0.0
     fan_out: FanOut | None = None
+    fan_out_cpu_s: float = 0.0
+    """The member's CPU seconds for the fan-out: setting up the watchers and every put."""
     load_average: list[float] = field(default_factory=list)
     """The machine's 1-minute load average at the start of each phase."""
 
@@ -436,11 +438,13 @@ def run_side(side: str, args: argparse.Namespace) -> Figures:
 
             if args.watchers:
                 figures.load_average.append(os.getloadavg()[0])
+                cpu = member.cpu_seconds()
                 figures.fan_out = fan_out(
                     member.endpoint, args.watchers, args.per_stream, args.watch_processes,
                     args.puts,
                 )  # fmt: skip
                 result = figures.fan_out
+                figures.fan_out_cpu_s = member.cpu_seconds() - cpu
                 print(
                     f"{side}: {result.watchers:,} watchers on {result.streams} streams in "
                     f"{result.setup_s:.1f} s; put -> event p50 {result.p50_ms:.1f} ms, "
@@ -498,6 +502,8 @@ def _table(sides: dict[str, Figures]) -> str:
             row("p99", fan("p99_ms"), "measured against etcd's"),
             row("max", fan("max_ms")),
             row("first watcher (median over puts)", fan("first_ms")),
+            row("member CPU: watchers set up, 1 + puts fanned out",
+                lambda f: f"{f.fan_out_cpu_s:.1f} s" if f.fan_out else "-"),
         ]  # fmt: skip
     lines.append(
         "load average (1 min) at load, restart, fan-out: "
