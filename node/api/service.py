@@ -297,20 +297,8 @@ class Service:
             ]
         return body
 
-    def watch_response_to_wire(
-        self, response: WatchResponse, encoded: dict[tuple[int, ...], Any] | None = None
-    ) -> Body:
-        """A watch stream's response as a WatchResponse body. `encoded` remembers events
-        already encoded, by the identity of their Event objects: one put to many watchers of
-        a stream hands each the same Events, encoded once (the caller keeps them alive)."""
-        events: Any
-        if encoded is None or not response.events:
-            events = to_wire(response.events)
-        else:
-            seen = tuple(map(id, response.events))
-            events = encoded.get(seen)
-            if events is None:
-                events = encoded[seen] = to_wire(response.events)
+    def watch_response_to_wire(self, response: WatchResponse) -> Body:
+        """A watch stream's response as a WatchResponse body."""
         return {
             "header": to_wire(self.server.header(response.revision)),
             "watch_id": response.watch_id,
@@ -319,7 +307,7 @@ class Service:
             "compact_revision": response.compact_revision,
             "cancel_reason": response.cancel_reason,
             "fragment": response.fragment,
-            "events": events,
+            "events": to_wire(response.events),
         }
 
     # -- streams -------------------------------------------------------------------------------
@@ -383,9 +371,8 @@ class Service:
 
     async def _send_watch_responses(self, stream: Any, send: Send) -> None:
         while responses := await stream.receive():
-            encoded: dict[tuple[int, ...], Any] = {}  # lives no longer than `responses`
             for response in responses:
-                await send(self.watch_response_to_wire(response, encoded))
+                await send(self.watch_response_to_wire(response))
 
     async def _lease_keep_alive(
         self, first: Body, inbound: AsyncIterable[Body] | None, send: Send, auth: AuthInfo | None
