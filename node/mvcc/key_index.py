@@ -7,7 +7,10 @@ revision R" without touching the backend, and compaction forgets revisions nobod
 for any more.
 
 To keep a million keys small, a revision is held as one packed int, `main << 32 | sub`
-(see `pack`), so sorting and comparing packed ints orders revisions exactly as (main, sub).
+(see `pack`), so sorting and comparing packed ints orders revisions exactly as (main, sub),
+and a key whose kept history is the one put that created it (most keys of a big key space)
+is held in the RevisionIndex as that put's packed revision alone, without a KeyIndex: a
+KeyIndex and its list cost 130 bytes a key more. It becomes a KeyIndex when it next changes.
 """
 
 from __future__ import annotations
@@ -184,6 +187,53 @@ def _lookup(created: int, version: int, revs: list[int], bound: int) -> tuple[in
     return revs[index], created, version - (len(revs) - index - 1)
 
 
+KeyEntry = KeyIndex | int
+"""A key's place in the index: its KeyIndex, or the packed revision of the one put that is
+its whole kept history (created there, version 1)."""
+
+
+def _inflated(created: int) -> KeyIndex:
+    """The KeyIndex of a key held as the packed revision of its one put."""
+    ki = KeyIndex()
+    ki.restore(created, created, 1)
+    return ki
+
+
+class IndexBuilder:
+    """Rebuilds the index from the key space's records read in revision order (a restart)."""
+
+    __slots__ = ("keys",)
+
+    def __init__(self) -> None:
+        self.keys: dict[bytes, KeyEntry] = {}
+
+    def put(self, key: bytes, rev: int, created: int, version: int) -> None:
+        """A stored put of `key` at packed `rev`, whose generation began at main revision
+        `created` with `version` puts so far (the first put seen may follow compacted ones)."""
+        keys = self.keys
+        ki = keys.get(key)
+        if ki is None:
+            if version == 1 and created == rev >> SUB_BITS:
+                keys[key] = rev
+            else:
+                ki = keys[key] = KeyIndex()
+                ki.restore(pack(created), rev, version)
+        else:
+            if isinstance(ki, int):
+                ki = keys[key] = _inflated(ki)
+            ki.put(rev)
+
+    def tombstone(self, key: bytes, rev: int) -> None:
+        """A stored deletion of `key` at packed `rev` (ignored unless the key is live)."""
+        ki = self.keys.get(key)
+        if ki is None:
+            return
+        if isinstance(ki, int):
+            ki = self.keys[key] = _inflated(ki)
+        if ki.is_live():
+            ki.tombstone(rev)
+
+
 class RevisionIndex:
     """Every key's KeyIndex in key order (etcd's treeIndex), over a SortedDict."""
 
@@ -199,6 +249,8 @@ class RevisionIndex:
     def get(self, key: bytes, at_rev: int) -> tuple[int, int, int] | None:
         """(modified, created, version) of `key` as of main revision at_rev, or None."""
         ki = self._keys.get(key)
+        if type(ki) is int:
+            return (ki, ki, 1) if ki < _below(at_rev) else None
         return ki.get(at_rev) if ki is not None else None
 
     def range(self, key: bytes, end: bytes | None, at_rev: int) -> list[tuple[bytes, int]]:
@@ -208,8 +260,14 @@ class RevisionIndex:
         """
         found = []
         keys = self._keys
+        bound = _below(at_rev)
         for name in keys.irange(key, end, inclusive=(True, False)):
-            hit = keys[name].get(at_rev)
+            ki = keys[name]
+            if type(ki) is int:
+                if ki < bound:
+                    found.append((name, ki))
+                continue
+            hit = ki.get(at_rev)
             if hit is not None:
                 found.append((name, hit[0]))
         return found
@@ -218,33 +276,44 @@ class RevisionIndex:
         """Record a put of `key` at packed revision `rev`."""
         ki = self._keys.get(key)
         if ki is None:
-            ki = self._keys[key] = KeyIndex()
+            self._keys[key] = rev
+            return
+        if type(ki) is int:
+            ki = self._keys[key] = _inflated(ki)
         ki.put(rev)
 
     def tombstone(self, key: bytes, rev: int) -> None:
         """Record the deletion of live `key` at packed revision `rev`."""
-        self._keys[key].tombstone(rev)
+        self._key_index(key).tombstone(rev)
 
-    def load(self, key_indexes: dict[bytes, KeyIndex]) -> None:
-        """Replace the whole index (a rebuild from the backend), sorting the keys once."""
-        self._keys = SortedDict(key_indexes)
+    def load(self, built: IndexBuilder) -> None:
+        """Replace the whole index with a rebuilt one, sorting the keys once."""
+        self._keys = SortedDict(built.keys)
 
     def undo_put(self, key: bytes) -> None:
         """Take back the latest put of `key`; a key left with no revision leaves the index."""
         ki = self._keys[key]
+        if type(ki) is int:
+            del self._keys[key]
+            return
         ki.undo_put()
         if ki.is_empty():
             del self._keys[key]
 
     def undo_tombstone(self, key: bytes) -> None:
         """Take back the latest tombstone of `key`."""
-        self._keys[key].undo_tombstone()
+        self._key_index(key).undo_tombstone()
 
     def compact(self, at_rev: int) -> set[int]:
         """Compact every key at at_rev; drop keys left empty. Returns the kept revisions."""
         kept: set[int] = set()
         emptied = []
+        bound = _below(at_rev)
         for key, ki in self._keys.items():
+            if type(ki) is int:
+                if ki < bound:
+                    kept.add(ki)
+                continue
             ki.compact(at_rev, kept)
             if ki.is_empty():
                 emptied.append(key)
@@ -255,6 +324,18 @@ class RevisionIndex:
     def keep(self, at_rev: int) -> set[int]:
         """The revisions a compaction at at_rev would keep."""
         kept: set[int] = set()
+        bound = _below(at_rev)
         for ki in self._keys.values():
-            ki.keep(at_rev, kept)
+            if type(ki) is int:
+                if ki < bound:
+                    kept.add(ki)
+            else:
+                ki.keep(at_rev, kept)
         return kept
+
+    def _key_index(self, key: bytes) -> KeyIndex:
+        """The KeyIndex of `key` (made from its packed revision if held as one)."""
+        ki = self._keys[key]
+        if type(ki) is int:
+            ki = self._keys[key] = _inflated(ki)
+        return ki

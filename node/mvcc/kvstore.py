@@ -33,11 +33,12 @@ from node.mvcc.backend import (
     ReadView,
     WriteView,
 )
-from node.mvcc.key_index import KeyIndex, RevisionIndex, main_of, pack, sub_of
+from node.mvcc.key_index import IndexBuilder, RevisionIndex, main_of, pack, sub_of
 from node.mvcc.records import (
     REVISION_BYTES,
     LeaseAttacher,
     Revision,
+    decode_index_fields,
     decode_key_value,
     encode_key_value,
 )
@@ -401,31 +402,22 @@ class KVStore:
         scheduled = self._meta_revision(SCHEDULED_COMPACT_KEY)
         current = 1
         leases: dict[bytes, int] = {}
-        keys: dict[bytes, KeyIndex] = {}
+        built = IndexBuilder()
+        unpack_from = _REVISION.unpack_from
         with _cyclic_gc_paused(), self.backend.read() as view:
             for raw, value in view.items(KEY):
-                packed = packed_revision(raw)
-                current = main_of(packed)
-                kv = decode_key_value(value)
-                ki = keys.get(kv.key)
+                current, _, sub = unpack_from(raw)
+                key, created, version, lease = decode_index_fields(value)
                 if len(raw) > REVISION_BYTES:
-                    if ki is not None and ki.is_live():
-                        ki.tombstone(packed)
-                    leases.pop(kv.key, None)
+                    built.tombstone(key, pack(current, sub))
+                    leases.pop(key, None)
                     continue
-                if ki is None:
-                    created = pack(kv.create_revision)
-                    if created == packed:
-                        created = packed  # one int object for both: 32 bytes a key
-                    ki = keys[kv.key] = KeyIndex()
-                    ki.restore(created, packed, kv.version)
-                else:
-                    ki.put(packed)
-                if kv.lease:
-                    leases[kv.key] = kv.lease
-                else:
-                    leases.pop(kv.key, None)
-        self.index.load(keys)
+                built.put(key, pack(current, sub), created, version)
+                if lease:
+                    leases[key] = lease
+                elif leases:
+                    leases.pop(key, None)
+        self.index.load(built)
         self._compact = finished
         self._current = max(current, finished)
         if self.lessor is not None:

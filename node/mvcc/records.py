@@ -51,6 +51,13 @@ def decode_key_value(raw: bytes) -> KeyValue:
     return KeyValue.from_wire(cbor2.loads(raw))
 
 
+def decode_index_fields(raw: bytes) -> tuple[bytes, int, int, int]:
+    """(key, create_revision, version, lease) of a stored KeyValue: what rebuilding the index
+    needs, without building a KeyValue for each of a million records."""
+    key, create_revision, _, version, _, lease = cbor2.loads(raw)
+    return key, create_revision, version, lease
+
+
 class LeaseAttacher(Protocol):
     """What the key space needs from the lessor: attach keys to leases and check leases exist."""
 

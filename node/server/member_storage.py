@@ -139,7 +139,11 @@ def create_member_storage(
 def open_member_storage(paths: DataPaths, segment_size: int = SEGMENT_SIZE) -> MemberStorage:
     """A restarting member: snapshot + WAL replay into a MemoryStorage."""
     snapshotter = Snapshotter(paths.snap)
-    snapshot = snapshotter.load_newest_available(valid_snapshot_markers(paths.wal))
+    snapshot = None
+    if snapshotter.has_snapshots():
+        # Reading the WAL for its markers costs as much as the replay: only when a snapshot
+        # file could need one (a member never snapshotted replays from the log's start).
+        snapshot = snapshotter.load_newest_available(valid_snapshot_markers(paths.wal))
     marker = WalSnapshot()
     if snapshot is not None:
         marker = WalSnapshot(snapshot.metadata.index, snapshot.metadata.term)

@@ -48,6 +48,10 @@ class Snapshotter:
         write_file_atomically(path, cbor2.dumps([crc32c(payload), payload]))
         return path
 
+    def has_snapshots(self) -> bool:
+        """True when the directory holds at least one snapshot file (intact or not)."""
+        return bool(self._paths())
+
     def load(self) -> Snapshot | None:
         """The newest intact snapshot, or None if there is none."""
         for path in reversed(self._paths()):

@@ -205,3 +205,30 @@ async def test_a_watch_stream_is_multiplexed_and_ends_on_the_clients_end_frame(t
     assert reply.id == 11
     assert [e["kv"]["value"] for e in event.body["events"]] == [b"1"]
     assert after_end.id == 12
+
+
+async def test_watchers_of_one_key_on_one_stream_each_get_their_own_response(tmp_path):
+    """One put to several watchers of a stream: each response names its watcher, and only
+    the prev_kv watcher's event carries the previous value."""
+    async with native_cluster(tmp_path) as (member,):
+        connection = await RawConnection.open(member.endpoint)
+        await connection.send(
+            protocol.encode_call(10, "Watch.Watch", {"create_request": {"key": b"w"}})
+        )
+        for create in ({"key": b"w", "prev_kv": True}, {"key": b"w"}):
+            await connection.send(protocol.encode_message(10, {"create_request": create}))
+        created = [(await connection.receive()).body["watch_id"] for _ in range(3)]
+        events: dict[int, list] = {watch_id: [] for watch_id in created}
+        for call_id, value in ((11, b"1"), (12, b"2")):
+            await connection.send(
+                protocol.encode_call(call_id, "KV.Put", {"key": b"w", "value": value})
+            )
+            for _ in range(4):  # the put's reply and one response per watcher
+                envelope = await connection.receive()
+                if envelope.id == 10:
+                    events[envelope.body["watch_id"]] += envelope.body["events"]
+    plain, with_prev, other = created
+    for watch_id in created:
+        assert [e["kv"]["value"] for e in events[watch_id]] == [b"1", b"2"]
+    assert [e.get("prev_kv") for e in events[plain] + events[other]] == [None] * 4
+    assert [(e["prev_kv"] or {}).get("value") for e in events[with_prev]] == [None, b"1"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from node.mvcc.key_index import KeyIndex, RevisionIndex, main_of, pack, sub_of
+from node.mvcc.key_index import IndexBuilder, KeyIndex, RevisionIndex, main_of, pack, sub_of
 
 
 def _history(*steps: tuple[str, int]) -> KeyIndex:
@@ -146,6 +146,74 @@ def test_index_compaction_drops_keys_deleted_at_or_below_the_revision() -> None:
     assert b"stays" in index
     assert kept == set()
     assert index.compact(4) == {pack(4)}
+
+
+def test_a_key_put_once_then_updated_and_deleted_keeps_its_whole_history() -> None:
+    index = RevisionIndex()
+    index.put(b"k", pack(5, 3))
+    assert index.get(b"k", 4) is None
+    assert index.get(b"k", 5) == (pack(5, 3), pack(5, 3), 1)
+    assert index.range(b"a", b"z", 5) == [(b"k", pack(5, 3))]
+
+    index.put(b"k", pack(6))
+    index.tombstone(b"k", pack(7))
+
+    assert index.get(b"k", 5) == (pack(5, 3), pack(5, 3), 1)
+    assert index.get(b"k", 6) == (pack(6), pack(5, 3), 2)
+    assert index.get(b"k", 7) is None
+    assert index.range(b"a", b"z", 7) == []
+
+
+def test_compacting_keys_put_once_keeps_their_put() -> None:
+    index = RevisionIndex()
+    index.put(b"a", pack(2))
+    index.put(b"b", pack(4))
+    assert index.keep(1) == set()
+    assert index.keep(3) == {pack(2)}
+    assert index.compact(4) == {pack(2), pack(4)}
+    assert index.get(b"a", 4) == (pack(2), pack(2), 1)
+    assert len(index) == 2
+
+
+def test_undoing_a_key_put_once_or_its_deletion() -> None:
+    index = RevisionIndex()
+    index.put(b"k", pack(2))
+    index.tombstone(b"k", pack(3))
+    index.undo_tombstone(b"k")
+    assert index.get(b"k", 3) == (pack(2), pack(2), 1)
+    index.undo_put(b"k")
+    assert b"k" not in index
+
+
+def test_a_rebuilt_index_answers_as_the_one_that_saw_the_writes() -> None:
+    """Records in revision order, as a restart reads them; the first record of `c` follows
+    its compacted creation (at 4, two puts before)."""
+    live = RevisionIndex()
+    built = IndexBuilder()
+    for key, rev, created, version, deleted in [
+        (b"a", pack(2), 2, 1, False),
+        (b"b", pack(3, 1), 3, 1, False),
+        (b"a", pack(4), 2, 2, False),
+        (b"b", pack(5), 0, 0, True),
+        (b"c", pack(6), 4, 3, False),
+        (b"b", pack(7), 7, 1, False),
+    ]:
+        if deleted:
+            live.tombstone(key, rev)
+            built.tombstone(key, rev)
+        else:
+            if key != b"c":
+                live.put(key, rev)
+            built.put(key, rev, created, version)
+    rebuilt = RevisionIndex()
+    rebuilt.load(built)
+
+    for at in range(1, 8):
+        for key in (b"a", b"b"):
+            assert rebuilt.get(key, at) == live.get(key, at), (key, at)
+    assert rebuilt.get(b"c", 6) == (pack(6), pack(4), 3)
+    assert rebuilt.range(b"a", None, 5) == [(b"a", pack(4))]
+    assert [key for key, _ in rebuilt.range(b"a", None, 7)] == [b"a", b"b", b"c"]
 
 
 def test_undo_takes_back_puts_and_tombstones_in_reverse_order() -> None:

@@ -40,6 +40,18 @@ def test_no_snapshot_files_means_none(tmp_path: Path) -> None:
     assert Snapshotter(tmp_path / "never-created").load() is None
 
 
+def test_has_snapshots_once_a_snapshot_file_is_there(tmp_path: Path) -> None:
+    snapshotter = Snapshotter(tmp_path / "snap")
+    assert not snapshotter.has_snapshots()
+    (tmp_path / "snap").mkdir()
+    (tmp_path / "snap" / "notes.txt").write_text("not a snapshot")
+    assert not snapshotter.has_snapshots()
+
+    snapshotter.save(snapshot(10, 2))
+
+    assert snapshotter.has_snapshots()
+
+
 def test_an_empty_snapshot_is_not_saved(tmp_path: Path) -> None:
     assert Snapshotter(tmp_path).save(Snapshot()) is None
     assert file_names(tmp_path) == []
