@@ -2,9 +2,15 @@
 
 LMDB is the B+tree design bbolt derives from: one writer, many readers that never block it.
 Writes are grouped: `batch()` opens one write transaction that every write inside it joins
-(nested batches join the outermost), committed once at the end, so an apply batch of
-thousands of changes costs one commit. Reads outside a batch use their own read transaction
-and see only committed data.
+(nested batches join the outermost), so an apply batch of thousands of changes is one
+transaction. With `batch_limit` 1 (the default) each outermost batch commits on exit. The
+member's backend defers commits as etcd's batchTx does (--backend-batch-limit and
+--backend-batch-interval): each outermost batch becomes a child of one pending transaction,
+merged into it on exit without I/O, and the pending transaction commits (one fsync) once
+`batch_limit` writes are pending or when the server's timer calls `commit()`. Reads on the
+member's thread see every batch, committed or pending; reads from another thread (and copies)
+see the committed data only, so the caller commits first. A crash loses the pending batches
+with their consistent index, and the WAL replays them on restart.
 
 A write the disk refuses (ENOSPC, EIO, a read-only file system) or that outgrows the map
 (MDB_MAP_FULL) aborts the whole batch and raises BackendWriteError: LMDB's last commit stays
@@ -18,7 +24,9 @@ from __future__ import annotations
 import os
 import shutil
 import struct
-from collections.abc import Iterator
+import threading
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -57,11 +65,25 @@ def decode_u64(raw: bytes) -> int:
 class Backend:
     """An LMDB environment under `path` (a directory) holding the buckets in BUCKETS."""
 
-    def __init__(self, path: str | os.PathLike, *, map_size: int = DEFAULT_MAP_SIZE) -> None:
+    def __init__(
+        self, path: str | os.PathLike, *, map_size: int = DEFAULT_MAP_SIZE, batch_limit: int = 1
+    ) -> None:
         self.path = Path(path)
         self._map_size = map_size
+        self.batch_limit = batch_limit
+        """Writes that may wait in the pending transaction before a batch's exit commits it."""
         self._txn: lmdb.Transaction[bytes] | None = None
+        """The open batch's write transaction (a child of `_pending` when commits wait)."""
+        self._pending: lmdb.Transaction[bytes] | None = None
+        self._pending_writes = 0
+        self._failed: BackendWriteError | None = None
+        """A commit that failed: the pending writes are gone, so no later batch may commit a
+        consistent index past them."""
         self._depth = 0
+        self._owner = threading.get_ident()
+        self._size = 0
+        self.on_commit: Callable[[float], None] | None = None
+        """Told how long each commit to disk took (etcd's backend commit histogram)."""
         self._open()
 
     def _open(self) -> None:
@@ -78,17 +100,52 @@ class Backend:
             metasync=False,
             readahead=False,
         )
+        self._size = data.stat().st_size
         self._dbs = {name: self._env.open_db(name) for name in BUCKETS}
 
     def close(self) -> None:
+        """Commit what is pending (as etcd's backend does on close) and close the file."""
         if self._txn is not None:
             self._txn.abort()
             self._txn, self._depth = None, 0
-        self._env.close()
+        try:
+            self.commit()
+        finally:
+            if self._pending is not None:
+                self._pending.abort()
+                self._pending = None
+            self._env.close()
+
+    def commit(self) -> None:
+        """Commit the pending transaction, if any, to disk (etcd's ForceCommit); on the
+        member's thread, outside any batch."""
+        if self._pending is None:
+            return
+        if self._txn is not None:
+            raise RuntimeError("cannot commit inside a write batch")
+        txn, self._pending, self._pending_writes = self._pending, None, 0
+        try:
+            self._commit(txn)
+        except BackendWriteError as exc:
+            self._failed = exc
+            raise
+
+    def _commit(self, txn: lmdb.Transaction[bytes]) -> None:
+        failpoints.hit("beforeCommit")
+        started = time.perf_counter()
+        try:
+            txn.commit()
+        except lmdb.Error as exc:
+            raise self._write_error("commit tx", exc) from exc
+        if self.on_commit is not None:
+            self.on_commit(time.perf_counter() - started)
+        self._size = os.stat(self.path / "data.mdb").st_size
+        failpoints.hit("afterCommit")
 
     def sync(self) -> None:
         """Force every committed transaction to disk, data and meta pages both: after it the
-        backend survives a machine crash at least as new as it is now."""
+        backend survives a machine crash at least as new as it is now (commit() first for
+        what is pending; this may run in a worker thread)."""
         try:
             self._env.sync(True)
         except lmdb.Error as exc:
@@ -98,9 +155,14 @@ class Backend:
 
     @contextmanager
     def batch(self) -> Iterator[None]:
-        """Group every write inside into one LMDB write transaction, committed on exit."""
+        """Group every write inside into one LMDB write transaction: committed on exit, or
+        merged into the pending transaction when commits wait (`batch_limit` above 1). An
+        exception leaving the outermost batch discards its writes, and only its own."""
         if self._txn is None:
-            self._txn = self._env.begin(write=True)
+            try:
+                self._txn = self._begin_batch()
+            except lmdb.Error as exc:
+                raise self._write_error("begin a write transaction", exc) from exc
         self._depth += 1
         try:
             yield
@@ -115,12 +177,27 @@ class Backend:
         self._depth -= 1
         if self._depth == 0:
             txn, self._txn = self._txn, None
-            failpoints.hit("beforeCommit")
+            if self._pending is None:
+                self._commit(txn)
+                return
             try:
-                txn.commit()
+                txn.commit()  # into the pending transaction: no I/O
             except lmdb.Error as exc:
-                raise self._write_error("commit tx", exc) from exc
-            failpoints.hit("afterCommit")
+                self._pending.abort()
+                self._pending = None
+                self._failed = self._write_error("commit tx", exc)
+                raise self._failed from exc
+            if self._pending_writes >= self.batch_limit:
+                self.commit()
+
+    def _begin_batch(self) -> lmdb.Transaction[bytes]:
+        if self._failed is not None:
+            raise self._failed
+        if self.batch_limit <= 1:
+            return self._env.begin(write=True)
+        if self._pending is None:
+            self._pending = self._env.begin(write=True)
+        return self._env.begin(write=True, parent=self._pending)
 
     def _write_error(self, action: str, exc: lmdb.Error) -> BackendWriteError:
         if isinstance(exc, lmdb.MapFullError):
@@ -137,7 +214,7 @@ class Backend:
         """A batch (joining the open one, if any) with a view that reads and writes through
         it directly, for callers making many changes."""
         with self.batch():
-            yield WriteView(self._batch_txn(), self._dbs)
+            yield WriteView(self._batch_txn(), self._dbs, self)
 
     def _batch_txn(self) -> lmdb.Transaction[bytes]:
         """The open batch's write transaction (inside `batch()`)."""
@@ -151,10 +228,14 @@ class Backend:
 
     @contextmanager
     def read(self) -> Iterator[ReadView]:
-        """A consistent view for several reads: the open batch's, else a fresh read txn."""
-        if self._txn is not None:
-            yield ReadView(self._txn, self._dbs)
-            return
+        """A consistent view for several reads: on the member's thread the open batch's or
+        the pending transaction's (every write so far), else a fresh read of what is
+        committed."""
+        if threading.get_ident() == self._owner:
+            open_txn = self._txn or self._pending
+            if open_txn is not None:
+                yield ReadView(open_txn, self._dbs)
+                return
         with self._env.begin() as txn:
             yield ReadView(txn, self._dbs)
 
@@ -162,10 +243,12 @@ class Backend:
 
     def put(self, bucket: bytes, key: bytes, value: bytes) -> None:
         with self.batch():
+            self._pending_writes += 1
             self._batch_txn().put(key, value, db=self._dbs[bucket])
 
     def delete(self, bucket: bytes, key: bytes) -> bool:
         with self.batch():
+            self._pending_writes += 1
             return self._batch_txn().delete(key, db=self._dbs[bucket])
 
     def get(self, bucket: bytes, key: bytes) -> bytes | None:
@@ -192,8 +275,9 @@ class Backend:
     # -- size, copies, defragmentation ----------------------------------------------------
 
     def size(self) -> int:
-        """Bytes the database file takes on disk (etcd's dbSize)."""
-        return os.stat(self.path / "data.mdb").st_size
+        """Bytes the database file takes on disk (etcd's dbSize), as of the last commit: the
+        quota check asks on every write."""
+        return self._size
 
     def size_in_use(self) -> int:
         """Bytes of pages actually in use (etcd's dbSizeInUse)."""
@@ -201,7 +285,8 @@ class Backend:
         return (info["last_pgno"] + 1) * self._env.stat()["psize"]
 
     def copy_to(self, dest: str | os.PathLike) -> None:
-        """Write a consistent, compacted copy of the committed data into the directory `dest`."""
+        """Write a consistent, compacted copy of the committed data into the directory `dest`
+        (from a worker thread: the caller commits what is pending first)."""
         Path(dest).mkdir(parents=True, exist_ok=True)
         try:
             self._env.copy(str(dest), compact=True)
@@ -213,6 +298,7 @@ class Backend:
         that does not fit (a full disk) is removed and the backend stays as it was."""
         if self._txn is not None:
             raise RuntimeError("cannot defragment inside a write batch")
+        self.commit()
         tmp = self.path.with_name(self.path.name + ".defrag")
         shutil.rmtree(tmp, ignore_errors=True)
         failpoints.hit("defragBeforeCopy")
@@ -274,10 +360,18 @@ class ReadView:
 class WriteView(ReadView):
     """Reads and writes through the open batch's write transaction."""
 
-    __slots__ = ()
+    __slots__ = ("_backend",)
+
+    def __init__(
+        self, txn: lmdb.Transaction[bytes], dbs: dict[bytes, lmdb._Database], backend: Backend
+    ) -> None:
+        super().__init__(txn, dbs)
+        self._backend = backend
 
     def put(self, bucket: bytes, key: bytes, value: bytes) -> None:
+        self._backend._pending_writes += 1
         self._txn.put(key, value, db=self._dbs[bucket])
 
     def delete(self, bucket: bytes, key: bytes) -> bool:
+        self._backend._pending_writes += 1
         return self._txn.delete(key, db=self._dbs[bucket])

@@ -3,7 +3,9 @@ server.go): decode, dispatch, record the consistent index, wake the waiting requ
 
 A batch of entries is one LMDB write transaction that ends by setting the consistent index
 to the batch's last entry, so a crash never leaves half a batch, and a replay skips every
-entry the backend already reflects. Results reach their waiters only after the commit.
+entry the backend already reflects. Results reach their waiters once the batch's transaction
+ends: merged into the backend's pending transaction, which commits to disk on etcd's batch
+interval or limit (the WAL holds every entry until then).
 Under a NOSPACE alarm writes that grow the store fail with NoSpace (etcd's applierV3Capped);
 under CORRUPT every key-space request fails with Corrupt.
 """
@@ -86,12 +88,9 @@ class Applier:
         seeds: dict[int, Member],
         tracer: Tracer,
         log: logging.Logger = logger,
-        on_commit: Callable[[float], None] | None = None,
     ) -> None:
         self._log = log
         self._tracer = tracer
-        self._on_commit = on_commit
-        """Told how long each batch's backend commit took (etcd's backend commit histogram)."""
         self._state = state
         self._wait = wait
         self._hooks = hooks
@@ -125,8 +124,6 @@ class Applier:
             committing = time.perf_counter()
         took = time.perf_counter() - committing
         self._tracer.applied(entries, revision, state, took)
-        if self._on_commit is not None:
-            self._on_commit(took)
         for request_id, result, error in outcomes:
             self._wait.trigger(request_id, result, error)
 

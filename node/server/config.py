@@ -52,12 +52,23 @@ DEFAULT_SNAPSHOT_COUNT = 100_000
 DEFAULT_QUOTA_BACKEND_BYTES = 2 * 1024 * 1024 * 1024
 DEFAULT_MAX_REQUEST_BYTES = 1_572_864
 DEFAULT_MAX_TXN_OPS = 128
+DEFAULT_BACKEND_BATCH_INTERVAL_NS = 100_000_000
+DEFAULT_BACKEND_BATCH_LIMIT = 10_000
+"""etcd 3.4's defaults for --backend-batch-interval (100 ms) and --backend-batch-limit."""
 MAX_ELECTION_MS = 50_000
 
 CLUSTER_STATES = ("new", "existing")
 COMPACTION_MODES = ("periodic", "revision")
 LOG_LEVELS = ("debug", "info", "warn", "error", "panic", "fatal")
 ENV_PREFIX = "ETCD"
+
+
+def _go_duration_flag(raw: str) -> int:
+    """A time.Duration flag in nanoseconds, with the Go flag package's complaint."""
+    try:
+        return parse_go_duration(raw)
+    except ConfigError:
+        raise FlagValueError("parse error") from None
 
 
 def _cluster_state(raw: str) -> str:
@@ -125,6 +136,10 @@ FLAGS: tuple[Flag, ...] = (
          empty_keeps_default=True),
     Flag("quota-backend-bytes", "quota_backend_bytes", go_int64, "0", MEMBER,
          "Raise alarms when backend size exceeds the given quota (0 defaults to low space quota)."),
+    Flag("backend-batch-interval", "backend_batch_interval_ns", _go_duration_flag, "", MEMBER,
+         "BackendBatchInterval is the maximum time before commit the backend transaction."),
+    Flag("backend-batch-limit", "backend_batch_limit", go_int64, "0", MEMBER,
+         "BackendBatchLimit is the maximum operations before commit the backend transaction."),
     Flag("max-txn-ops", "max_txn_ops", go_uint, str(DEFAULT_MAX_TXN_OPS), MEMBER,
          "Maximum number of operations permitted in a transaction."),
     Flag("max-request-bytes", "max_request_bytes", go_uint, str(DEFAULT_MAX_REQUEST_BYTES),
@@ -241,6 +256,10 @@ class ServerConfig:
     """0 means etcd's default quota (2 GiB); a negative value disables the quota, as etcd."""
     max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES
     max_txn_ops: int = DEFAULT_MAX_TXN_OPS
+    backend_batch_interval_ns: int = 0
+    """0 means etcd's default, 100 ms."""
+    backend_batch_limit: int = 0
+    """0 means etcd's default, 10,000 writes; below 0 every apply batch commits."""
     auto_compaction_mode: str = "periodic"
     auto_compaction_retention: str = "0"
     """As etcd: "0" is off; periodic takes "1h", "30m" or a bare number of hours."""
@@ -291,6 +310,16 @@ class ServerConfig:
     def is_new_cluster(self) -> bool:
         """True when this member bootstraps a new cluster (--initial-cluster-state new)."""
         return self.initial_cluster_state == "new"
+
+    @property
+    def backend_batch_interval(self) -> float:
+        """Seconds the backend's pending writes may wait before a commit (etcd's 100 ms for 0)."""
+        return (self.backend_batch_interval_ns or DEFAULT_BACKEND_BATCH_INTERVAL_NS) / 1e9
+
+    @property
+    def backend_writes_per_commit(self) -> int:
+        """Writes the backend's pending transaction may hold before it commits (at least 1)."""
+        return max(self.backend_batch_limit or DEFAULT_BACKEND_BATCH_LIMIT, 1)
 
     @property
     def backend_quota_bytes(self) -> int | None:
@@ -551,6 +580,11 @@ class ServerConfig:
             raise ConfigError(
                 f"--election-timeout[{election}ms] is too long, and should be set less than "
                 f"{MAX_ELECTION_MS}ms"
+            )
+        if self.backend_batch_interval_ns < 0:  # etcd's ticker would panic on it
+            raise ConfigError(
+                f"--backend-batch-interval must be >0 (set to "
+                f"{self.backend_batch_interval_ns // 1_000_000}ms)"
             )
 
     def _check_data_dir(self) -> None:

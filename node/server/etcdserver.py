@@ -64,6 +64,7 @@ from node.server.raft_request import (
 )
 from node.server.read_index import ReadIndexLoop
 from node.server.step_mode import MemberStepMode
+from node.server.storage_failure import COMMIT_TX, fatal_storage_errors
 from node.server.trace import Tracer
 from node.server.v3_server import CLUSTER_VERSION, SERVER_VERSION, V3Server
 from node.server.wait import IndexWaiter, WaitRegistry
@@ -283,8 +284,9 @@ class EtcdServer(V3Server):
             storage.seeds,
             self._tracer,
             self.logger,
-            on_commit=self.metrics.backend_commit.observe,
         )
+        state.backend.batch_limit = config.backend_writes_per_commit
+        state.backend.on_commit = self.metrics.backend_commit.observe
         self.metrics.read_gauges(
             MemberGauges(
                 has_leader=lambda: self._lead != 0,
@@ -334,6 +336,7 @@ class EtcdServer(V3Server):
             nursery.start_soon(self._stats_loop)
             nursery.start_soon(self._publish)
             nursery.start_soon(self._compactor.run)
+            nursery.start_soon(self._backend_commit_loop)
             self.logger.info(
                 "member %x (%s) of cluster %x started: peers on port %d, applied index %d",
                 self.member_id,
@@ -530,6 +533,15 @@ class EtcdServer(V3Server):
                     )
                 if snapshot_count and self._applied.index - raft.snapshot_index > snapshot_count:
                     await raft.create_snapshot(self._applied.index, snapshot_count)
+
+    async def _backend_commit_loop(self) -> None:
+        """Commit the backend's pending writes every --backend-batch-interval (etcd's
+        backend run loop), so they reach the disk without waiting for the batch limit."""
+        interval = self.config.backend_batch_interval
+        while True:
+            await trio.sleep(interval)
+            with fatal_storage_errors(COMMIT_TX, self.logger):
+                self._state_now.backend.commit()
 
     def _install_snapshot(self, snapshot: Snapshot) -> None:
         index = snapshot.metadata.index

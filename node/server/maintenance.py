@@ -13,7 +13,7 @@ import hashlib
 import os
 import shutil
 import tempfile
-from collections.abc import AsyncGenerator, Callable
+from collections.abc import AsyncGenerator
 from pathlib import Path
 
 import crc32c
@@ -44,14 +44,16 @@ def _export_copy(copy: Path, dest: Path) -> None:
 
 
 async def backend_snapshot_chunks(
-    copy_backend: Callable[[Path], None], lock: trio.Lock
+    backend: Backend, lock: trio.Lock
 ) -> AsyncGenerator[SnapshotResponse, None]:
     """Stream a consistent copy of the backend in etcd's bbolt layout: chunks with the bytes
-    remaining after each, then one holding the sha256 of everything sent (remaining 0)."""
+    remaining after each, then one holding the sha256 of everything sent (remaining 0). What
+    is pending is committed first (etcd's snapshot commits too), so the copy holds it."""
     workdir = Path(tempfile.mkdtemp(prefix="etcd-snapshot-"))
     try:
         async with lock:
-            await trio.to_thread.run_sync(copy_backend, workdir / "copy")
+            backend.commit()
+            await trio.to_thread.run_sync(backend.copy_to, workdir / "copy")
         db = workdir / "snapshot.db"
         await trio.to_thread.run_sync(_export_copy, workdir / "copy", db)
         size = db.stat().st_size

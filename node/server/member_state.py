@@ -53,9 +53,11 @@ class MemberState:
         """Replace the whole state with the backend in `db_file` (etcd's applySnapshot):
         close, move into place, reopen key space, lessor, membership and alarms; watchers
         move over to the new key space and catch up from it."""
-        self.backend.close()
+        replaced = self.backend
+        replaced.close()
         install_backend_file(paths, db_file)
-        backend = Backend(paths.backend)
+        backend = Backend(paths.backend, batch_limit=replaced.batch_limit)
+        backend.on_commit = replaced.on_commit
         self.backend = backend
         self.lessor, self.kv = self._open_stores(backend)
         self.watchable.restore(self.kv)

@@ -355,6 +355,8 @@ class RaftNode:
     async def _send_backend_snapshot(self, message: Message, copy: Path, index: int) -> None:
         try:
             async with self._backend_lock:
+                with fatal_storage_errors(COMMIT_TX, self._log):
+                    self._backend().commit()  # the copy is of committed data
                 await trio.to_thread.run_sync(self._copy_backend, copy)
         except (OSError, BackendWriteError) as exc:
             self._log.error("member %x: cannot copy the backend for %x: %s",
@@ -384,6 +386,7 @@ class RaftNode:
             return False
         async with self._backend_lock:
             with fatal_storage_errors(COMMIT_TX, self._log):
+                self._backend().commit()
                 await trio.to_thread.run_sync(self._backend().sync)
         async with self._wal_lock:
             conf_state = self.raw_node.conf_state()

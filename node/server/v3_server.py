@@ -13,7 +13,6 @@ import ssl
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import aclosing
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import trio
@@ -82,7 +81,7 @@ from node.messages.maintenance import (
 from node.messages.member_events import STATE_KINDS, chosen_kinds
 from node.messages.raft_status import RaftStatusRequest, RaftStatusResponse
 from node.messages.step_mode import StepAction, StepRequest, StepResponse
-from node.mvcc.backend import BackendWriteError
+from node.mvcc.backend import Backend, BackendWriteError
 from node.raft import (
     ConfChange,
     ConfChangeType,
@@ -599,14 +598,11 @@ class V3Server(AuthServer):
         """A consistent copy of the backend as etcd's Snapshot stream (see maintenance.py)."""
         self._check_not_learner()
         self._check_maintenance_admin(auth)
-        state = self._state_now
-        return self._snapshot_stream(lambda dest: state.backend.copy_to(dest))
+        return self._snapshot_stream(self._state_now.backend)
 
-    async def _snapshot_stream(
-        self, copy: Callable[[Path], None]
-    ) -> AsyncIterator[SnapshotResponse]:
+    async def _snapshot_stream(self, backend: Backend) -> AsyncIterator[SnapshotResponse]:
         header = self.header()
-        async with aclosing(backend_snapshot_chunks(copy, self._backend_lock)) as chunks:
+        async with aclosing(backend_snapshot_chunks(backend, self._backend_lock)) as chunks:
             async for chunk in chunks:
                 chunk.header = header
                 yield chunk

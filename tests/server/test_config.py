@@ -262,6 +262,15 @@ def test_periodic_retention_reads_hours_or_durations_and_revision_mode_reads_cou
     )
 
 
+def test_backend_commits_wait_as_etcds_100_ms_or_10000_writes_unless_flags_say() -> None:
+    assert (load().backend_batch_interval, load().backend_writes_per_commit) == (0.1, 10_000)
+    flagged = load("--backend-batch-interval=25ms", "--backend-batch-limit=500")
+    assert (flagged.backend_batch_interval, flagged.backend_writes_per_commit) == (0.025, 500)
+    assert load("--backend-batch-limit=-1").backend_writes_per_commit == 1
+    with pytest.raises(ConfigError, match="--backend-batch-interval must be >0"):
+        load("--backend-batch-interval=-1s").validate()
+
+
 def test_a_negative_quota_disables_it_as_etcd() -> None:
     assert load("--quota-backend-bytes=-1").backend_quota_bytes is None
     assert load("--quota-backend-bytes=4096").backend_quota_bytes == 4096
@@ -328,6 +337,10 @@ ETCD_REFUSALS = [
      'invalid value "99999999999999999999" for flag -snapshot-count: value out of range'),
     (["--quota-backend-bytes", "x"],
      'invalid value "x" for flag -quota-backend-bytes: parse error'),
+    (["--backend-batch-interval", "x"],
+     'invalid value "x" for flag -backend-batch-interval: parse error'),
+    (["--backend-batch-limit", "1.5"],
+     'invalid value "1.5" for flag -backend-batch-limit: parse error'),
     (["--experimental-enable-lease-checkpoint=maybe"],
      'invalid boolean value "maybe" for -experimental-enable-lease-checkpoint: parse error'),
     (["--initial-cluster-state", "foo"],

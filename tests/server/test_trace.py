@@ -141,7 +141,9 @@ async def test_a_slow_subscriber_drops_events_counted_without_slowing_the_member
         await cluster.start_all()
         leader = await cluster.leader()
         stuck = leader.subscribe_events(capacity=8, kinds=["trace"])
-        with trio.fail_after(10):
+        # a member that waited on its stuck subscriber would never finish; the limit only
+        # guards against that hang (50 puts took up to 6 s on a machine loaded 7x over)
+        with trio.fail_after(60):
             for i in range(50):
                 await leader.put(PutRequest(key=f"k{i}".encode(), value=b"v"))
         assert stuck.dropped > 0
