@@ -193,7 +193,7 @@ def describe_event(event: TracedEvent, names: dict[str, str] | None = None) -> s
         requests = ", ".join(_request(r) for r in f.get("requests") or [])
         return (
             f"apply {_range(f.get('first_index'), f.get('last_index'))}{revisions} "
-            f"(LMDB commit {f.get('commit_ms', 0):.2f}ms, "
+            f"(LMDB txn {f.get('commit_ms', 0):.2f}ms, "
             f"consistent index {f.get('consistent_index')})"
             + (f": {requests}" if requests else "")
         )
