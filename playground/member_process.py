@@ -12,6 +12,7 @@ import os
 import signal
 import subprocess
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Literal
 
@@ -35,8 +36,9 @@ class MemberProcesses:
         self.directory = directory
         self._children: dict[int, subprocess.Popen[bytes]] = {}
 
-    def spawn(self, record: MemberRecord) -> None:
-        """Start member `record`'s process, detached, its output appended to its stdout.log."""
+    def spawn(self, record: MemberRecord, inherited: Sequence[int] = ()) -> None:
+        """Start member `record`'s process, detached, its output appended to its stdout.log;
+        it inherits the file descriptors in `inherited` (its port claims)."""
         data_dir = Path(record.data_dir)
         environment = {
             key: value for key, value in os.environ.items() if not key.startswith("ETCD_")
@@ -52,6 +54,7 @@ class MemberProcesses:
                     cwd=self.directory,
                     env=environment,
                     start_new_session=True,
+                    pass_fds=inherited,
                 )
         except OSError as error:
             raise PlaygroundError(f"cannot start member {record.name}: {error}") from None

@@ -32,7 +32,7 @@ from playground.membership import (
     remove_member,
     wait_until_published,
 )
-from playground.ports import LOOPBACK, free_ports
+from playground.ports import LOOPBACK, PortClaims
 from playground.record import (
     PLAYGROUND_FILE,
     MemberRecord,
@@ -89,6 +89,8 @@ class Playground:
             auth=bool(auth),
         )
         self._processes = MemberProcesses(self.directory)
+        self._ports = PortClaims()
+        """This playground's claims on its members' ports, passed to each member it starts."""
         self.step_mode = ClusterStepMode(
             lambda: self.members, lambda name: self.state(name) == "up", self.client_tls
         )
@@ -240,7 +242,7 @@ class Playground:
         self.record.running = True
         try:
             for record in self.members.values():
-                self._processes.spawn(record)
+                self._spawn(record)
             self._save()
             try:
                 with anyio.fail_after(START_TIMEOUT):
@@ -310,7 +312,7 @@ class Playground:
             from playground.certificate_authority import make_certificates
 
             make_certificates(self.directory / CERTS_DIRECTORY)
-        ports = free_ports(3 * count)
+        ports = self._ports.pick(3 * count)
         url = scheme(self.record.tls)
         peers = {
             name: f"{url}://{LOOPBACK}:{ports[3 * index + 1]}" for index, name in enumerate(names)
@@ -341,6 +343,7 @@ class Playground:
         async with anyio.create_task_group() as group:
             for record in self.members.values():
                 group.start_soon(self._processes.stop, record)
+        self._ports.release_all()
         self.record.running = False
         self.record.faults = Faults()
         if self.record_path.exists():
@@ -361,7 +364,7 @@ class Playground:
         record = self.member(name)
         self._check_running_playground()
         await self._processes.stop(record)
-        self._processes.spawn(record)
+        self._spawn(record)
         self._save()
         await self._wait_until_serving(record)
         if self.faults.in_force():
@@ -440,7 +443,7 @@ class Playground:
         """
         self._check_running_playground()
         name = next_member_name(self.members, self.directory)
-        client_port, peer_port, native_port = free_ports(3)
+        client_port, peer_port, native_port = self._ports.pick(3)
         peer_url = f"{scheme(self.record.tls)}://{LOOPBACK}:{peer_port}"
         membership = await add_member(self._call_cluster, peer_url, learner)
         added_id = next(member.ID for member in membership.members if peer_url in member.peerURLs)
@@ -458,7 +461,7 @@ class Playground:
         self.members[name] = record
         if self.faults.partition:
             max(self.faults.partition, key=len).append(name)
-        self._processes.spawn(record)
+        self._spawn(record)
         self._save()
         await self._wait_until_serving(record)
         others = [member for member in self.members.values() if member is not record]
@@ -490,11 +493,21 @@ class Playground:
         asked = sorted(self.members.values(), key=lambda m: (m.name != leader, m.name == name))
         await remove_member(self._call_cluster, record.id, asked)
         await self._processes.stop(record)
+        self._ports.release(_ports_of(record))
         del self.members[name]
         self.faults.slow.pop(name, None)
         groups = ([member for member in group if member != name] for group in self.faults.partition)
         self.faults.partition = [group for group in groups if group]
         self._save()
+
+    def _spawn(self, record: MemberRecord) -> None:
+        """Start the member's process holding this playground's claims on its ports (taken
+        again if another process started it: a port another playground claimed meanwhile is
+        left to fail the member's bind, with etcd's message in its stdout.log)."""
+        ports = _ports_of(record)
+        for port in ports:
+            self._ports.claim(port)
+        self._processes.spawn(record, self._ports.handles(ports))
 
     # -- waiting for members -----------------------------------------------------------------
 
@@ -557,3 +570,7 @@ class Playground:
         return await call_members(
             endpoints, call, "the cluster", RECONFIG_TIMEOUT, self.client_tls()
         )
+
+
+def _ports_of(record: MemberRecord) -> tuple[int, int, int]:
+    return record.client_port, record.peer_port, record.native_port

@@ -11,7 +11,7 @@ import trio
 from console.chaos.nemesis import Fault, Nemesis
 from node.client import Client
 from playground.playground import Playground
-from playground.ports import LOOPBACK, free_ports
+from playground.ports import LOOPBACK, PortClaims
 
 
 @pytest.fixture
@@ -39,7 +39,8 @@ def playground_member_ids(playground: Playground) -> set[int]:
 async def test_a_member_added_behind_the_playgrounds_back_is_removed_when_made_whole(
     playground: Playground,
 ) -> None:
-    (stranger_port,) = free_ports(1)
+    claims = PortClaims()
+    (stranger_port,) = claims.pick(1)
     async with await Client.connect(playground.native_endpoints()) as client:
         await client.member_add([f"http://{LOOPBACK}:{stranger_port}"], is_learner=True)
     assert len(await cluster_member_ids(playground)) == 4
@@ -49,6 +50,7 @@ async def test_a_member_added_behind_the_playgrounds_back_is_removed_when_made_w
     assert await nemesis.restore(), nemesis.violations
     assert await cluster_member_ids(playground) == playground_member_ids(playground)
     assert len(playground.members) == 3
+    claims.release_all()
 
 
 async def test_a_member_the_cluster_removed_unbeknown_to_the_playground_is_replaced(
