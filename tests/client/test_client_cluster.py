@@ -306,7 +306,8 @@ async def test_the_event_stream_carries_trace_events_only_when_asked(tmp_path):
             async for event in traced:
                 assert event.kind in ("apply", "reply")
                 if event.kind == "apply" and any(
-                    request.key == "traced" for request in event.fields.requests
+                    request.request == "put" and request.key == "traced"
+                    for request in event.fields.requests
                 ):
                     break
     assert event.fields.member_id == f"{member.server.member_id:x}"
