@@ -3,6 +3,7 @@ etcd's gRPC door; at the end every acknowledged write must be there and the memb
 agree (HashKV at one revision).
 
     .venv/bin/python benchmarks/kill_soak.py --kills 1000 --dir /tmp/kill-soak [--seconds N]
+        [--snapshot-count N]
 
 Not in CI (issue 15's soak). Each write goes to a key of its own, so an acknowledged write
 is lost exactly when its key is missing, holds another value or another revision at the
@@ -37,10 +38,14 @@ WRITERS = 8
 WRITE_TIMEOUT = 3.0
 WRITES_BETWEEN_KILLS = 5
 STALL_TIMEOUT = 60.0
+"""Seconds without a new acknowledged write after which the soak stops as stalled."""
 RESTARTS = 5
 FINAL_RESTARTS = 20
 """Attempts for each member still down when the kills end: the check needs them all."""
-"""Seconds without a new acknowledged write after which the soak stops as stalled."""
+SNAPSHOT_COUNT = 10_000
+"""The members' --snapshot-count: kills land before, during and after snapshots, and a
+restart replays at most this many entries (etcd's default, 100,000, makes the restarts of a
+long soak slower and slower)."""
 PREFIX = b"soak/"
 PAGE = 10_000
 FAST = {"heartbeat_interval_ms": 50, "election_timeout_ms": 500}
@@ -173,7 +178,9 @@ async def final_check(playground: Playground, tally: Tally) -> list[str]:
     return problems
 
 
-async def soak(directory: Path, kills: int, seed: int, seconds: float) -> int:
+async def soak(
+    directory: Path, kills: int, seed: int, seconds: float, snapshot_count: int
+) -> int:
     playground = Playground(directory, members=3, **FAST)
     tally = Tally()
     rng = random.Random(seed)
@@ -181,6 +188,9 @@ async def soak(directory: Path, kills: int, seed: int, seconds: float) -> int:
     started = time.monotonic()
     await playground.start()
     try:
+        for name, member in sorted(playground.members.items()):
+            member.args += ["--snapshot-count", str(snapshot_count)]
+            await playground.restart(name)
         async with anyio.create_task_group() as writers:
             urls = playground.client_urls()
             for writer in range(WRITERS):
@@ -215,11 +225,18 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--dir", default="/tmp/kill-soak")
     parser.add_argument("--seconds", type=float, default=float("inf"), help="end the kills early")
+    parser.add_argument("--snapshot-count", type=int, default=SNAPSHOT_COUNT)
     args = parser.parse_args()
     shutil.rmtree(args.dir, ignore_errors=True)
     try:
         return anyio.run(
-            soak, Path(args.dir), args.kills, args.seed, args.seconds, backend="asyncio"
+            soak,
+            Path(args.dir),
+            args.kills,
+            args.seed,
+            args.seconds,
+            args.snapshot_count,
+            backend="asyncio",
         )
     except PlaygroundError as error:
         print(f"kill soak: {error}", file=sys.stderr)
