@@ -8,6 +8,7 @@ Every record round-trips through cbor2 as a compact list: `to_wire()` gives plai
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from enum import IntEnum
 from typing import Any
@@ -100,11 +101,18 @@ def _list(value: Any, length: int | None = None) -> list:
     return value
 
 
+@functools.cache
+def _members(kind: type[IntEnum]) -> dict[int, IntEnum]:
+    """kind's members by value: a lookup here costs a tenth of calling kind(value), which
+    was most of decoding an entry (a restart decodes every entry its WAL replays)."""
+    return {member.value: member for member in kind}
+
+
 def _enum(kind: type[IntEnum], value: Any) -> Any:
-    try:
-        return kind(_int(value))
-    except ValueError as exc:
-        raise MalformedRecord(f"unknown {kind.__name__} {value!r}") from exc
+    member = _members(kind).get(value) if type(value) is int else None
+    if member is None:
+        raise MalformedRecord(f"unknown {kind.__name__} {value!r}")
+    return member
 
 
 @dataclass(slots=True)
