@@ -63,7 +63,8 @@ class WalSnapshot:
 
 @dataclass(slots=True)
 class Record:
-    """One decoded record: its kind and its value (bytes, Entry, HardState, int or WalSnapshot)."""
+    """One decoded record: its kind and its value (bytes, Entry, HardState, int or WalSnapshot;
+    None for an entry a reader passed over)."""
 
     kind: RecordKind
     value: Any
@@ -92,16 +93,28 @@ class Frame:
 
     def decode(self) -> Record:
         """The record in the payload; MalformedRecord if it is not one."""
-        try:
-            obj = cbor2.loads(self.payload)
-        except cbor2.CBORDecodeError as exc:
-            raise MalformedRecord(f"record payload is not valid cbor: {exc}") from exc
-        if not isinstance(obj, list) or len(obj) != 2:
-            raise MalformedRecord(f"expected [kind, body], got {obj!r:.80}")
-        kind = _KINDS.get(obj[0]) if type(obj[0]) is int else None
-        if kind is None:
-            raise MalformedRecord(f"unknown record kind {obj[0]!r:.80}")
-        return Record(kind, _FROM_WIRE[kind](obj[1]))
+        return decode_payload(self.payload)
+
+
+def decode_payload(payload: bytes, entries_from: int = 0) -> Record:
+    """The record a frame's payload holds; MalformedRecord if it is not one.
+
+    An entry whose index is below `entries_from` is passed over: its record's value is None,
+    and no Entry is built (replay drops the entries a snapshot covers, and a restart's WAL
+    may hold hundreds of thousands of them)."""
+    try:
+        obj = cbor2.loads(payload)
+    except cbor2.CBORDecodeError as exc:
+        raise MalformedRecord(f"record payload is not valid cbor: {exc}") from exc
+    if not isinstance(obj, list) or len(obj) != 2:
+        raise MalformedRecord(f"expected [kind, body], got {obj!r:.80}")
+    kind = _KINDS.get(obj[0]) if type(obj[0]) is int else None
+    if kind is None:
+        raise MalformedRecord(f"unknown record kind {obj[0]!r:.80}")
+    body = obj[1]
+    if kind is RecordKind.ENTRY and entries_from and _index_below(body, entries_from):
+        return Record(kind, None)
+    return Record(kind, _FROM_WIRE[kind](body))
 
 
 def encode_record(kind: RecordKind, value: Any, prev_crc: int, synced: bool) -> tuple[bytes, int]:
@@ -140,6 +153,48 @@ def _uint(value: Any) -> int:
     if type(value) is not int or value < 0:
         raise MalformedRecord(f"expected a non-negative integer, got {value!r:.80}")
     return value
+
+
+PASSED_ENTRY = Record(RecordKind.ENTRY, None)
+"""The record of every entry a reader passes over (shared: it is never changed)."""
+
+_ENTRY_START = b"\x82\x02\x84"
+"""A cbor entry record: [kind, [term, index, type, data]]."""
+
+
+def passed_entry(buf: bytes, start: int, end: int, bound: int) -> bool:
+    """Whether the payload at buf[start:end] opens as an entry record whose index is below
+    `bound`, read from its first bytes: cbor2 has no partial decode, and decoding whole
+    entries the snapshot covers was most of a restart. False sends it to a full decode."""
+    if buf[start : start + 3] != _ENTRY_START:
+        return False
+    position = start + 3 + _uint_size(buf[start + 3])  # past the term
+    if position >= end:
+        return False
+    head = buf[position]
+    if head < 24:
+        return head < bound
+    size = _uint_size(head) - 1
+    if size <= 0 or position + 1 + size > end:
+        return False
+    return int.from_bytes(buf[position + 1 : position + 1 + size]) < bound
+
+
+def _uint_size(head: int) -> int:
+    """Bytes a cbor unsigned integer takes from its first byte `head` (a huge number for
+    anything else, so a caller's bounds check fails)."""
+    if head < 24:
+        return 1
+    if head <= 27:
+        return 1 + (1 << (head - 24))
+    return 1 << 62
+
+
+def _index_below(body: Any, bound: int) -> bool:
+    """Whether an entry record's body has the shape of an entry with an index below `bound`."""
+    return (
+        type(body) is list and len(body) == 4 and type(body[1]) is int and 0 <= body[1] < bound
+    )
 
 
 def _metadata(value: Any) -> bytes:

@@ -18,17 +18,22 @@ from enum import Enum
 from pathlib import Path
 from typing import NamedTuple
 
+from crc32c import crc32c
+
 from node.raft.types import MalformedRecord
 from node.wal.errors import WalCorruptError, WalNotFoundError
 from node.wal.record import (
     HEADER,
     MAX_PAYLOAD,
+    PASSED_ENTRY,
     PAYLOAD_START,
     Frame,
     Record,
     RecordKind,
+    decode_payload,
     frame_at,
     header_at,
+    passed_entry,
 )
 
 SEGMENT_SUFFIX = ".wal"
@@ -36,6 +41,7 @@ SECTOR_SIZE = 512
 
 _NAME = re.compile(r"^([0-9a-f]{16})-([0-9a-f]{16})\.wal$")
 _ZERO_SECTOR = bytes(SECTOR_SIZE)
+_ENTRY = int(RecordKind.ENTRY)
 
 
 @dataclass(slots=True, frozen=True, order=True)
@@ -96,8 +102,8 @@ class RecordSpan(NamedTuple):
 
 @dataclass(slots=True)
 class SegmentContents:
-    """The good records of one segment, where each sits, where they end, and the crc chain
-    after them."""
+    """The good records of one segment, where each sits (when asked), where they end, and
+    the crc chain after them."""
 
     records: list[Record]
     spans: list[RecordSpan]
@@ -112,53 +118,77 @@ class _Ending(Enum):
     CORRUPT = "corrupt"
 
 
-def read_segment(path: Path, chain: int | None, last: bool) -> SegmentContents:
+def read_segment(
+    path: Path, chain: int | None, last: bool, entries_from: int = 0
+) -> SegmentContents:
     """Decode a segment whose first record must continue `chain` (None: adopt its value).
 
     Only the last segment may end in zeros or a torn tail (`torn` tells the caller to cut
-    there before appending); any other damage raises WalCorruptError.
+    there before appending); any other damage raises WalCorruptError. Entries with an index
+    below `entries_from` are checked but not decoded (their records' values are None).
     """
-    contents, damage = read_segment_until_damage(path, chain, last)
+    contents, damage = read_segment_until_damage(path, chain, last, entries_from, False)
     if damage is not None:
         raise damage
     return contents
 
 
 def read_segment_until_damage(
-    path: Path, chain: int | None, last: bool
+    path: Path, chain: int | None, last: bool, entries_from: int = 0, with_spans: bool = True
 ) -> tuple[SegmentContents, WalCorruptError | None]:
     """As `read_segment`, but damage after the segment's opening records is returned beside
-    the good records before it rather than raised: what an inspector shows."""
+    the good records before it rather than raised: what an inspector shows (with each
+    record's span, unless `with_spans` is False: a replay needs none)."""
     buf = path.read_bytes()
     records: list[Record] = []
-    spans: list[RecordSpan] = []
+    spans: list[RecordSpan] | None = [] if with_spans else None
     offset = 0
     link = 0
-    while offset < len(buf):
-        frame = frame_at(buf, offset)
-        if frame is None:
-            break
-        if offset == 0:
-            record = _decode(frame, path)
-            # The leading crc record carries the chain value it is itself chained on.
-            if record.kind is not RecordKind.CRC or not frame.chains_on(record.value):
-                break
+    first = frame_at(buf, 0)
+    if first is not None:
+        record = _decode(first, path)
+        # The leading crc record carries the chain value it is itself chained on.
+        if record.kind is RecordKind.CRC and first.chains_on(record.value):
             if chain is not None and record.value != chain:
                 raise WalCorruptError("walpb: crc mismatch (segment breaks the chain)", path, 0)
-        elif frame.chains_on(link):
-            record = _decode(frame, path)
-        else:
-            break
-        _check_position(record, len(records), path, offset)
-        records.append(record)
-        spans.append(RecordSpan(offset, frame.end, frame.crc))
-        link = frame.crc
-        offset = frame.end
+            records.append(record)
+            if spans is not None:
+                spans.append(RecordSpan(0, first.end, first.crc))
+            link, offset = first.crc, first.end
+    # The rest, as frame_at and Frame.chains_on would read them, inlined: a restart reads
+    # every record of the segments it replays, and the calls cost more than the checks.
+    if records:
+        size, view, unpack = len(buf), memoryview(buf), HEADER.unpack_from
+        while offset + HEADER.size <= size:
+            word, crc = unpack(buf, offset)
+            length = word & MAX_PAYLOAD
+            start = offset + HEADER.size
+            end = start + length
+            if length == 0 or end > size:
+                break
+            if crc32c(view[start:end], value=crc32c(view[offset:start - 4], value=link)) != crc:
+                break
+            try:
+                if (
+                    entries_from
+                    and buf[start + 1] == _ENTRY
+                    and passed_entry(buf, start, end, entries_from)
+                ):
+                    record = PASSED_ENTRY
+                else:
+                    record = decode_payload(buf[start:end], entries_from)
+            except MalformedRecord as exc:
+                raise WalCorruptError(f"wal: malformed record ({exc})", path, offset) from exc
+            _check_position(record, len(records), path, offset)
+            records.append(record)
+            if spans is not None:
+                spans.append(RecordSpan(offset, end, crc))
+            link, offset = crc, end
     if len(records) < 2:
         raise WalCorruptError(
             "wal: segment does not start with its crc and metadata records", path, offset
         )
-    contents = SegmentContents(records, spans, offset, link, torn=False)
+    contents = SegmentContents(records, spans or [], offset, link, torn=False)
     if offset == len(buf):
         return contents, None
     if not last:

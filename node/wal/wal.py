@@ -200,11 +200,16 @@ class WAL:
         chain: int | None = None
         for position, name in enumerate(self._to_read):
             last = position == len(self._to_read) - 1
-            contents = read_segment(self.dir / name.filename, chain, last)
+            contents = read_segment(self.dir / name.filename, chain, last, start.index + 1)
             chain = contents.chain
             for record in contents.records:
                 if record.kind is RecordKind.ENTRY:
                     entry = record.value
+                    if entry is None:
+                        # Covered by the snapshot, so dropped undecoded. All of them come
+                        # before its marker (raft appends nothing at or below its commit
+                        # index), and the marker moves the log's end past them.
+                        continue
                     if entry.index > start.index:
                         offset = entry.index - start.index - 1
                         if offset > len(entries):
