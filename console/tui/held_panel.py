@@ -31,9 +31,12 @@ class HeldPanel(Vertical):
         self._playground = playground
         self._polls = 0
         self._reading: Worker[None] | None = None
+        self._lines = Static("", id="held-lines")
+        """Held by reference: a read that ends while the app closes finds it removed from
+        the DOM, where a query would raise."""
 
     def compose(self) -> ComposeResult:
-        yield Static("", id="held-lines")
+        yield self._lines
 
     def on_mount(self) -> None:
         self.border_title = "Held messages (step mode)"
@@ -61,6 +64,6 @@ class HeldPanel(Vertical):
         holding = outcome.holding or []
         self.display = bool(holding or outcome.held)
         lines = held_lines(outcome.held) or [NOTHING_HELD]
-        self.query_one("#held-lines", Static).update(Text("\n".join(lines)))
+        self._lines.update(Text("\n".join(lines)))
         on_hold = ", ".join(holding) or "nobody"
         self.border_subtitle = f"{len(outcome.held)} held; clocks stopped: {on_hold}"
