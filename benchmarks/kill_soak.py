@@ -9,10 +9,10 @@ Not in CI (issue 15's soak). Each write goes to a key of its own, so an acknowle
 is lost exactly when its key is missing, holds another value or another revision at the
 end. Every third kill takes the leader; the others a random member. A kill comes only once
 the writers have had new writes acknowledged since the last one (the cluster is serving
-again), never on a timer. `--seconds` ends the kills early (the check still runs, and the
-report says how many kills there were), and so does a member that will not serve after five
-restarts (a machine too busy for the playground's 30 s; the report says so). Prints a line
-per 50 kills and the report; exits 1 on any loss or disagreement.
+again), never on a timer. `--seconds` or Ctrl-C ends the kills early (the check still runs,
+and the report says how many kills there were), and so does a member that will not serve
+after five restarts (a machine too busy for the playground's 30 s; the report says so).
+Prints a line per 50 kills and the report; exits 1 on any loss or disagreement.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import random
 import shutil
+import signal
 import sys
 import time
 from dataclasses import dataclass, field
@@ -145,6 +146,15 @@ async def kill_many(
             )
 
 
+async def end_on_interrupt(kills: anyio.CancelScope) -> None:
+    """Ctrl-C (or SIGTERM) ends the kills early; the final check still runs."""
+    with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+        async for signum in signals:
+            print(f"{signal.Signals(signum).name}: ending the kills, then the check", flush=True)
+            kills.cancel()
+            return
+
+
 async def final_check(playground: Playground, tally: Tally) -> list[str]:
     """What was lost or disagrees; empty when the soak passed."""
     problems: list[str] = []
@@ -195,8 +205,11 @@ async def soak(
             urls = playground.client_urls()
             for writer in range(WRITERS):
                 writers.start_soon(write, writer, urls, tally)
-            with anyio.move_on_after(seconds):
-                await kill_many(playground, kills, tally, rng, done)
+            with anyio.move_on_after(seconds) as kills_scope:
+                async with anyio.create_task_group() as interrupts:
+                    interrupts.start_soon(end_on_interrupt, kills_scope)
+                    await kill_many(playground, kills, tally, rng, done)
+                    interrupts.cancel_scope.cancel()
             writers.cancel_scope.cancel()
         for name in playground.members:
             if playground.state(name) != "up":
