@@ -96,12 +96,8 @@ class Frame:
         return decode_payload(self.payload)
 
 
-def decode_payload(payload: bytes, entries_from: int = 0) -> Record:
-    """The record a frame's payload holds; MalformedRecord if it is not one.
-
-    An entry whose index is below `entries_from` is passed over: its record's value is None,
-    and no Entry is built (replay drops the entries a snapshot covers, and a restart's WAL
-    may hold hundreds of thousands of them)."""
+def decode_payload(payload: bytes) -> Record:
+    """The record a frame's payload holds; MalformedRecord if it is not one."""
     try:
         obj = cbor2.loads(payload)
     except cbor2.CBORDecodeError as exc:
@@ -111,10 +107,7 @@ def decode_payload(payload: bytes, entries_from: int = 0) -> Record:
     kind = _KINDS.get(obj[0]) if type(obj[0]) is int else None
     if kind is None:
         raise MalformedRecord(f"unknown record kind {obj[0]!r:.80}")
-    body = obj[1]
-    if kind is RecordKind.ENTRY and entries_from and _index_below(body, entries_from):
-        return Record(kind, None)
-    return Record(kind, _FROM_WIRE[kind](body))
+    return Record(kind, _FROM_WIRE[kind](obj[1]))
 
 
 def encode_record(kind: RecordKind, value: Any, prev_crc: int, synced: bool) -> tuple[bytes, int]:
@@ -188,13 +181,6 @@ def _uint_size(head: int) -> int:
     if head <= 27:
         return 1 + (1 << (head - 24))
     return 1 << 62
-
-
-def _index_below(body: Any, bound: int) -> bool:
-    """Whether an entry record's body has the shape of an entry with an index below `bound`."""
-    return (
-        type(body) is list and len(body) == 4 and type(body[1]) is int and 0 <= body[1] < bound
-    )
 
 
 def _metadata(value: Any) -> bytes:

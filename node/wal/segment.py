@@ -176,7 +176,7 @@ def read_segment_until_damage(
                 ):
                     record = PASSED_ENTRY
                 else:
-                    record = decode_payload(buf[start:end], entries_from)
+                    record = decode_payload(buf[start:end])
             except MalformedRecord as exc:
                 raise WalCorruptError(f"wal: malformed record ({exc})", path, offset) from exc
             _check_position(record, len(records), path, offset)
