@@ -10,6 +10,7 @@ from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 import anyio
+import anyio.lowlevel
 
 from node.client import Client, ClientTls, ConnectionLost, DeadlineExceeded
 from node.messages.errors import (
@@ -57,9 +58,17 @@ async def call_members(
         failure = _call_failure_in(group)
         if failure is None:
             raise
+        await _unless_cancelled()
         raise _playground_error(failure, whom, reply_within) from None
     except _CALL_FAILURES as failure:
+        await _unless_cancelled()
         raise _playground_error(failure, whom, reply_within) from None
+
+
+async def _unless_cancelled() -> None:
+    """Raise the cancellation when the caller cancelled the call: what the call met while its
+    connection was torn down (a lost connection, say) is not its outcome."""
+    await anyio.lowlevel.checkpoint_if_cancelled()
 
 
 def _call_failure_in(group: BaseExceptionGroup) -> EtcdError | OSError | None:

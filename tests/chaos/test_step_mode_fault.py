@@ -33,5 +33,6 @@ def test_a_run_stepped_through_step_mode_stays_linearizable_and_loses_nothing(tm
     assert not verdict.durability, report
     assert not result.nemesis_violations, report
     stepped = [r for r in result.faults if r.kind == Fault.STEP_MODE.value and not r.skipped]
-    assert stepped and all("stopped stepping" not in r.detail for r in stepped), report
+    details = "\n".join(r.detail for r in stepped)
+    assert stepped and "stopped stepping" not in details, f"{report}\n{details}"
     assert verdict.operations > 0, report
