@@ -33,7 +33,13 @@ _COLOURS = {
     "MsgReadIndexResp": "#4dd0e1",
     "MsgTimeoutNow": "#c62828",
 }
-_MARK_COLOURS = {"role": "#ef6c00", "vote": "#8e24aa", "fault": "#c62828", "violation": "#b71c1c"}
+_MARK_COLOURS = {
+    "role": "#ef6c00",
+    "vote": "#8e24aa",
+    "fault": "#c62828",
+    "dropped": "#f9a825",
+    "violation": "#b71c1c",
+}
 
 
 @dataclass(slots=True)

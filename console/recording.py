@@ -4,8 +4,9 @@ as gzip-compressed JSON lines after a header line that names the format and its 
 One object per line: the header `{"format": "etcd-console-recording", "version": 1,
 "started": t, "members": [...]}`, then events in `etcd-console trace`'s form (`member`, `t`,
 `kind`, fields; log lines are kind `log`, state events their kind, a typed command kind
-`command` with `line`, `ok` and its output `lines`, an injected fault kind `fault`, and in a
-chaos run's recording each violation its checks found, kind `violation`). Events may
+`command` with `line`, `ok` and its output `lines`, an injected fault kind `fault`, events a
+member's stream lost because the recorder fell behind kind `dropped`, and in a chaos run's
+recording each violation its checks found, kind `violation`). Events may
 be written in the order they arrived; readers sort them by time. A file that is not one (a
 foreign format, a newer version), is cut short, or is damaged is refused with a
 RecordingError saying which, never read in part.
@@ -25,7 +26,7 @@ from typing import Any, TextIO
 import anyio
 import orjson
 
-from console.timeline import TraceEvent
+from console.timeline import DROPPED, TraceEvent
 from node.client import ClientTls, as_dict, connect_client
 from node.messages import errors
 from node.messages.member_events import ALL_TRACE, STATE_KINDS
@@ -142,12 +143,18 @@ async def _record_member(
     writer: RecordingWriter, name: str, endpoint: str, tls: ClientTls | None
 ) -> None:
     while True:
+        dropped = 0
         try:
             async with (
                 connect_client([endpoint], timeout=2.0, tls=tls) as client,
                 client.events(RECORDED_KINDS) as events,
             ):
                 async for event in events:
+                    if event.dropped > dropped:
+                        lost = event.dropped - dropped
+                        text = f"{lost} events dropped: the recorder fell behind this member"
+                        writer.write(TraceEvent(name, event.time, DROPPED, {"text": text}))
+                        dropped = event.dropped
                     fields = as_dict(event.fields)
                     member = fields.pop("member", name)
                     writer.write(TraceEvent(member, event.time, event.kind, fields))

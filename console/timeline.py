@@ -25,6 +25,10 @@ ENTRY_EVENTS_KEPT = 20_000
 """Proposals, Readys, WAL saves, applies and replies remembered per member."""
 _ENTRY_KINDS = frozenset({"propose", "reply", "ready", "wal_save", "apply"})
 _MATCH_FIELDS = ("type", "from", "to", "term", "log_term", "index", "commit")
+DROPPED = "dropped"
+"""The kind of the event (and mark) that says a member's stream lost events: the console fell
+behind and the member's queue dropped the oldest, so the chart has a gap there."""
+_MARK_KINDS = frozenset({"fault", "violation", DROPPED})
 
 
 @dataclass(slots=True)
@@ -116,7 +120,7 @@ class Mark:
     member: str
     t: float
     kind: str
-    """`role`, `vote`, `fault`, or a chaos run's `violation`."""
+    """`role`, `vote`, `fault`, `dropped` (events lost), or a chaos run's `violation`."""
     text: str
 
     def describe(self) -> list[str]:
@@ -224,7 +228,7 @@ class Timeline:
                     event.member, event.t, "vote", f"{answer} {pre} to {candidate} term {f['term']}"
                 )
             )
-        elif kind in ("fault", "violation"):
+        elif kind in _MARK_KINDS:
             self._insert(Mark(event.member, event.t, kind, str(f.get("text", ""))))
 
     def extend(self, events: Iterable[TraceEvent]) -> None:

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from console.timeline import Timeline, TraceEvent
+from console.timeline import DROPPED, Timeline, TraceEvent
 from console.tui.records import LogLine, PeerProgress
 from node.messages.member_events import TRACE_KINDS
 
@@ -175,6 +175,15 @@ class ClusterView:
     def mark_fault(self, member: str, text: str, when: float | None = None) -> None:
         """Mark an injected fault (kill, pause, partition, ...) on `member`'s lane."""
         event = TraceEvent(member, time.time() if when is None else when, "fault", {"text": text})
+        self.timeline.add(event)
+        if self.recorder is not None:
+            self.recorder(event)
+
+    def mark_dropped(self, member: LiveMember, lost: int, when: float) -> None:
+        """Mark on `member`'s lane that its stream lost `lost` events before `when`: the
+        chart has a gap there."""
+        text = f"{lost} events dropped: the console fell behind this member's stream"
+        event = TraceEvent(member.label, when, DROPPED, {"text": text})
         self.timeline.add(event)
         if self.recorder is not None:
             self.recorder(event)

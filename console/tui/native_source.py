@@ -179,9 +179,13 @@ class NativeSource:
     async def _read_events(
         self, client: Client, member: LiveMember, cluster: ClusterView, scope: anyio.CancelScope
     ) -> None:
+        dropped = 0
         try:
             async with client.events(DASHBOARD_KINDS) as events:
                 async for event in events:
+                    if event.dropped > dropped:
+                        cluster.mark_dropped(member, event.dropped - dropped, event.time)
+                        dropped = event.dropped
                     fields = as_dict(event.fields)
                     cluster.take_event(member, event.kind, fields, event.time)
                     if event.kind == "membership":

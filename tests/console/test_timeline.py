@@ -36,8 +36,11 @@ from console.recording import (
 )
 from console.timeline import Arrow, Mark, RowFilter, Timeline, TraceEvent
 from console.tui.app import dashboard_for
+from console.tui.cluster_view import ClusterView
+from console.tui.native_source import NativeSource
 from console.tui.replay import ReplayApp
 from console.tui.timeline_panel import TimelineChart, TimelinePanel, draw_row, lane_header
+from node.client import Response
 from playground.playground import Playground
 
 WAIT = 20.0
@@ -279,6 +282,60 @@ def chart_text(chart: TimelineChart) -> list[str]:
 
 def static_text(static: Static) -> str:
     return str(static.render())
+
+
+class EventStreamOf:
+    """A member's Admin.Events stream as a client returns it, replaying `replies`."""
+
+    def __init__(self, replies: list[dict[str, object]]) -> None:
+        self._replies = [Response(reply) for reply in replies]
+
+    def events(self, kinds: object) -> EventStreamOf:
+        return self
+
+    async def __aenter__(self) -> EventStreamOf:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        return None
+
+    def __aiter__(self) -> EventStreamOf:
+        return self
+
+    async def __anext__(self) -> Response:
+        if not self._replies:
+            raise StopAsyncIteration
+        return self._replies.pop(0)
+
+
+def test_events_a_members_stream_dropped_leave_a_mark_on_its_lane():
+    """The member's queue drops the oldest events when the console falls behind; each reply
+    carries the count so far, and each rise becomes a mark saying how many were lost."""
+
+    def reply(t: float, dropped: int) -> dict[str, object]:
+        fields = {"member": "n1", "member_id": "1", "raft_state": "StateLeader", "term": 2,
+                  "lead": "1"}  # fmt: skip
+        return {"kind": "raft_state", "time": t, "monotonic": t, "fields": fields,
+                "dropped": dropped}  # fmt: skip
+
+    cluster = ClusterView()
+    recorded: list[TraceEvent] = []
+    cluster.recorder = recorded.append
+    member = cluster.add("n1", "n1", "127.0.0.1:1")
+    stream = EventStreamOf([reply(1.0, 0), reply(2.0, 0), reply(3.0, 40), reply(4.0, 41)])
+
+    async def read() -> None:
+        with anyio.CancelScope() as scope:
+            await NativeSource(["127.0.0.1:1"])._read_events(stream, member, cluster, scope)
+
+    anyio.run(read)
+    lost = [row for row in cluster.timeline.rows if isinstance(row, Mark) and row.kind == "dropped"]
+    assert [(mark.member, mark.t, mark.text.split(" events")[0]) for mark in lost] == [
+        ("n1", 3.0, "40"),
+        ("n1", 4.0, "1"),
+    ]
+    assert [event.kind for event in recorded].count("dropped") == 2
+    assert "dropped" in draw_row(lost[0], cluster.timeline.lanes, 70, 0.0).plain
 
 
 def test_rows_are_drawn_as_arrows_between_lanes_and_marks_on_them():
@@ -587,7 +644,13 @@ def test_a_put_on_real_members_shows_its_messages_and_the_entrys_life(
                 await wait_until(
                     pilot, lambda: "OK" in [line.text for line in output.lines], "put's OK"
                 )
-                await wait_until(pilot, lambda: put_index() > 0, "a MsgApp with the put")
+                try:
+                    await wait_until(pilot, lambda: put_index() > 0, "a MsgApp with the put")
+                except AssertionError as missing:
+                    kinds = sorted({row.label() for row in timeline.rows if isinstance(row, Arrow)})
+                    marks = [row.text for row in timeline.rows if isinstance(row, Mark)]
+                    seen = f"arrows seen: {kinds}; marks: {marks}"
+                    raise AssertionError(f"{missing}; {seen}") from None
 
                 def applied_everywhere() -> bool:
                     steps = timeline.entry_life(put_index())
