@@ -37,7 +37,7 @@ _MARK_COLOURS = {
     "role": "#ef6c00",
     "vote": "#8e24aa",
     "fault": "#c62828",
-    "dropped": "#f9a825",
+    "gap": "#f9a825",
     "violation": "#b71c1c",
 }
 

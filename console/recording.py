@@ -26,7 +26,7 @@ from typing import Any, TextIO
 import anyio
 import orjson
 
-from console.timeline import DROPPED, TraceEvent
+from console.timeline import GAP, TraceEvent
 from node.client import ClientTls, as_dict, connect_client
 from node.messages import errors
 from node.messages.member_events import ALL_TRACE, STATE_KINDS
@@ -143,23 +143,28 @@ async def _record_member(
     writer: RecordingWriter, name: str, endpoint: str, tls: ClientTls | None
 ) -> None:
     while True:
-        dropped = 0
+        dropped, streaming = 0, False
         try:
             async with (
                 connect_client([endpoint], timeout=2.0, tls=tls) as client,
                 client.events(RECORDED_KINDS) as events,
             ):
+                streaming = True
                 async for event in events:
                     if event.dropped > dropped:
                         lost = event.dropped - dropped
-                        text = f"{lost} events dropped: the recorder fell behind this member"
-                        writer.write(TraceEvent(name, event.time, DROPPED, {"text": text}))
+                        noun = "event" if lost == 1 else "events"
+                        text = f"{lost} {noun} dropped here: the recorder fell behind"
+                        writer.write(TraceEvent(name, event.time, GAP, {"text": text}))
                         dropped = event.dropped
                     fields = as_dict(event.fields)
                     member = fields.pop("member", name)
                     writer.write(TraceEvent(member, event.time, event.kind, fields))
         except* _FAILURES:
             pass  # down for now: a fault, or a restart
+        if streaming:
+            text = "events missing from here on: its event stream ended"
+            writer.write(TraceEvent(name, time.time(), GAP, {"text": text}))
         await anyio.sleep(RECONNECT_SECONDS)
 
 

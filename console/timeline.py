@@ -25,10 +25,10 @@ ENTRY_EVENTS_KEPT = 20_000
 """Proposals, Readys, WAL saves, applies and replies remembered per member."""
 _ENTRY_KINDS = frozenset({"propose", "reply", "ready", "wal_save", "apply"})
 _MATCH_FIELDS = ("type", "from", "to", "term", "log_term", "index", "commit")
-DROPPED = "dropped"
-"""The kind of the event (and mark) that says a member's stream lost events: the console fell
-behind and the member's queue dropped the oldest, so the chart has a gap there."""
-_MARK_KINDS = frozenset({"fault", "violation", DROPPED})
+GAP = "gap"
+"""The kind of the event (and mark) that says events of a member are missing from here: its
+queue dropped the oldest while the console fell behind, or the console lost its stream."""
+_MARK_KINDS = frozenset({"fault", "violation", GAP})
 
 
 @dataclass(slots=True)
@@ -120,7 +120,7 @@ class Mark:
     member: str
     t: float
     kind: str
-    """`role`, `vote`, `fault`, `dropped` (events lost), or a chaos run's `violation`."""
+    """`role`, `vote`, `fault`, `gap` (events missing), or a chaos run's `violation`."""
     text: str
 
     def describe(self) -> list[str]:

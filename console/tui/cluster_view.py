@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from console.timeline import DROPPED, Timeline, TraceEvent
+from console.timeline import GAP, Timeline, TraceEvent
 from console.tui.records import LogLine, PeerProgress
 from node.messages.member_events import TRACE_KINDS
 
@@ -179,11 +179,9 @@ class ClusterView:
         if self.recorder is not None:
             self.recorder(event)
 
-    def mark_dropped(self, member: LiveMember, lost: int, when: float) -> None:
-        """Mark on `member`'s lane that its stream lost `lost` events before `when`: the
-        chart has a gap there."""
-        text = f"{lost} events dropped: the console fell behind this member's stream"
-        event = TraceEvent(member.label, when, DROPPED, {"text": text})
+    def mark_gap(self, member: LiveMember, text: str, when: float | None = None) -> None:
+        """Mark on `member`'s lane that some of its events are missing there, and why."""
+        event = TraceEvent(member.label, time.time() if when is None else when, GAP, {"text": text})
         self.timeline.add(event)
         if self.recorder is not None:
             self.recorder(event)

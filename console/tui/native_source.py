@@ -179,12 +179,18 @@ class NativeSource:
     async def _read_events(
         self, client: Client, member: LiveMember, cluster: ClusterView, scope: anyio.CancelScope
     ) -> None:
-        dropped = 0
+        """Take in the member's events until its stream ends or the member is lost (a failed
+        status call cancels this too); either way the timeline marks the gap that begins."""
+        dropped, streaming = 0, False
         try:
             async with client.events(DASHBOARD_KINDS) as events:
+                streaming = True
                 async for event in events:
                     if event.dropped > dropped:
-                        cluster.mark_dropped(member, event.dropped - dropped, event.time)
+                        lost = event.dropped - dropped
+                        noun = "event" if lost == 1 else "events"
+                        text = f"{lost} {noun} dropped here: the console fell behind this member"
+                        cluster.mark_gap(member, text, event.time)
                         dropped = event.dropped
                     fields = as_dict(event.fields)
                     cluster.take_event(member, event.kind, fields, event.time)
@@ -193,6 +199,9 @@ class NativeSource:
             member.lose("its event stream ended")
         except FAILURES as error:
             member.lose(describe_failure(error))
+        finally:
+            if streaming and not member.reachable:
+                cluster.mark_gap(member, f"events missing from here on: {member.problem}")
         scope.cancel()
 
     # -- keys and watches -------------------------------------------------------------------------

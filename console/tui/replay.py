@@ -21,7 +21,7 @@ from textual.binding import Binding
 from textual.widgets import Static
 
 from console.recording import COMMAND, VIOLATION, Recording
-from console.timeline import DROPPED, TraceEvent
+from console.timeline import GAP, TraceEvent
 from console.tui.app import DashboardApp, FollowedMember
 from console.tui.cluster_view import ClusterView, LiveMember
 from console.tui.records import KeyPage, KeyRecord, WatchSpec
@@ -102,7 +102,7 @@ class ReplayPlayer:
 
     def _apply(self, event: TraceEvent) -> None:
         cluster = self.cluster
-        if event.kind in TRACE_KINDS or event.kind in ("fault", DROPPED):
+        if event.kind in TRACE_KINDS or event.kind in ("fault", GAP):
             cluster.timeline.add(event)
         elif event.kind == COMMAND:
             self._shown(event)

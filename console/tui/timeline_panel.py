@@ -44,7 +44,7 @@ _MARK_STYLES = {
     "role": "bold yellow",
     "vote": "magenta",
     "fault": "bold red",
-    "dropped": "bold yellow on grey23",
+    "gap": "bold yellow on grey23",
     "violation": "bold white on red",
 }
 

@@ -308,9 +308,10 @@ class EventStreamOf:
         return self._replies.pop(0)
 
 
-def test_events_a_members_stream_dropped_leave_a_mark_on_its_lane():
+def test_events_missing_from_a_members_stream_leave_a_gap_mark_on_its_lane():
     """The member's queue drops the oldest events when the console falls behind; each reply
-    carries the count so far, and each rise becomes a mark saying how many were lost."""
+    carries the count so far, and each rise becomes a mark saying how many were lost. A stream
+    that ends leaves a mark too: nothing more comes from that member until it is back."""
 
     def reply(t: float, dropped: int) -> dict[str, object]:
         fields = {"member": "n1", "member_id": "1", "raft_state": "StateLeader", "term": 2,
@@ -329,13 +330,15 @@ def test_events_a_members_stream_dropped_leave_a_mark_on_its_lane():
             await NativeSource(["127.0.0.1:1"])._read_events(stream, member, cluster, scope)
 
     anyio.run(read)
-    lost = [row for row in cluster.timeline.rows if isinstance(row, Mark) and row.kind == "dropped"]
-    assert [(mark.member, mark.t, mark.text.split(" events")[0]) for mark in lost] == [
-        ("n1", 3.0, "40"),
-        ("n1", 4.0, "1"),
+    gaps = [row for row in cluster.timeline.rows if isinstance(row, Mark) and row.kind == "gap"]
+    assert [(mark.member, mark.text) for mark in gaps] == [
+        ("n1", "40 events dropped here: the console fell behind this member"),
+        ("n1", "1 event dropped here: the console fell behind this member"),
+        ("n1", "events missing from here on: its event stream ended"),
     ]
-    assert [event.kind for event in recorded].count("dropped") == 2
-    assert "dropped" in draw_row(lost[0], cluster.timeline.lanes, 70, 0.0).plain
+    assert [mark.t for mark in gaps[:2]] == [3.0, 4.0]
+    assert [event.kind for event in recorded].count("gap") == 3
+    assert "40 events dropped" in draw_row(gaps[0], cluster.timeline.lanes, 90, 0.0).plain
 
 
 def test_rows_are_drawn_as_arrows_between_lanes_and_marks_on_them():
