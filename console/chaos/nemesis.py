@@ -35,6 +35,7 @@ from functools import partial
 from pathlib import Path
 
 import anyio
+import anyio.lowlevel
 
 from checker.validate.violation import Violation
 from console.chaos import disk_faults
@@ -682,7 +683,8 @@ async def _with_client(
     endpoints: list[str], call: Callable[[Client], Awaitable[object]], tls: ClientTls | None
 ) -> None:
     """Run `call` with a client of `endpoints` (dialing with `tls`); its failure is raised as
-    it is (a client's task group would wrap it in an exception group)."""
+    it is (a client's task group would wrap it in an exception group), unless the caller
+    cancelled the call: then what it met on the way out is not its outcome."""
     failure: Exception | None = None
     async with await Client.connect(endpoints, timeout=FAULT_CALL_TIMEOUT, tls=tls) as client:
         try:
@@ -690,6 +692,7 @@ async def _with_client(
         except NEMESIS_FAILURES as error:
             failure = error
     if failure is not None:
+        await anyio.lowlevel.checkpoint_if_cancelled()
         raise failure
 
 
