@@ -4,9 +4,10 @@ as gzip-compressed JSON lines after a header line that names the format and its 
 One object per line: the header `{"format": "etcd-console-recording", "version": 1,
 "started": t, "members": [...]}`, then events in `etcd-console trace`'s form (`member`, `t`,
 `kind`, fields; log lines are kind `log`, state events their kind, a typed command kind
-`command` with `line`, `ok` and its output `lines`, an injected fault kind `fault`, events a
-member's stream lost because the recorder fell behind kind `dropped`, and in a chaos run's
-recording each violation its checks found, kind `violation`). Events may
+`command` with `line`, `ok` and its output `lines`, an injected fault kind `fault`, a member's
+events missing from the recording (its queue dropped some while the recorder fell behind, or
+its stream ended) kind `gap`, and in a chaos run's recording each violation its checks found,
+kind `violation`). Events may
 be written in the order they arrived; readers sort them by time. A file that is not one (a
 foreign format, a newer version), is cut short, or is damaged is refused with a
 RecordingError saying which, never read in part.
