@@ -27,7 +27,7 @@ from typing import Any, TextIO
 import anyio
 import orjson
 
-from console.timeline import GAP, TraceEvent
+from console.timeline import GAP, TraceEvent, dropped_text
 from node.client import ClientTls, as_dict, connect_client
 from node.messages import errors
 from node.messages.member_events import ALL_TRACE, STATE_KINDS
@@ -153,9 +153,7 @@ async def _record_member(
                 streaming = True
                 async for event in events:
                     if event.dropped > dropped:
-                        lost = event.dropped - dropped
-                        noun = "event" if lost == 1 else "events"
-                        text = f"{lost} {noun} dropped here: the recorder fell behind"
+                        text = dropped_text(event.dropped - dropped, "the recorder fell behind")
                         writer.write(TraceEvent(name, event.time, GAP, {"text": text}))
                         dropped = event.dropped
                     fields = as_dict(event.fields)

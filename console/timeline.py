@@ -31,6 +31,12 @@ queue dropped the oldest while the console fell behind, or the console lost its 
 _MARK_KINDS = frozenset({"fault", "violation", GAP})
 
 
+def dropped_text(lost: int, why: str) -> str:
+    """A gap mark's text for `lost` events a member's queue dropped, and `why` it did."""
+    noun = "event" if lost == 1 else "events"
+    return f"{lost} {noun} dropped here: {why}"
+
+
 @dataclass(slots=True)
 class TraceEvent:
     """One trace (or state) event of one member: its name, wall-clock time, kind and fields."""

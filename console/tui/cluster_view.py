@@ -174,14 +174,14 @@ class ClusterView:
 
     def mark_fault(self, member: str, text: str, when: float | None = None) -> None:
         """Mark an injected fault (kill, pause, partition, ...) on `member`'s lane."""
-        event = TraceEvent(member, time.time() if when is None else when, "fault", {"text": text})
-        self.timeline.add(event)
-        if self.recorder is not None:
-            self.recorder(event)
+        self._mark(member, "fault", text, when)
 
     def mark_gap(self, member: LiveMember, text: str, when: float | None = None) -> None:
         """Mark on `member`'s lane that some of its events are missing there, and why."""
-        event = TraceEvent(member.label, time.time() if when is None else when, GAP, {"text": text})
+        self._mark(member.label, GAP, text, when)
+
+    def _mark(self, lane: str, kind: str, text: str, when: float | None) -> None:
+        event = TraceEvent(lane, time.time() if when is None else when, kind, {"text": text})
         self.timeline.add(event)
         if self.recorder is not None:
             self.recorder(event)

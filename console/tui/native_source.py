@@ -12,6 +12,7 @@ from collections.abc import Callable
 
 import anyio
 
+from console.timeline import dropped_text
 from console.tui.cluster_view import ClusterView, LiveMember, StatusReport
 from console.tui.records import KeyPage, KeyRecord, WatchEvent, WatchSpec
 from console.tui.source import SourceUnavailable, WatchCanceled, WatchDelivery
@@ -187,9 +188,8 @@ class NativeSource:
                 streaming = True
                 async for event in events:
                     if event.dropped > dropped:
-                        lost = event.dropped - dropped
-                        noun = "event" if lost == 1 else "events"
-                        text = f"{lost} {noun} dropped here: the console fell behind this member"
+                        why = "the console fell behind this member"
+                        text = dropped_text(event.dropped - dropped, why)
                         cluster.mark_gap(member, text, event.time)
                         dropped = event.dropped
                     fields = as_dict(event.fields)
